@@ -1,0 +1,166 @@
+//! A batch of rows and the two-phase driver every objective runs on:
+//!
+//! 1. **statistics pass**: validate each scored row and compute its [`RowStats`] (reads the
+//!    logits, writes nothing but the per-row records). Any error stops here, so no output
+//!    buffer has been touched;
+//! 2. **gradient pass**: write `w_r * (pi - onehot(y_r))` for every row, with `w_r` supplied by
+//!    the objective (0 and a zero row for masked rows), in place or into a separate buffer.
+
+use crate::dtype::Logit;
+use crate::error::{check_len, BnfError};
+use crate::exec::for_row_runs;
+use crate::row::{row_grad, row_grad_in_place, row_stats, RowStats};
+
+/// What every objective needs besides the logits: rows are scored tokens laid out row-major
+/// (`rows x vocab` logits, `rows = targets.len()`).
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// Vocabulary size `V` (row length).
+    pub vocab: usize,
+    /// Target token id of each row (for a causal LM: the *next* token).
+    pub targets: &'a [u32],
+    /// Row weights. For BNF and NLL, `s = label / |y|` (see
+    /// [`response_weights`](crate::response_weights)); sequence-level objectives ignore them.
+    pub weights: &'a [f32],
+    /// Which rows count (`true`) and which do not (prompt, padding); `None`: every row counts.
+    /// Masked rows are not validated, contribute nothing, and get a zero gradient row.
+    pub scored: Option<&'a [bool]>,
+    /// The batch loss is the sum of row losses divided by this (the number of responses, so
+    /// the loss is the mean over responses of each response's summed row losses).
+    pub num_responses: usize,
+}
+
+impl<'a> Batch<'a> {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Whether row `r` counts.
+    #[inline]
+    pub fn is_scored(&self, r: usize) -> bool {
+        self.scored.is_none_or(|m| m[r])
+    }
+
+    /// Check every length against `logits_len` and the batch-wide conditions.
+    pub(crate) fn check(&self, logits_len: usize) -> Result<(), BnfError> {
+        if self.vocab == 0 {
+            return Err(BnfError::EmptyVocab);
+        }
+        let rows = self.rows();
+        let expected = rows
+            .checked_mul(self.vocab)
+            .ok_or(BnfError::LengthMismatch {
+                what: "logits",
+                expected: usize::MAX,
+                found: logits_len,
+            })?;
+        check_len("logits", expected, logits_len)?;
+        check_len("weights", rows, self.weights.len())?;
+        if let Some(m) = self.scored {
+            check_len("scored", rows, m.len())?;
+        }
+        if self.num_responses == 0 && (0..rows).any(|r| self.is_scored(r)) {
+            return Err(BnfError::NoResponses);
+        }
+        Ok(())
+    }
+
+    /// Validate scored row `r`'s target and weight, then compute its statistics.
+    pub(crate) fn row_stats<T: Logit>(&self, logits: &[T], r: usize) -> Result<RowStats, BnfError> {
+        let y = self.targets[r];
+        if y as usize >= self.vocab {
+            return Err(BnfError::TargetOutOfRange {
+                row: r,
+                target: y,
+                vocab: self.vocab,
+            });
+        }
+        let w = self.weights[r];
+        if !w.is_finite() {
+            return Err(BnfError::InvalidWeight { row: r, value: w });
+        }
+        let z = &logits[r * self.vocab..(r + 1) * self.vocab];
+        row_stats(z, y as usize).map_err(|e| e.at_row(r))
+    }
+
+    /// Pass 1: `records[r] = per_row(r, stats)` for scored rows, `R::default()` for masked ones.
+    pub(crate) fn stats_pass<T, R, F>(
+        &self,
+        logits: &[T],
+        records: &mut [R],
+        per_row: F,
+    ) -> Result<(), BnfError>
+    where
+        T: Logit,
+        R: Send + Default,
+        F: Fn(usize, RowStats) -> Result<R, BnfError> + Sync,
+    {
+        check_len("row records", self.rows(), records.len())?;
+        for_row_runs(records, 1, logits.len(), |first, run| {
+            for (i, rec) in run.iter_mut().enumerate() {
+                let r = first + i;
+                *rec = if self.is_scored(r) {
+                    per_row(r, self.row_stats(logits, r)?)?
+                } else {
+                    R::default()
+                };
+            }
+            Ok(())
+        })
+    }
+
+    /// Pass 2 into a separate buffer: row `r` of `grad` gets `w(r) * (pi - onehot)`, where
+    /// `w` returns the row's stats and weight (`None` for a masked row: a zero row).
+    pub(crate) fn grad_pass<T, F>(&self, logits: &[T], grad: &mut [T], w: F) -> Result<(), BnfError>
+    where
+        T: Logit,
+        F: Fn(usize) -> Option<(RowStats, f32)> + Sync,
+    {
+        check_len("grad", logits.len(), grad.len())?;
+        let v = self.vocab;
+        for_row_runs(grad, v, logits.len(), |first, run| {
+            for (i, out) in run.chunks_exact_mut(v).enumerate() {
+                let r = first + i;
+                match w(r) {
+                    Some((stats, wr)) => {
+                        let z = &logits[r * v..(r + 1) * v];
+                        row_grad(z, self.targets[r] as usize, &stats, wr, out);
+                    }
+                    None => out.fill(T::from_f32(0.0)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Pass 2 over the logits themselves; the same bits as [`Batch::grad_pass`].
+    pub(crate) fn grad_pass_in_place<T, F>(&self, logits: &mut [T], w: F) -> Result<(), BnfError>
+    where
+        T: Logit,
+        F: Fn(usize) -> Option<(RowStats, f32)> + Sync,
+    {
+        let v = self.vocab;
+        let cost = logits.len();
+        for_row_runs(logits, v, cost, |first, run| {
+            for (i, z) in run.chunks_exact_mut(v).enumerate() {
+                let r = first + i;
+                match w(r) {
+                    Some((stats, wr)) => row_grad_in_place(z, self.targets[r] as usize, &stats, wr),
+                    None => z.fill(T::from_f32(0.0)),
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Sum `f(r)` over rows in row order, in `f64`, and divide by `n`: the batch mean over
+/// responses, bitwise independent of threads.
+pub(crate) fn mean_over(n: usize, rows: usize, f: impl Fn(usize) -> f32) -> f32 {
+    if n == 0 {
+        return 0.0;
+    }
+    let total: f64 = (0..rows).map(|r| f(r) as f64).sum();
+    (total / n as f64) as f32
+}

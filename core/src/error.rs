@@ -1,0 +1,155 @@
+//! The one error type of the crate. Every check names the row (or response) it failed on and
+//! the offending value, and fires before anything is written to an output buffer.
+
+use core::fmt;
+
+/// Why a batch was rejected. Rows and responses are 0-based indices into the caller's batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BnfError {
+    /// The vocabulary size is 0.
+    EmptyVocab,
+    /// A buffer's length does not fit the batch: `what` names the buffer.
+    LengthMismatch {
+        /// The buffer, e.g. `"targets"`.
+        what: &'static str,
+        /// The length the batch needs.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// A scored row's target id is not below the vocabulary size.
+    TargetOutOfRange {
+        /// The row.
+        row: usize,
+        /// The target id given.
+        target: u32,
+        /// The vocabulary size.
+        vocab: usize,
+    },
+    /// A scored row has NaN or `+inf` among its logits, or `-inf` at its target.
+    NonFiniteLogits {
+        /// The row.
+        row: usize,
+    },
+    /// A scored row's reference log-prob is NaN, or above 0 by more than
+    /// [`REF_LOGP_TOLERANCE`](crate::REF_LOGP_TOLERANCE).
+    InvalidRefLogProb {
+        /// The row.
+        row: usize,
+        /// The value given.
+        value: f32,
+    },
+    /// A scored row's weight is NaN or infinite.
+    InvalidWeight {
+        /// The row.
+        row: usize,
+        /// The value given.
+        value: f32,
+    },
+    /// Response offsets do not start at 0, decrease, or end past the rows.
+    InvalidOffsets {
+        /// The response whose range is wrong.
+        response: usize,
+    },
+    /// A response has no scored row, so `|y| = 0`.
+    EmptyResponse {
+        /// The response.
+        response: usize,
+    },
+    /// A response label (or a per-response value) is NaN or infinite.
+    InvalidLabel {
+        /// The response.
+        response: usize,
+        /// The value given.
+        value: f32,
+    },
+    /// The batch claims zero responses but has scored rows, so its mean is undefined.
+    NoResponses,
+    /// An objective that needs reference log-probs was called without them.
+    MissingReference {
+        /// The objective.
+        objective: &'static str,
+    },
+    /// A pairwise objective got a response without a partner, or a malformed pair.
+    InvalidPair {
+        /// The pair index (or the response index when the response has no partner).
+        pair: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for BnfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BnfError::EmptyVocab => write!(f, "vocabulary size is 0"),
+            BnfError::LengthMismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected length {expected}, found {found}"),
+            BnfError::TargetOutOfRange { row, target, vocab } => {
+                write!(f, "row {row}: target id {target} is not below vocab size {vocab}")
+            }
+            BnfError::NonFiniteLogits { row } => write!(
+                f,
+                "row {row}: logits contain NaN or +inf, or the target's logit is -inf"
+            ),
+            BnfError::InvalidRefLogProb { row, value } => write!(
+                f,
+                "row {row}: reference log-prob {value} is NaN or above 0 (tolerance {})",
+                crate::REF_LOGP_TOLERANCE
+            ),
+            BnfError::InvalidWeight { row, value } => {
+                write!(f, "row {row}: weight {value} is not finite")
+            }
+            BnfError::InvalidOffsets { response } => write!(
+                f,
+                "response {response}: offsets must start at 0, not decrease, and end at the row count"
+            ),
+            BnfError::EmptyResponse { response } => {
+                write!(f, "response {response}: has no scored row (|y| = 0)")
+            }
+            BnfError::InvalidLabel { response, value } => {
+                write!(f, "response {response}: value {value} is not finite")
+            }
+            BnfError::NoResponses => write!(f, "batch has scored rows but zero responses"),
+            BnfError::MissingReference { objective } => {
+                write!(f, "{objective} needs reference log-probs, none were given")
+            }
+            BnfError::InvalidPair { pair, reason } => write!(f, "pair {pair}: {reason}"),
+        }
+    }
+}
+
+impl BnfError {
+    /// The same error with its row index replaced by `row` (single-row primitives report row
+    /// 0; batch functions relabel with the batch row).
+    pub fn at_row(self, row: usize) -> Self {
+        match self {
+            BnfError::TargetOutOfRange { target, vocab, .. } => {
+                BnfError::TargetOutOfRange { row, target, vocab }
+            }
+            BnfError::NonFiniteLogits { .. } => BnfError::NonFiniteLogits { row },
+            BnfError::InvalidRefLogProb { value, .. } => BnfError::InvalidRefLogProb { row, value },
+            BnfError::InvalidWeight { value, .. } => BnfError::InvalidWeight { row, value },
+            other => other,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for BnfError {}
+
+/// Check that a buffer has the length the batch needs.
+pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), BnfError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(BnfError::LengthMismatch {
+            what,
+            expected,
+            found,
+        })
+    }
+}

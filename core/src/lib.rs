@@ -1,0 +1,63 @@
+//! # bnf-core
+//!
+//! The BNF loss (Bidirectional Negative Feedback, "As Simple as Fine-tuning: LLM Alignment via
+//! Bidirectional Negative Feedback Loss") over plain slices, exactly as the paper defines it
+//! (eqs. 4, 6 and 8), plus NLL, on `f32`, `half::f16` and `half::bf16` logits with `f32`
+//! accumulation. `#![no_std]` when the default `std` feature is off.
+//!
+//! One scored response token is one *row*: logits `z` (length `V`), target `y`, the reference
+//! log-prob `rho = log pi_ref(y)`, and a weight `s = label / |y|`. Everything is built from two
+//! row primitives:
+//!
+//! - [`row_stats`]: `max`, `lse`, `ell = log pi_y` and the sums over the other tokens, in one
+//!   read of the row;
+//! - [`row_grad`] / [`row_grad_in_place`]: write `w * (softmax(z) - onehot(y))`.
+//!
+//! BNF's gradient is a scaled cross-entropy gradient, `s c (pi - onehot)` with
+//! `c = min(1, odds(pi_y) / odds(pi_ref))` ([`bnf_scalars`]), and its loss needs only the
+//! running sums, so BNF costs what a fused cross-entropy costs.
+//!
+//! ```
+//! use bnf_core::{bnf, response_weights, Batch, PREFERRED, DISPREFERRED};
+//!
+//! // Two responses of two scored tokens each, vocabulary of 4.
+//! let logits: Vec<f32> = vec![
+//!     1.0, 2.0, 0.5, -1.0,   2.0, 0.0, 0.0, 1.0,   // preferred response
+//!     0.0, 0.0, 3.0, 1.0,   -2.0, 1.0, 1.0, 0.0,   // dispreferred response
+//! ];
+//! let targets = [1, 0, 2, 1];
+//! let ref_logp = [-0.9, -0.5, -0.4, -1.2];
+//! let mut weights = [0.0; 4];
+//! let n = response_weights(&[0, 2, 4], &[PREFERRED, DISPREFERRED], None, &mut weights).unwrap();
+//! let batch = Batch { vocab: 4, targets: &targets, weights: &weights, scored: None, num_responses: n };
+//! let out = bnf(&logits, &batch, &ref_logp).unwrap();
+//! assert!(out.loss.is_finite());
+//! assert_eq!(out.grad.len(), logits.len());
+//! println!("pi_y = {}, f_y = {}, c = {}", out.rows[0].pi_y, out.rows[0].f_y, out.rows[0].c);
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod batch;
+mod dtype;
+mod error;
+mod exec;
+mod local;
+pub mod math;
+mod row;
+mod target;
+mod weights;
+
+pub use batch::Batch;
+pub use dtype::Logit;
+pub use error::BnfError;
+pub use exec::{num_threads, set_num_threads};
+#[cfg(feature = "std")]
+pub use local::{bnf, nll, Output};
+pub use local::{forward, forward_backward, forward_backward_in_place, RowDiag, RowLoss};
+pub use row::{row_grad, row_grad_in_place, row_stats, RowStats, BLOCK};
+pub use target::{bnf_scalars, check_ref_logp, dynamic_target, BnfScalars, REF_LOGP_TOLERANCE};
+pub use weights::{response_weights, DISPREFERRED, PREFERRED};
+
+pub use half::{bf16, f16};

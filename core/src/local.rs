@@ -1,0 +1,163 @@
+//! Row-local objectives: BNF (paper eq. 4) and NLL, whose gradient weight on a row depends on
+//! that row alone, so statistics and gradient fuse into one sweep of the batch.
+//!
+//! Per scored row `r` with weight `s_r` and `n = num_responses`:
+//! BNF: loss term `s_r * CE(f, pi)`, gradient `(s_r c_r / n) (pi - onehot)` (eq. 8);
+//! NLL: loss term `-s_r ell_r`, gradient `(s_r / n) (pi - onehot)` (BNF with `f = onehot`).
+
+use crate::batch::{mean_over, Batch};
+use crate::dtype::Logit;
+use crate::error::{check_len, BnfError};
+use crate::row::RowStats;
+use crate::target::{bnf_scalars, check_ref_logp};
+
+/// Which row-local objective to run.
+#[derive(Clone, Copy, Debug)]
+pub enum RowLoss<'a> {
+    /// BNF with the reference model's log-prob of each row's target, `rho_r = log pi_ref(y_r)`.
+    Bnf {
+        /// One per row; checked with [`check_ref_logp`](crate::check_ref_logp) on scored rows.
+        ref_logp: &'a [f32],
+    },
+    /// Negative log-likelihood (the SFT cross-entropy).
+    Nll,
+}
+
+/// Per-row diagnostics of a row-local objective.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowDiag {
+    /// Whether the row counted (masked rows leave every other field 0).
+    pub scored: bool,
+    /// The row statistics (`lse` among them).
+    pub stats: RowStats,
+    /// `pi_y`, the policy's probability of the target.
+    pub pi_y: f32,
+    /// The target's mass in the target distribution (`f_y`; 1 for NLL).
+    pub f_y: f32,
+    /// The gradient scale `c` of `s c (pi - onehot)` (1 for NLL).
+    pub c: f32,
+    /// The row's term in the batch sum: `s * CE(f, pi)`, before dividing by `num_responses`.
+    pub loss: f32,
+}
+
+impl RowLoss<'_> {
+    fn check(&self, rows: usize) -> Result<(), BnfError> {
+        match self {
+            RowLoss::Bnf { ref_logp } => check_len("ref_logp", rows, ref_logp.len()),
+            RowLoss::Nll => Ok(()),
+        }
+    }
+
+    fn diag(&self, r: usize, stats: RowStats, s: f32) -> Result<RowDiag, BnfError> {
+        let (f_y, c, ce) = match self {
+            RowLoss::Bnf { ref_logp } => {
+                let rho = check_ref_logp(ref_logp[r]).map_err(|e| e.at_row(r))?;
+                let b = bnf_scalars(&stats, rho);
+                (b.f_y, b.c, b.cross_entropy)
+            }
+            RowLoss::Nll => (1.0, 1.0, -stats.ell),
+        };
+        Ok(RowDiag {
+            scored: true,
+            stats,
+            pi_y: stats.pi_y(),
+            f_y,
+            c,
+            loss: s * ce,
+        })
+    }
+}
+
+/// The loss only: fills `diag` (one per row) and returns the batch loss.
+pub fn forward<T: Logit>(
+    logits: &[T],
+    batch: &Batch<'_>,
+    loss: RowLoss<'_>,
+    diag: &mut [RowDiag],
+) -> Result<f32, BnfError> {
+    batch.check(logits.len())?;
+    loss.check(batch.rows())?;
+    batch.stats_pass(logits, diag, |r, stats| {
+        loss.diag(r, stats, batch.weights[r])
+    })?;
+    Ok(mean_over(batch.num_responses, batch.rows(), |r| {
+        diag[r].loss
+    }))
+}
+
+/// The gradient weight of row `r` from its diagnostics.
+fn grad_weight(batch: &Batch<'_>, diag: &[RowDiag], r: usize) -> Option<(RowStats, f32)> {
+    let d = &diag[r];
+    d.scored
+        .then(|| (d.stats, batch.weights[r] * d.c / batch.num_responses as f32))
+}
+
+/// Loss and gradient: fills `diag`, writes `dloss/dz` into `grad` (same shape as `logits`) and
+/// returns the batch loss. On error nothing is written to `grad`.
+pub fn forward_backward<T: Logit>(
+    logits: &[T],
+    batch: &Batch<'_>,
+    loss: RowLoss<'_>,
+    grad: &mut [T],
+    diag: &mut [RowDiag],
+) -> Result<f32, BnfError> {
+    check_len("grad", logits.len(), grad.len())?;
+    let value = forward(logits, batch, loss, diag)?;
+    let diag = &*diag;
+    batch.grad_pass(logits, grad, |r| grad_weight(batch, diag, r))?;
+    Ok(value)
+}
+
+/// [`forward_backward`] with the gradient written over the logits (no second `rows x vocab`
+/// buffer); bit for bit the same gradient. On error the logits are untouched.
+pub fn forward_backward_in_place<T: Logit>(
+    logits: &mut [T],
+    batch: &Batch<'_>,
+    loss: RowLoss<'_>,
+    diag: &mut [RowDiag],
+) -> Result<f32, BnfError> {
+    let value = forward(logits, batch, loss, diag)?;
+    let diag = &*diag;
+    batch.grad_pass_in_place(logits, |r| grad_weight(batch, diag, r))?;
+    Ok(value)
+}
+
+/// Loss, gradient and diagnostics returned by [`bnf`] and [`nll`].
+#[cfg(feature = "std")]
+#[derive(Clone, Debug)]
+pub struct Output<T> {
+    /// The batch loss (mean over responses).
+    pub loss: f32,
+    /// `dloss/dz`, same shape as the logits.
+    pub grad: std::vec::Vec<T>,
+    /// One record per row.
+    pub rows: std::vec::Vec<RowDiag>,
+}
+
+#[cfg(feature = "std")]
+fn run<T: Logit>(
+    logits: &[T],
+    batch: &Batch<'_>,
+    loss: RowLoss<'_>,
+) -> Result<Output<T>, BnfError> {
+    let mut grad = std::vec![T::from_f32(0.0); logits.len()];
+    let mut rows = std::vec![RowDiag::default(); batch.rows()];
+    let loss = forward_backward(logits, batch, loss, &mut grad, &mut rows)?;
+    Ok(Output { loss, grad, rows })
+}
+
+/// BNF over a batch (paper eq. 4): loss, gradient (eq. 8) and per-row diagnostics.
+#[cfg(feature = "std")]
+pub fn bnf<T: Logit>(
+    logits: &[T],
+    batch: &Batch<'_>,
+    ref_logp: &[f32],
+) -> Result<Output<T>, BnfError> {
+    run(logits, batch, RowLoss::Bnf { ref_logp })
+}
+
+/// NLL (SFT cross-entropy) over a batch through the same primitives.
+#[cfg(feature = "std")]
+pub fn nll<T: Logit>(logits: &[T], batch: &Batch<'_>) -> Result<Output<T>, BnfError> {
+    run(logits, batch, RowLoss::Nll)
+}

@@ -1,0 +1,202 @@
+//! The two row primitives every objective is built from (DESIGN.md section 2):
+//!
+//! 1. [`row_stats`]: one read of a row gives `m = max z`, `S = sum e^(z_j - m)`, the sums over
+//!    the *other* tokens `S'` and `T'` (two contiguous ranges, `[0, y)` and `(y, V)`), and from
+//!    them `lse` and `ell = log pi_y`;
+//! 2. [`row_grad`] / [`row_grad_in_place`]: write `w * (pi - onehot(y))`.
+//!
+//! Reductions use 8 `f32` lanes inside blocks of [`BLOCK`] elements and an `f64` total across
+//! blocks, always in the same order, so results never depend on threads or call sites.
+
+use crate::dtype::Logit;
+use crate::error::BnfError;
+use crate::math;
+
+/// Elements per inner reduction block (its 8 lanes are summed in `f32`, blocks in `f64`).
+pub const BLOCK: usize = 512;
+const LANES: usize = 8;
+/// Logit differences below this are clamped, so that a `-inf` logit (a token masked out of the
+/// vocabulary) gives `e = 0` and `e * d = 0` instead of NaN. NaN is not clamped.
+const D_FLOOR: f32 = -f32::MAX;
+
+/// The statistics of one row of logits `z` with target `y`.
+///
+/// `sum`, `others_sum` and `others_dot` are taken relative to the row maximum: with
+/// `d_j = z_j - max`, `sum = S = sum_j e^(d_j)`, `others_sum = S' = sum_{j != y} e^(d_j)` and
+/// `others_dot = sum_{j != y} e^(d_j) d_j` (DESIGN.md's `T'` less `max * S'`, which keeps the
+/// sum free of cancellation when logits are large).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowStats {
+    /// `m = max_j z_j`.
+    pub max: f32,
+    /// `lse = log sum_j e^(z_j) = m + ln S`.
+    pub lse: f32,
+    /// `ell = z_y - lse = log pi_y`, computed as `(z_y - m) - ln S`.
+    pub ell: f32,
+    /// `S = sum_j e^(z_j - m)`, at least 1.
+    pub sum: f32,
+    /// `S' = sum_{j != y} e^(z_j - m)`.
+    pub others_sum: f32,
+    /// `sum_{j != y} e^(z_j - m) (z_j - m)`, at most 0.
+    pub others_dot: f32,
+}
+
+impl RowStats {
+    /// `pi_y = e^ell`.
+    #[inline]
+    pub fn pi_y(&self) -> f32 {
+        math::exp_precise(self.ell)
+    }
+
+    /// `1 - pi_y`, exactly `S' / S` (no cancellation near `pi_y = 1`).
+    #[inline]
+    pub fn one_minus_pi_y(&self) -> f32 {
+        self.others_sum / self.sum
+    }
+
+    /// `log(pi_y / (1 - pi_y)) = (z_y - m) - ln S'`; `+inf` when `S' = 0`.
+    #[inline]
+    pub fn log_odds_y(&self) -> f32 {
+        if self.others_sum > 0.0 {
+            self.ell - (math::ln(self.others_sum) - math::ln(self.sum))
+        } else {
+            f32::INFINITY
+        }
+    }
+
+    /// `sum_{j != y} (pi_j / (1 - pi_y)) log pi_j = T'/S' - lse` in DESIGN.md's notation: the
+    /// mean log-prob of the other tokens under their own renormalised distribution. 0 when
+    /// `S' = 0` (its weight `1 - f_y` is then 0 too).
+    #[inline]
+    pub fn others_mean_logp(&self) -> f32 {
+        if self.others_sum > 0.0 {
+            self.others_dot / self.others_sum - math::ln(self.sum)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Lane-wise max of a slice, as `f32`. NaN is skipped here and caught by the sums.
+#[inline(always)]
+fn max_of<T: Logit>(z: &[T]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = z.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            let v = c[k].to_f32();
+            lanes[k] = if v > lanes[k] { v } else { lanes[k] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for v in rest.iter().map(|v| v.to_f32()).chain(lanes) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
+/// `(sum e^(z_j - m), sum e^(z_j - m) (z_j - m))` over a contiguous range, in a fixed order.
+#[inline(always)]
+fn exp_sums<T: Logit>(z: &[T], m: f32) -> (f64, f64) {
+    let (mut s_total, mut t_total) = (0.0f64, 0.0f64);
+    for block in z.chunks(BLOCK) {
+        let mut s = [0.0f32; LANES];
+        let mut t = [0.0f32; LANES];
+        let chunks = block.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for k in 0..LANES {
+                let d = c[k].to_f32() - m;
+                let d = if d < D_FLOOR { D_FLOOR } else { d };
+                let e = math::exp(d);
+                s[k] += e;
+                t[k] += e * d;
+            }
+        }
+        for (k, v) in rest.iter().enumerate() {
+            let d = v.to_f32() - m;
+            let d = if d < D_FLOOR { D_FLOOR } else { d };
+            let e = math::exp(d);
+            s[k] += e;
+            t[k] += e * d;
+        }
+        let (mut bs, mut bt) = (0.0f32, 0.0f32);
+        for k in 0..LANES {
+            bs += s[k];
+            bt += t[k];
+        }
+        s_total += bs as f64;
+        t_total += bt as f64;
+    }
+    (s_total, t_total)
+}
+
+/// Row statistics of `z` with target `y` (one read of the row, plus the max).
+///
+/// Errors (with `row: 0`; batch callers report their own row): `EmptyVocab` for an empty row,
+/// `TargetOutOfRange` for `y >= z.len()`, `NonFiniteLogits` for NaN or `+inf` anywhere or
+/// `-inf` at `y` (`-inf` elsewhere is a token with zero probability and is allowed).
+pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
+    let vocab = z.len();
+    if vocab == 0 {
+        return Err(BnfError::EmptyVocab);
+    }
+    if y >= vocab {
+        return Err(BnfError::TargetOutOfRange {
+            row: 0,
+            target: y.min(u32::MAX as usize) as u32,
+            vocab,
+        });
+    }
+    let m = max_of(z);
+    let (s_lo, t_lo) = exp_sums(&z[..y], m);
+    let (s_hi, t_hi) = exp_sums(&z[y + 1..], m);
+    let d_y = z[y].to_f32() - m;
+    let e_y = math::exp(d_y);
+    let others_sum = (s_lo + s_hi) as f32;
+    let others_dot = (t_lo + t_hi) as f32;
+    let sum = (s_lo + s_hi + e_y as f64) as f32;
+    if !(m.is_finite() && d_y.is_finite() && sum.is_finite() && others_dot.is_finite()) {
+        return Err(BnfError::NonFiniteLogits { row: 0 });
+    }
+    let ln_s = math::ln(sum);
+    Ok(RowStats {
+        max: m,
+        lse: m + ln_s,
+        ell: d_y - ln_s,
+        sum,
+        others_sum,
+        others_dot,
+    })
+}
+
+/// Write `w * (softmax(z) - onehot(y))` into `out`, from `z`'s statistics.
+///
+/// `out[j] = (w / S) e^(z_j - m)` for `j != y` and `out[y] = -(w / S) S'` (that is,
+/// `-w (1 - pi_y)` without cancellation). `stats` must be `row_stats(z, y)`; lengths must
+/// match (checked by the batch functions; here a mismatch panics like slice indexing).
+pub fn row_grad<T: Logit>(z: &[T], y: usize, stats: &RowStats, w: f32, out: &mut [T]) {
+    assert_eq!(z.len(), out.len(), "row_grad: z and out differ in length");
+    let scale = w / stats.sum;
+    let m = stats.max;
+    for (o, v) in out.iter_mut().zip(z) {
+        *o = T::from_f32(scale * exp_clamped(v.to_f32() - m));
+    }
+    out[y] = T::from_f32(-scale * stats.others_sum);
+}
+
+/// [`row_grad`] written over the logits themselves; bit for bit the same values.
+pub fn row_grad_in_place<T: Logit>(z: &mut [T], y: usize, stats: &RowStats, w: f32) {
+    let scale = w / stats.sum;
+    let m = stats.max;
+    for v in z.iter_mut() {
+        *v = T::from_f32(scale * exp_clamped(v.to_f32() - m));
+    }
+    z[y] = T::from_f32(-scale * stats.others_sum);
+}
+
+#[inline(always)]
+fn exp_clamped(d: f32) -> f32 {
+    math::exp(if d < D_FLOOR { D_FLOOR } else { d })
+}

@@ -1,0 +1,95 @@
+//! The paper's dynamic target distribution (eq. 6) and what BNF needs from it per row: the
+//! target's mass `f_y`, the gradient scale `c` (so that eq. 8 is `s c (pi - onehot)`), and the
+//! row's cross-entropy against `f`.
+
+use crate::dtype::Logit;
+use crate::error::BnfError;
+use crate::math;
+use crate::row::{row_stats, RowStats};
+
+/// How far above 0 a reference log-prob may be and still be read as 0: a reference computed
+/// in `f32` has `lse` rounded to a few ulp of its magnitude, so `z_y - lse` can come out a
+/// little positive for a near-certain token. Values in `(0, REF_LOGP_TOLERANCE]` are clamped to
+/// 0; larger ones are an error.
+pub const REF_LOGP_TOLERANCE: f32 = 1e-3;
+
+/// Check a reference log-prob `rho = log pi_ref(y)` and clamp rounding noise above 0.
+/// `-inf` (the reference gives the token no mass) is valid.
+pub fn check_ref_logp(rho: f32) -> Result<f32, BnfError> {
+    if rho.is_nan() || rho > REF_LOGP_TOLERANCE {
+        Err(BnfError::InvalidRefLogProb { row: 0, value: rho })
+    } else {
+        Ok(rho.min(0.0))
+    }
+}
+
+/// BNF's per-row scalars, from the row statistics and `rho`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BnfScalars {
+    /// `f_y = min(pi_y / pi_ref, 1)`.
+    pub f_y: f32,
+    /// `c = (f_y - pi_y) / (1 - pi_y) = min(1, odds(pi_y) / odds(pi_ref))`, in `[0, 1]`.
+    pub c: f32,
+    /// `-sum_j f_j log pi_j` (the row's cross-entropy against `f`, before the weight `s`).
+    pub cross_entropy: f32,
+}
+
+/// Eq. 6's `f_y` and eq. 8's scale `c` in log space, and the row loss from the running sums:
+/// `-(f_y ell + (1 - f_y)(T'/S' - lse))`. `rho` must already be checked (`<= 0`, not NaN).
+///
+/// Edge cases: `rho = -inf` gives `f_y = 1`, `c = 1` (plain NLL); `rho = 0` gives `f = pi` and
+/// `c = 0` (no gradient); `pi_y = 1` in `f32` (`S' = 0`) gives `c = 1`, whose gradient is 0 anyway.
+pub fn bnf_scalars(stats: &RowStats, rho: f32) -> BnfScalars {
+    let gap = stats.ell - rho; // log(pi_y / pi_ref); +inf when rho = -inf
+    let log_f_y = if gap < 0.0 { gap } else { 0.0 };
+    let f_y = math::exp_precise(log_f_y);
+    let one_minus_f_y = -math::exp_m1(log_f_y);
+    let lo = stats.log_odds_y();
+    let lo_ref = math::log_odds(rho);
+    let c = if lo == f32::INFINITY || lo_ref == f32::NEG_INFINITY {
+        1.0
+    } else if lo_ref == f32::INFINITY {
+        0.0
+    } else {
+        let log_c = lo - lo_ref;
+        math::exp_precise(if log_c < 0.0 { log_c } else { 0.0 })
+    };
+    let others = if one_minus_f_y > 0.0 {
+        one_minus_f_y * stats.others_mean_logp()
+    } else {
+        0.0
+    };
+    BnfScalars {
+        f_y,
+        c,
+        cross_entropy: -(f_y * stats.ell + others),
+    }
+}
+
+/// Materialise eq. 6's target distribution `f` for one row into `out` (for inspection and
+/// tests; the loss never needs it): `f_y = min(pi_y / pi_ref, 1)` and
+/// `f_j = (1 - f_y) pi_j / (1 - pi_y) = (1 - f_y) e^(z_j - m) / S'` for `j != y`.
+/// Returns the row statistics. Errors as [`row_stats`] and [`check_ref_logp`], plus a length
+/// mismatch between `z` and `out`.
+pub fn dynamic_target<T: Logit>(
+    z: &[T],
+    y: usize,
+    rho: f32,
+    out: &mut [f32],
+) -> Result<RowStats, BnfError> {
+    crate::error::check_len("dynamic_target out", z.len(), out.len())?;
+    let stats = row_stats(z, y)?;
+    let rho = check_ref_logp(rho)?;
+    let f_y = bnf_scalars(&stats, rho).f_y;
+    let one_minus_f_y = 1.0 - f_y;
+    for (o, v) in out.iter_mut().zip(z) {
+        let e = math::exp_precise(v.to_f32() - stats.max);
+        *o = if stats.others_sum > 0.0 {
+            one_minus_f_y * (e / stats.others_sum)
+        } else {
+            0.0
+        };
+    }
+    out[y] = f_y;
+    Ok(stats)
+}
