@@ -3,4 +3,5 @@
 //! generators.
 #![warn(missing_docs)]
 
+pub mod gen;
 pub mod oracle;

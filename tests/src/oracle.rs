@@ -17,11 +17,17 @@ pub fn log_softmax(z: &[f64]) -> Vec<f64> {
     z.iter().map(|v| v - lse).collect()
 }
 
-/// Eq. 6: the dynamic target distribution for target `y` with reference probability
-/// `pi_ref = e^rho`, given the policy's probabilities `pi`.
-pub fn dynamic_target(pi: &[f64], y: usize, rho: f64) -> Vec<f64> {
-    let pi_ref = rho.exp();
-    let f_y = (pi[y] / pi_ref).min(1.0);
+/// Eq. 6: the dynamic target distribution for logits `z`, target `y` and reference log-prob
+/// `rho = log pi_ref(y)`. The ratio `pi_y / pi_ref` is taken as `e^(log pi_y - rho)` from
+/// `log_softmax`, so that it survives probabilities that underflow f64 (`e^-1e4`).
+pub fn dynamic_target(z: &[f64], y: usize, rho: f64) -> Vec<f64> {
+    let lp = log_softmax(z);
+    let pi: Vec<f64> = lp.iter().map(|l| l.exp()).collect();
+    let f_y = if rho == f64::NEG_INFINITY {
+        1.0
+    } else {
+        (lp[y] - rho).exp().min(1.0)
+    };
     let rest: f64 = pi
         .iter()
         .enumerate()
@@ -54,14 +60,14 @@ pub fn row_loss_frozen(z: &[f64], f: &[f64], s: f64) -> f64 {
 
 /// One row's BNF loss: `f` from eq. 6 at the current `z`, then eq. 4.
 pub fn bnf_row_loss(z: &[f64], y: usize, rho: f64, s: f64) -> f64 {
-    let f = dynamic_target(&softmax(z), y, rho);
+    let f = dynamic_target(z, y, rho);
     row_loss_frozen(z, &f, s)
 }
 
 /// Eq. 8: `s * (pi - f)`.
 pub fn bnf_row_grad(z: &[f64], y: usize, rho: f64, s: f64) -> Vec<f64> {
     let pi = softmax(z);
-    let f = dynamic_target(&pi, y, rho);
+    let f = dynamic_target(z, y, rho);
     pi.iter().zip(&f).map(|(p, fj)| s * (p - fj)).collect()
 }
 
