@@ -1,0 +1,312 @@
+//! Bad input gets an error value naming the row (or buffer) and value, never a panic, and
+//! nothing already written is touched.
+
+use bnf_core::{
+    dynamic_target, forward, forward_backward, forward_backward_in_place, response_weights,
+    row_stats, Batch, BnfError, RowDiag, RowLoss, REF_LOGP_TOLERANCE,
+};
+
+const V: usize = 5;
+
+struct Case {
+    z: Vec<f32>,
+    y: Vec<u32>,
+    s: Vec<f32>,
+    rho: Vec<f32>,
+    scored: Option<Vec<bool>>,
+    n: usize,
+}
+
+fn good() -> Case {
+    Case {
+        z: (0..3 * V).map(|i| (i as f32 * 0.37).sin() * 3.0).collect(),
+        y: vec![0, 4, 2],
+        s: vec![0.5, 0.5, -1.0],
+        rho: vec![-1.0, -0.2, -3.0],
+        scored: None,
+        n: 2,
+    }
+}
+
+/// Run out of place and in place; both must fail the same way and leave buffers untouched.
+fn fails(c: &Case) -> BnfError {
+    let batch = Batch {
+        vocab: V,
+        targets: &c.y,
+        weights: &c.s,
+        scored: c.scored.as_deref(),
+        num_responses: c.n,
+    };
+    let loss = RowLoss::Bnf { ref_logp: &c.rho };
+    let sentinel = 12345.0f32;
+    let mut grad = vec![sentinel; c.z.len()];
+    let mut diag = vec![RowDiag::default(); c.y.len()];
+    let e1 = forward_backward(&c.z, &batch, loss, &mut grad, &mut diag).unwrap_err();
+    assert!(grad.iter().all(|&g| g == sentinel), "grad written on error");
+    let mut z = c.z.clone();
+    let e2 = forward_backward_in_place(&mut z, &batch, loss, &mut diag).unwrap_err();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&z), bits(&c.z), "logits changed on error");
+    assert_eq!(format!("{e1:?}"), format!("{e2:?}"));
+    assert!(!e1.to_string().is_empty());
+    e1
+}
+
+#[test]
+fn good_case_passes() {
+    let c = good();
+    let batch = Batch {
+        vocab: V,
+        targets: &c.y,
+        weights: &c.s,
+        scored: None,
+        num_responses: c.n,
+    };
+    let mut diag = vec![RowDiag::default(); 3];
+    assert!(forward(&c.z, &batch, RowLoss::Bnf { ref_logp: &c.rho }, &mut diag).is_ok());
+}
+
+#[test]
+fn target_out_of_range_names_row_and_value() {
+    let mut c = good();
+    c.y[2] = V as u32;
+    assert_eq!(
+        fails(&c),
+        BnfError::TargetOutOfRange {
+            row: 2,
+            target: 5,
+            vocab: V
+        }
+    );
+}
+
+#[test]
+fn nan_and_inf_logits_name_the_row() {
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut c = good();
+        c.z[V + 3] = bad;
+        assert_eq!(fails(&c), BnfError::NonFiniteLogits { row: 1 });
+    }
+    // -inf at the target: the target has no mass, its log-prob is -inf.
+    let mut c = good();
+    c.z[V + 4] = f32::NEG_INFINITY;
+    assert_eq!(fails(&c), BnfError::NonFiniteLogits { row: 1 });
+}
+
+#[test]
+fn bad_reference_log_probs() {
+    let mut c = good();
+    c.rho[1] = f32::NAN;
+    assert!(matches!(fails(&c), BnfError::InvalidRefLogProb { row: 1, value } if value.is_nan()));
+    let mut c = good();
+    c.rho[2] = 2.0 * REF_LOGP_TOLERANCE;
+    assert_eq!(
+        fails(&c),
+        BnfError::InvalidRefLogProb {
+            row: 2,
+            value: 2.0 * REF_LOGP_TOLERANCE
+        }
+    );
+    // Within the rounding tolerance: accepted and read as 0 (f = pi, zero gradient).
+    let mut c = good();
+    c.rho[0] = 0.5 * REF_LOGP_TOLERANCE;
+    let batch = Batch {
+        vocab: V,
+        targets: &c.y,
+        weights: &c.s,
+        scored: None,
+        num_responses: c.n,
+    };
+    let out = bnf_core::bnf(&c.z, &batch, &c.rho).unwrap();
+    assert_eq!(out.rows[0].c, 0.0);
+    assert!(out.grad[..V].iter().all(|&g| g == 0.0));
+}
+
+#[test]
+fn bad_weights() {
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut c = good();
+        c.s[0] = bad;
+        assert!(matches!(fails(&c), BnfError::InvalidWeight { row: 0, .. }));
+    }
+}
+
+#[test]
+fn length_mismatches_name_the_buffer() {
+    let mut c = good();
+    c.z.pop();
+    assert_eq!(
+        fails(&c),
+        BnfError::LengthMismatch {
+            what: "logits",
+            expected: 15,
+            found: 14
+        }
+    );
+    let mut c = good();
+    c.s.push(1.0);
+    assert_eq!(
+        fails(&c),
+        BnfError::LengthMismatch {
+            what: "weights",
+            expected: 3,
+            found: 4
+        }
+    );
+    let mut c = good();
+    c.rho.pop();
+    assert_eq!(
+        fails(&c),
+        BnfError::LengthMismatch {
+            what: "ref_logp",
+            expected: 3,
+            found: 2
+        }
+    );
+    let mut c = good();
+    c.scored = Some(vec![true; 2]);
+    assert_eq!(
+        fails(&c),
+        BnfError::LengthMismatch {
+            what: "scored",
+            expected: 3,
+            found: 2
+        }
+    );
+    // Output buffers too.
+    let c = good();
+    let batch = Batch {
+        vocab: V,
+        targets: &c.y,
+        weights: &c.s,
+        scored: None,
+        num_responses: 2,
+    };
+    let mut grad = vec![0.0f32; 3];
+    let mut diag = vec![RowDiag::default(); 3];
+    let e = forward_backward(&c.z, &batch, RowLoss::Nll, &mut grad, &mut diag).unwrap_err();
+    assert_eq!(
+        e,
+        BnfError::LengthMismatch {
+            what: "grad",
+            expected: 15,
+            found: 3
+        }
+    );
+    let mut grad = vec![0.0f32; 15];
+    let mut diag = vec![RowDiag::default(); 1];
+    let e = forward_backward(&c.z, &batch, RowLoss::Nll, &mut grad, &mut diag).unwrap_err();
+    assert_eq!(
+        e,
+        BnfError::LengthMismatch {
+            what: "row records",
+            expected: 3,
+            found: 1
+        }
+    );
+}
+
+#[test]
+fn empty_vocab_and_no_responses() {
+    let batch = Batch {
+        vocab: 0,
+        targets: &[],
+        weights: &[],
+        scored: None,
+        num_responses: 0,
+    };
+    let e = forward::<f32>(&[], &batch, RowLoss::Nll, &mut []).unwrap_err();
+    assert_eq!(e, BnfError::EmptyVocab);
+    assert_eq!(row_stats::<f32>(&[], 0).unwrap_err(), BnfError::EmptyVocab);
+    let mut c = good();
+    c.n = 0;
+    assert_eq!(fails(&c), BnfError::NoResponses);
+}
+
+#[test]
+fn masked_rows_are_not_validated_and_contribute_nothing() {
+    let mut c = good();
+    c.y[1] = u32::MAX; // padding id
+    c.z[V] = f32::NAN;
+    c.rho[1] = f32::NAN;
+    c.s[1] = f32::NAN;
+    let scored = [true, false, true];
+    let batch = Batch {
+        vocab: V,
+        targets: &c.y,
+        weights: &c.s,
+        scored: Some(&scored),
+        num_responses: 2,
+    };
+    let out = bnf_core::bnf(&c.z, &batch, &c.rho).unwrap();
+    assert!(!out.rows[1].scored);
+    assert!(out.grad[V..2 * V].iter().all(|&g| g == 0.0));
+    // The loss is that of the other two rows alone.
+    let keep = |r: usize| r != 1;
+    let z: Vec<f32> =
+        c.z.chunks(V)
+            .enumerate()
+            .filter(|(r, _)| keep(*r))
+            .flat_map(|(_, z)| z.to_vec())
+            .collect();
+    let sub = |v: &[f32]| -> Vec<f32> {
+        v.iter()
+            .enumerate()
+            .filter(|(r, _)| keep(*r))
+            .map(|(_, x)| *x)
+            .collect()
+    };
+    let y = [c.y[0], c.y[2]];
+    let (s, rho) = (sub(&c.s), sub(&c.rho));
+    let b2 = Batch {
+        vocab: V,
+        targets: &y,
+        weights: &s,
+        scored: None,
+        num_responses: 2,
+    };
+    assert_eq!(bnf_core::bnf(&z, &b2, &rho).unwrap().loss, out.loss);
+}
+
+#[test]
+fn dynamic_target_errors() {
+    let mut f = [0.0f32; 3];
+    assert!(matches!(
+        dynamic_target(&[0.0f32; 3], 3, -1.0, &mut f),
+        Err(BnfError::TargetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        dynamic_target(&[0.0f32; 3], 0, 1.0, &mut f),
+        Err(BnfError::InvalidRefLogProb { .. })
+    ));
+    assert!(matches!(
+        dynamic_target(&[0.0f32; 4], 0, -1.0, &mut f),
+        Err(BnfError::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn response_weight_errors() {
+    let mut w = [7.0f32; 4];
+    let e = response_weights(&[0, 2, 3], &[1.0, -1.0], None, &mut w).unwrap_err();
+    assert_eq!(e, BnfError::InvalidOffsets { response: 1 });
+    let e = response_weights(&[1, 4], &[1.0], None, &mut w).unwrap_err();
+    assert_eq!(e, BnfError::InvalidOffsets { response: 0 });
+    let e = response_weights(&[0, 3, 2, 4], &[1.0, 1.0, 1.0], None, &mut w).unwrap_err();
+    assert_eq!(e, BnfError::InvalidOffsets { response: 1 });
+    let scored = [true, true, false, false];
+    let e = response_weights(&[0, 2, 4], &[1.0, -1.0], Some(&scored), &mut w).unwrap_err();
+    assert_eq!(e, BnfError::EmptyResponse { response: 1 });
+    let e = response_weights(&[0, 2, 4], &[1.0, f32::NAN], None, &mut w).unwrap_err();
+    assert!(matches!(e, BnfError::InvalidLabel { response: 1, .. }));
+    let e = response_weights(&[0, 2, 4], &[1.0], None, &mut w).unwrap_err();
+    assert_eq!(
+        e,
+        BnfError::LengthMismatch {
+            what: "labels",
+            expected: 2,
+            found: 1
+        }
+    );
+    assert_eq!(w, [7.0; 4], "weights written on error");
+}
