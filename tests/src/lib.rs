@@ -4,3 +4,4 @@
 #![warn(missing_docs)]
 
 pub mod oracle;
+pub mod seq_oracle;
