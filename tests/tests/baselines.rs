@@ -123,14 +123,14 @@ fn build(
     }
     let mut labels = vec![];
     let mut pairs = vec![];
-    for k in 0..shape.len() / 2 {
-        let (c, r) = if swap[k] {
+    for (k, &swapped) in swap.iter().enumerate().take(shape.len() / 2) {
+        let (c, r) = if swapped {
             (2 * k + 1, 2 * k)
         } else {
             (2 * k, 2 * k + 1)
         };
         pairs.push([c, r]);
-        labels.extend(if swap[k] { [-1.0, 1.0] } else { [1.0, -1.0] });
+        labels.extend(if swapped { [-1.0, 1.0] } else { [1.0, -1.0] });
     }
     Case {
         vocab,
