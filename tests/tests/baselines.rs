@@ -551,3 +551,67 @@ fn names_parse_and_flags_follow_the_losses_table() {
     assert!(Objective::parse("dpo2").is_none());
     assert!(Objective::parse("").is_none());
 }
+
+/// A chosen response shared by two pairs collects the gradient of both (checked against
+/// finite differences of the oracle for every pairwise objective).
+#[test]
+fn a_response_in_two_pairs_collects_both_gradients() {
+    let logits = vec![
+        0.2f32, 1.0, -0.5, 0.3, -1.0, 0.8, 1.1, 0.0, 0.4, -0.3, 0.9, 0.1, 0.6, -0.2, -0.7, 0.5,
+    ];
+    let mut c = build(
+        4,
+        &[(0, 2), (0, 1), (0, 1)],
+        &[false],
+        logits,
+        vec![1, 2, 0, 3],
+        vec![-1.0, -0.7, -1.5, -0.4],
+    );
+    c.labels = vec![1.0, -1.0, -1.0];
+    c.pairs = vec![[0, 1], [0, 2]];
+    let ref64 = c.ref64();
+    let ob = c.oracle(&ref64);
+    let z = c.z64();
+    for obj in pairwise() {
+        let mut grad = vec![0.0f32; c.logits.len()];
+        objective_forward_backward(&c.logits, &c.batch(), &obj, &mut grad).unwrap();
+        let fd = central_diff(&z, 1e-5, |zz| ob.loss(&obj, zz));
+        for (k, (g, f)) in grad.iter().zip(&fd).enumerate() {
+            assert!(
+                close(*g as f64, *f, 2e-5, 1e-3),
+                "{}: dz[{k}] {g} vs {f}",
+                obj.name()
+            );
+        }
+    }
+}
+
+/// With the `parallel` feature, rows are spread over threads; results must not change by a
+/// bit (without it this checks that repeated runs agree).
+#[test]
+fn results_do_not_depend_on_threads() {
+    let (vocab, rows) = (10_000, 8);
+    let logits: Vec<f32> = (0..rows * vocab)
+        .map(|k| ((k * 7919) % 1000) as f32 * 0.01 - 5.0)
+        .collect();
+    let targets: Vec<u32> = (0..rows as u32).map(|r| r * 1237 % vocab as u32).collect();
+    let c = build(
+        vocab,
+        &[(0, 2), (0, 2), (0, 2), (0, 2)],
+        &[false, true],
+        logits,
+        targets,
+        vec![-3.0; rows],
+    );
+    for obj in all_objectives() {
+        let mut runs = vec![];
+        for threads in [1, 2, 4] {
+            bnf_core::set_num_threads(threads);
+            let mut grad = vec![0.0f32; c.logits.len()];
+            let out = objective_forward_backward(&c.logits, &c.batch(), &obj, &mut grad).unwrap();
+            runs.push((out, grad));
+        }
+        bnf_core::set_num_threads(0);
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "{}", obj.name());
+    }
+}

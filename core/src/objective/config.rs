@@ -75,58 +75,97 @@ pub struct KtoConfig {
     pub z0: Option<f32>,
 }
 
+impl DpoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: DpoConfig = DpoConfig { beta: 0.1 };
+}
 impl Default for DpoConfig {
     fn default() -> Self {
-        DpoConfig { beta: 0.1 }
+        Self::DEFAULT
     }
+}
+
+impl IpoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: IpoConfig = IpoConfig { tau: 0.1 };
 }
 impl Default for IpoConfig {
     fn default() -> Self {
-        IpoConfig { tau: 0.1 }
+        Self::DEFAULT
     }
+}
+
+impl SlicConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: SlicConfig = SlicConfig {
+        margin: 1.0,
+        lambda: 0.1,
+    };
 }
 impl Default for SlicConfig {
     fn default() -> Self {
-        SlicConfig {
-            margin: 1.0,
-            lambda: 0.1,
-        }
+        Self::DEFAULT
     }
+}
+
+impl SimPoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: SimPoConfig = SimPoConfig {
+        beta: 2.5,
+        gamma: 1.375,
+    };
 }
 impl Default for SimPoConfig {
     fn default() -> Self {
-        SimPoConfig {
-            beta: 2.5,
-            gamma: 1.375,
-        }
+        Self::DEFAULT
     }
+}
+
+impl RDpoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: RDpoConfig = RDpoConfig {
+        beta: 0.1,
+        alpha: 0.05,
+    };
 }
 impl Default for RDpoConfig {
     fn default() -> Self {
-        RDpoConfig {
-            beta: 0.1,
-            alpha: 0.05,
-        }
+        Self::DEFAULT
     }
+}
+
+impl CpoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: CpoConfig = CpoConfig { beta: 0.1 };
 }
 impl Default for CpoConfig {
     fn default() -> Self {
-        CpoConfig { beta: 0.1 }
+        Self::DEFAULT
     }
+}
+
+impl OrpoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: OrpoConfig = OrpoConfig { lambda: 0.1 };
 }
 impl Default for OrpoConfig {
     fn default() -> Self {
-        OrpoConfig { lambda: 0.1 }
+        Self::DEFAULT
     }
+}
+
+impl KtoConfig {
+    /// The usual defaults (`losses.md`).
+    pub const DEFAULT: KtoConfig = KtoConfig {
+        beta: 0.1,
+        desirable_weight: 1.0,
+        undesirable_weight: 1.0,
+        z0: None,
+    };
 }
 impl Default for KtoConfig {
     fn default() -> Self {
-        KtoConfig {
-            beta: 0.1,
-            desirable_weight: 1.0,
-            undesirable_weight: 1.0,
-            z0: None,
-        }
+        Self::DEFAULT
     }
 }
 

@@ -102,54 +102,16 @@ impl Objective {
             ("nll", Objective::Nll),
             ("sft", Objective::Nll),
             ("nll_pll", Objective::NllPll),
-            ("dpo", Objective::Dpo(DpoConfig { beta: 0.1 })),
-            ("ipo", Objective::Ipo(IpoConfig { tau: 0.1 })),
-            (
-                "slic_hf",
-                Objective::SlicHf(SlicConfig {
-                    margin: 1.0,
-                    lambda: 0.1,
-                }),
-            ),
-            (
-                "slic",
-                Objective::SlicHf(SlicConfig {
-                    margin: 1.0,
-                    lambda: 0.1,
-                }),
-            ),
-            (
-                "simpo",
-                Objective::SimPo(SimPoConfig {
-                    beta: 2.5,
-                    gamma: 1.375,
-                }),
-            ),
-            (
-                "rdpo",
-                Objective::RDpo(RDpoConfig {
-                    beta: 0.1,
-                    alpha: 0.05,
-                }),
-            ),
-            (
-                "r_dpo",
-                Objective::RDpo(RDpoConfig {
-                    beta: 0.1,
-                    alpha: 0.05,
-                }),
-            ),
-            ("cpo", Objective::Cpo(CpoConfig { beta: 0.1 })),
-            ("orpo", Objective::Orpo(OrpoConfig { lambda: 0.1 })),
-            (
-                "kto",
-                Objective::Kto(KtoConfig {
-                    beta: 0.1,
-                    desirable_weight: 1.0,
-                    undesirable_weight: 1.0,
-                    z0: None,
-                }),
-            ),
+            ("dpo", Objective::Dpo(DpoConfig::DEFAULT)),
+            ("ipo", Objective::Ipo(IpoConfig::DEFAULT)),
+            ("slic_hf", Objective::SlicHf(SlicConfig::DEFAULT)),
+            ("slic", Objective::SlicHf(SlicConfig::DEFAULT)),
+            ("simpo", Objective::SimPo(SimPoConfig::DEFAULT)),
+            ("rdpo", Objective::RDpo(RDpoConfig::DEFAULT)),
+            ("r_dpo", Objective::RDpo(RDpoConfig::DEFAULT)),
+            ("cpo", Objective::Cpo(CpoConfig::DEFAULT)),
+            ("orpo", Objective::Orpo(OrpoConfig::DEFAULT)),
+            ("kto", Objective::Kto(KtoConfig::DEFAULT)),
         ];
         let norm = |c: u8| match c {
             b'-' | b'+' => b'_',
@@ -267,6 +229,31 @@ pub struct ObjectiveOutput {
 
 /// Loss and gradient of `obj` on `batch`: writes `dloss/dz` into `grad` (same shape as
 /// `logits`). On error nothing is written to `grad`.
+///
+/// ```
+/// use bnf_core::{objective_forward_backward, Objective, PrefBatch};
+///
+/// // One pair: a chosen response of two scored tokens after a prompt row, a rejected one of one.
+/// let logits: Vec<f32> = vec![
+///     0.0, 0.0, 0.0, 0.0,   1.0, 2.0, 0.5, -1.0,   2.0, 0.0, 0.0, 1.0,   // chosen (row 0: prompt)
+///     0.0, 0.0, 3.0, 1.0,                                                 // rejected
+/// ];
+/// let batch = PrefBatch {
+///     vocab: 4,
+///     targets: &[0, 1, 0, 2],
+///     scored: Some(&[false, true, true, true]),
+///     offsets: &[0, 3, 4],
+///     labels: &[1.0, -1.0],
+///     pairs: Some(&[[0, 1]]),
+///     ref_logp: Some(&[0.0, -0.9, -0.5, -0.4]),
+/// };
+/// let mut grad = vec![0.0f32; logits.len()];
+/// for name in ["dpo", "simpo", "bnf"] {
+///     let obj = Objective::parse(name).unwrap();
+///     let out = objective_forward_backward(&logits, &batch, &obj, &mut grad).unwrap();
+///     assert!(out.loss.is_finite() && out.logp.len() == 2);
+/// }
+/// ```
 pub fn objective_forward_backward<T: Logit>(
     logits: &[T],
     batch: &PrefBatch<'_>,
