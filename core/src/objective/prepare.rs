@@ -76,6 +76,11 @@ pub(crate) fn per_response(pb: &PrefBatch<'_>, f: impl Fn(usize) -> f64) -> Vec<
         .collect()
 }
 
+/// Round per-response `f64` sums to `f32`.
+pub(crate) fn to_f32(v: Vec<f64>) -> Vec<f32> {
+    v.into_iter().map(|x| x as f32).collect()
+}
+
 /// Pairs name two different responses of this batch, chosen labelled `> 0`, rejected `< 0`;
 /// a pairwise objective needs pairs, and every response in at least one of them.
 fn check_pairs(pb: &PrefBatch<'_>, responses: usize, obj: &Objective) -> Result<(), BnfError> {

@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use super::{per_response, Objective, ObjectiveOutput, PrefBatch, Prepared};
+use super::{per_response, to_f32, Objective, ObjectiveOutput, PrefBatch, Prepared};
 use crate::error::BnfError;
 use crate::local::{grad_weight, RowDiag, RowLoss};
 
@@ -51,8 +51,4 @@ pub(crate) fn output(
         row_weight,
         kl_estimate: None,
     }
-}
-
-pub(crate) fn to_f32(v: Vec<f64>) -> Vec<f32> {
-    v.into_iter().map(|x| x as f32).collect()
 }

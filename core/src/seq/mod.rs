@@ -23,7 +23,9 @@ pub use pair::{
 
 use crate::dtype::Logit;
 use crate::error::BnfError;
-use crate::objective::{per_response, KtoConfig, Objective, ObjectiveOutput, PrefBatch, Prepared};
+use crate::objective::{
+    per_response, to_f32, KtoConfig, Objective, ObjectiveOutput, PrefBatch, Prepared,
+};
 use crate::row::RowStats;
 use crate::target::check_ref_logp;
 
@@ -51,10 +53,7 @@ pub(crate) fn forward<T: Logit>(
     let mut stats = vec![RowStats::default(); pb.rows()];
     prep.batch(pb)
         .stats_pass(logits, &mut stats, |_, s| Ok(s))?;
-    let logp: Vec<f32> = per_response(pb, |r| stats[r].ell as f64)
-        .into_iter()
-        .map(|x| x as f32)
-        .collect();
+    let logp = to_f32(per_response(pb, |r| stats[r].ell as f64));
     let seq = SeqInputs {
         logp: &logp,
         ref_logp: &ref_logp,
@@ -140,10 +139,7 @@ fn reference_sums(pb: &PrefBatch<'_>) -> Result<Vec<f32>, BnfError> {
             return Err(BnfError::InvalidRefLogProb { row: r, value: v });
         }
     }
-    Ok(per_response(pb, |r| rp[r].min(0.0) as f64)
-        .into_iter()
-        .map(|x| x as f32)
-        .collect())
+    Ok(to_f32(per_response(pb, |r| rp[r].min(0.0) as f64)))
 }
 
 /// The pair loss of a pairwise objective.
