@@ -56,7 +56,8 @@ pub enum BnfError {
         /// The response.
         response: usize,
     },
-    /// A response label (or a per-response value) is NaN or infinite.
+    /// A response label (or a per-response value) is NaN or infinite, or 0 where the objective
+    /// needs to know the response's side (KTO).
     InvalidLabel {
         /// The response.
         response: usize,
@@ -76,6 +77,20 @@ pub enum BnfError {
         pair: usize,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A pairwise objective was given unpaired data (`pairs: None`).
+    MissingPairs {
+        /// The objective.
+        objective: &'static str,
+    },
+    /// An objective's configuration value is out of its domain (e.g. `beta <= 0`).
+    InvalidConfig {
+        /// The objective.
+        objective: &'static str,
+        /// The parameter, e.g. `"beta"`.
+        what: &'static str,
+        /// The value given.
+        value: f32,
     },
 }
 
@@ -111,13 +126,21 @@ impl fmt::Display for BnfError {
                 write!(f, "response {response}: has no scored row (|y| = 0)")
             }
             BnfError::InvalidLabel { response, value } => {
-                write!(f, "response {response}: value {value} is not finite")
+                write!(f, "response {response}: value {value} is not finite (or 0 where a side is needed)")
             }
             BnfError::NoResponses => write!(f, "batch has scored rows but zero responses"),
             BnfError::MissingReference { objective } => {
                 write!(f, "{objective} needs reference log-probs, none were given")
             }
             BnfError::InvalidPair { pair, reason } => write!(f, "pair {pair}: {reason}"),
+            BnfError::MissingPairs { objective } => {
+                write!(f, "{objective} is pairwise but was given unpaired data (no pairs)")
+            }
+            BnfError::InvalidConfig {
+                objective,
+                what,
+                value,
+            } => write!(f, "{objective}: {what} = {value} is out of range"),
         }
     }
 }

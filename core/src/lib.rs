@@ -17,6 +17,12 @@
 //! `c = min(1, odds(pi_y) / odds(pi_ref))` ([`bnf_scalars`]), and its loss needs only the
 //! running sums, so BNF costs what a fused cross-entropy costs.
 //!
+//! The paper's baselines (NLL+PLL, DPO, IPO, SLiC-HF, SimPO, R-DPO, CPO, ORPO, KTO) run on the
+//! same two primitives through one API: pick an [`Objective`], describe the responses in a
+//! [`PrefBatch`] and call [`objective_forward_backward`]. Sequence-level losses reduce each
+//! response's `ell` to `lp = log pi(y)`, take `g = dL/dlp` from a scalar function in [`seq`],
+//! and write `-g (pi - onehot)` per row, reusing the row statistics.
+//!
 //! ```
 //! use bnf_core::{bnf, response_weights, Batch, PREFERRED, DISPREFERRED};
 //!
@@ -39,13 +45,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+extern crate alloc;
+
 mod batch;
 mod dtype;
 mod error;
 mod exec;
 mod local;
 pub mod math;
+mod objective;
 mod row;
+pub mod seq;
 mod target;
 mod weights;
 
@@ -56,6 +66,11 @@ pub use exec::{num_threads, set_num_threads};
 #[cfg(feature = "std")]
 pub use local::{bnf, nll, Output};
 pub use local::{forward, forward_backward, forward_backward_in_place, RowDiag, RowLoss};
+pub use objective::{
+    objective_forward, objective_forward_backward, objective_forward_backward_in_place, CpoConfig,
+    DpoConfig, IpoConfig, KtoConfig, Objective, ObjectiveOutput, OrpoConfig, PrefBatch, RDpoConfig,
+    SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
+};
 pub use row::{row_grad, row_grad_in_place, row_stats, RowStats, BLOCK};
 pub use target::{bnf_scalars, check_ref_logp, dynamic_target, BnfScalars, REF_LOGP_TOLERANCE};
 pub use weights::{response_weights, DISPREFERRED, PREFERRED};

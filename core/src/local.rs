@@ -86,7 +86,11 @@ pub fn forward<T: Logit>(
 }
 
 /// The gradient weight of row `r` from its diagnostics.
-fn grad_weight(batch: &Batch<'_>, diag: &[RowDiag], r: usize) -> Option<(RowStats, f32)> {
+pub(crate) fn grad_weight(
+    batch: &Batch<'_>,
+    diag: &[RowDiag],
+    r: usize,
+) -> Option<(RowStats, f32)> {
     let d = &diag[r];
     d.scored
         .then(|| (d.stats, batch.weights[r] * d.c / batch.num_responses as f32))

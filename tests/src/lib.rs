@@ -5,3 +5,4 @@
 
 pub mod gen;
 pub mod oracle;
+pub mod seq_oracle;

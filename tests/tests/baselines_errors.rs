@@ -1,0 +1,401 @@
+//! Bad input to the objective API gets an error value naming what is wrong, and nothing is
+//! written to the gradient buffer (or the logits, in place).
+use bnf_core::{
+    objective_forward, objective_forward_backward, objective_forward_backward_in_place, BnfError,
+    DpoConfig, IpoConfig, KtoConfig, Objective, PrefBatch, OBJECTIVE_NAMES,
+};
+
+const V: usize = 3;
+
+/// Two pairs of one- and two-row responses; row 0 is a masked prompt row.
+struct Fixture {
+    logits: Vec<f32>,
+    targets: Vec<u32>,
+    scored: Vec<bool>,
+    offsets: Vec<usize>,
+    labels: Vec<f32>,
+    pairs: Vec<[usize; 2]>,
+    ref_logp: Vec<f32>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let rows = 7;
+        Fixture {
+            logits: (0..rows * V)
+                .map(|k| ((k * 7) % 5) as f32 * 0.5 - 1.0)
+                .collect(),
+            targets: vec![0, 1, 2, 0, 1, 2, 0],
+            scored: vec![false, true, true, true, true, true, true],
+            offsets: vec![0, 2, 3, 5, 7],
+            labels: vec![1.0, -1.0, 1.0, -1.0],
+            pairs: vec![[0, 1], [2, 3]],
+            ref_logp: vec![-1.0; rows],
+        }
+    }
+
+    fn batch(&self) -> PrefBatch<'_> {
+        PrefBatch {
+            vocab: V,
+            targets: &self.targets,
+            scored: Some(&self.scored),
+            offsets: &self.offsets,
+            labels: &self.labels,
+            pairs: Some(&self.pairs),
+            ref_logp: Some(&self.ref_logp),
+        }
+    }
+}
+
+/// Run `obj` every way; all three calls must fail with `want`, leaving the buffers untouched.
+fn expect_err(logits: &[f32], batch: &PrefBatch<'_>, obj: &Objective, want: BnfError) {
+    let sentinel = 12345.0f32;
+    let mut grad = vec![sentinel; logits.len()];
+    assert_eq!(
+        objective_forward_backward(logits, batch, obj, &mut grad),
+        Err(want),
+        "{}",
+        obj.name()
+    );
+    assert!(
+        grad.iter().all(|&g| g == sentinel),
+        "{}: grad written on error",
+        obj.name()
+    );
+    let mut z = logits.to_vec();
+    assert_eq!(
+        objective_forward_backward_in_place(&mut z, batch, obj),
+        Err(want)
+    );
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&z),
+        bits(logits),
+        "{}: logits written on error",
+        obj.name()
+    );
+    assert_eq!(objective_forward(logits, batch, obj), Err(want));
+}
+
+fn all() -> Vec<Objective> {
+    OBJECTIVE_NAMES
+        .iter()
+        .map(|n| Objective::parse(n).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_fixture_is_valid_for_every_objective() {
+    let f = Fixture::new();
+    for obj in all() {
+        let out = objective_forward(&f.logits, &f.batch(), &obj).unwrap();
+        assert!(out.loss.is_finite(), "{}", obj.name());
+    }
+}
+
+#[test]
+fn unpaired_data_to_a_pairwise_loss() {
+    let f = Fixture::new();
+    let unpaired = PrefBatch {
+        pairs: None,
+        ..f.batch()
+    };
+    for obj in all() {
+        if obj.needs_pairs() {
+            expect_err(
+                &f.logits,
+                &unpaired,
+                &obj,
+                BnfError::MissingPairs {
+                    objective: obj.name(),
+                },
+            );
+        } else {
+            assert!(
+                objective_forward(&f.logits, &unpaired, &obj).is_ok(),
+                "{}",
+                obj.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_response_without_partner() {
+    let f = Fixture::new();
+    let one_pair = [[0usize, 1usize]];
+    let b = PrefBatch {
+        pairs: Some(&one_pair),
+        ..f.batch()
+    };
+    for obj in all().into_iter().filter(|o| o.needs_pairs()) {
+        match objective_forward(&f.logits, &b, &obj) {
+            Err(BnfError::InvalidPair { pair: 2, .. }) => {}
+            other => panic!("{}: {other:?}", obj.name()),
+        }
+    }
+}
+
+#[test]
+fn missing_reference() {
+    let f = Fixture::new();
+    let b = PrefBatch {
+        ref_logp: None,
+        ..f.batch()
+    };
+    for obj in all() {
+        if obj.needs_reference() {
+            expect_err(
+                &f.logits,
+                &b,
+                &obj,
+                BnfError::MissingReference {
+                    objective: obj.name(),
+                },
+            );
+        } else {
+            assert!(
+                objective_forward(&f.logits, &b, &obj).is_ok(),
+                "{}",
+                obj.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn reference_of_the_wrong_length_or_value() {
+    let f = Fixture::new();
+    let short = vec![-1.0f32; 3];
+    let b = PrefBatch {
+        ref_logp: Some(&short),
+        ..f.batch()
+    };
+    let dpo = Objective::Dpo(DpoConfig::default());
+    expect_err(
+        &f.logits,
+        &b,
+        &dpo,
+        BnfError::LengthMismatch {
+            what: "ref_logp",
+            expected: 7,
+            found: 3,
+        },
+    );
+    let mut bad = f.ref_logp.clone();
+    bad[4] = f32::NEG_INFINITY; // zero reference mass makes every log-ratio infinite
+    let b = PrefBatch {
+        ref_logp: Some(&bad),
+        ..f.batch()
+    };
+    expect_err(
+        &f.logits,
+        &b,
+        &dpo,
+        BnfError::InvalidRefLogProb {
+            row: 4,
+            value: f32::NEG_INFINITY,
+        },
+    );
+    bad[4] = 0.5;
+    let b = PrefBatch {
+        ref_logp: Some(&bad),
+        ..f.batch()
+    };
+    expect_err(
+        &f.logits,
+        &b,
+        &dpo,
+        BnfError::InvalidRefLogProb { row: 4, value: 0.5 },
+    );
+    bad[4] = f32::NAN;
+    let b = PrefBatch {
+        ref_logp: Some(&bad),
+        ..f.batch()
+    };
+    let err = objective_forward(&f.logits, &b, &dpo).unwrap_err();
+    assert!(
+        matches!(err, BnfError::InvalidRefLogProb { row: 4, value } if value.is_nan()),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn zero_length_responses() {
+    let f = Fixture::new();
+    // Response 0 keeps only its masked prompt row.
+    let offsets = [0usize, 1, 3, 5, 7];
+    let b = PrefBatch {
+        offsets: &offsets,
+        ..f.batch()
+    };
+    for obj in all() {
+        expect_err(&f.logits, &b, &obj, BnfError::EmptyResponse { response: 0 });
+    }
+    // Response 1 has no rows at all.
+    let offsets = [0usize, 2, 2, 5, 7];
+    let b = PrefBatch {
+        offsets: &offsets,
+        ..f.batch()
+    };
+    for obj in all() {
+        expect_err(&f.logits, &b, &obj, BnfError::EmptyResponse { response: 1 });
+    }
+}
+
+#[test]
+fn pairs_whose_sides_are_in_different_batches() {
+    let f = Fixture::new();
+    for (pairs, pair) in [
+        (vec![[0usize, 1], [2, 9]], 1),
+        (vec![[7usize, 1], [2, 3]], 0),
+    ] {
+        let b = PrefBatch {
+            pairs: Some(&pairs),
+            ..f.batch()
+        };
+        for obj in all() {
+            match objective_forward(&f.logits, &b, &obj) {
+                Err(BnfError::InvalidPair { pair: p, .. }) if p == pair => {}
+                other => panic!("{}: {other:?}", obj.name()),
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_pairs() {
+    let f = Fixture::new();
+    let cases = [
+        vec![[1usize, 0], [2, 3]], // chosen labelled -1
+        vec![[0usize, 1], [2, 2]], // same response twice
+        vec![[0usize, 1], [2, 0]], // rejected labelled +1
+    ];
+    let want_pair = [0usize, 1, 1];
+    for (pairs, &want) in cases.iter().zip(&want_pair) {
+        let b = PrefBatch {
+            pairs: Some(pairs),
+            ..f.batch()
+        };
+        let dpo = Objective::parse("dpo").unwrap();
+        match objective_forward(&f.logits, &b, &dpo) {
+            Err(BnfError::InvalidPair { pair, .. }) => assert_eq!(pair, want, "{pairs:?}"),
+            other => panic!("{pairs:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn kto_needs_a_side_for_every_response() {
+    let f = Fixture::new();
+    let labels = [1.0f32, 0.0, 1.0, -1.0];
+    let b = PrefBatch {
+        labels: &labels,
+        pairs: None,
+        ..f.batch()
+    };
+    let kto = Objective::parse("kto").unwrap();
+    expect_err(
+        &f.logits,
+        &b,
+        &kto,
+        BnfError::InvalidLabel {
+            response: 1,
+            value: 0.0,
+        },
+    );
+}
+
+#[test]
+fn out_of_domain_configuration() {
+    let f = Fixture::new();
+    let cases = [
+        (Objective::Dpo(DpoConfig { beta: 0.0 }), "beta", 0.0),
+        (Objective::Ipo(IpoConfig { tau: -1.0 }), "tau", -1.0),
+        (
+            Objective::Kto(KtoConfig {
+                desirable_weight: -0.5,
+                ..KtoConfig::default()
+            }),
+            "desirable_weight",
+            -0.5,
+        ),
+        (
+            Objective::Kto(KtoConfig {
+                z0: Some(f32::INFINITY),
+                ..KtoConfig::default()
+            }),
+            "z0",
+            f32::INFINITY,
+        ),
+    ];
+    for (obj, what, value) in cases {
+        expect_err(
+            &f.logits,
+            &f.batch(),
+            &obj,
+            BnfError::InvalidConfig {
+                objective: obj.name(),
+                what,
+                value,
+            },
+        );
+    }
+}
+
+#[test]
+fn buffer_and_row_errors() {
+    let f = Fixture::new();
+    let dpo = Objective::parse("dpo").unwrap();
+    let mut grad = vec![0.0f32; 5];
+    assert_eq!(
+        objective_forward_backward(&f.logits, &f.batch(), &dpo, &mut grad),
+        Err(BnfError::LengthMismatch {
+            what: "grad",
+            expected: f.logits.len(),
+            found: 5
+        })
+    );
+    expect_err(
+        &f.logits[..6],
+        &f.batch(),
+        &dpo,
+        BnfError::LengthMismatch {
+            what: "logits",
+            expected: 21,
+            found: 6,
+        },
+    );
+    let mut targets = f.targets.clone();
+    targets[3] = 3;
+    let b = PrefBatch {
+        targets: &targets,
+        ..f.batch()
+    };
+    for obj in all() {
+        expect_err(
+            &f.logits,
+            &b,
+            &obj,
+            BnfError::TargetOutOfRange {
+                row: 3,
+                target: 3,
+                vocab: V,
+            },
+        );
+    }
+    let mut logits = f.logits.clone();
+    logits[5 * V + 1] = f32::NAN;
+    for obj in all() {
+        expect_err(
+            &logits,
+            &f.batch(),
+            &obj,
+            BnfError::NonFiniteLogits { row: 5 },
+        );
+    }
+    // A masked row is not validated.
+    let mut logits = f.logits.clone();
+    logits[1] = f32::NAN;
+    assert!(objective_forward(&logits, &f.batch(), &dpo).is_ok());
+}
