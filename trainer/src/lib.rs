@@ -8,5 +8,9 @@
 //! [`model::Model::backward`] -> [`optim::AdamW`].
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod model;
+pub mod objective;
 pub mod rng;
+pub mod seq;
+pub mod tokenizer;
