@@ -8,9 +8,16 @@
 //! [`model::Model::backward`] -> [`optim::AdamW`].
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
+pub mod eval;
+pub mod generate;
 pub mod model;
 pub mod objective;
+pub mod optim;
+pub mod progress;
+pub mod reference;
 pub mod rng;
 pub mod seq;
 pub mod tokenizer;
+pub mod train;
