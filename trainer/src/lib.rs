@@ -8,8 +8,11 @@
 //! [`model::Model::backward`] -> [`optim::AdamW`].
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
+pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod eval;
 pub mod generate;
 pub mod model;

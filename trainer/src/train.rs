@@ -34,6 +34,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Save a checkpoint every this many steps (0: only at the end).
     pub save_every: usize,
+    /// Fraction of pairs kept as pairs (the rest lose one side at random, seeded).
+    pub pairing_ratio: f64,
 }
 
 /// Where a run stands; saved in training checkpoints.
