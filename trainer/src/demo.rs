@@ -1,5 +1,5 @@
-//! `bnf demo`: the project's end-to-end run on built-in data. Two-digit additions
-//! (`"07+45="`) with the correct sum as the chosen answer and a one-digit-wrong sum as the
+//! `bnf demo`: the project's end-to-end run on built-in data. Three-digit additions
+//! (`"007+450="`) with the correct sum as the chosen answer and a one-digit-wrong sum as the
 //! rejected one: SFT on the correct answers, reference log-probs from the SFT model, BNF
 //! alignment on the pairs, and metrics before and after on held-out problems.
 
@@ -27,20 +27,25 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// Operands are `0..MAX_OPERAND`.
-const MAX_OPERAND: usize = 50;
+/// Operands are `0..MAX_OPERAND`, written with `DIGITS` digits, as is the sum.
+const MAX_OPERAND: usize = 500;
+/// Digits of operands and answers.
+const DIGITS: usize = 3;
+/// Training problems.
+const TRAIN_COUNT: usize = 20_000;
 
 /// The correct answer and a one-digit-wrong answer to `a + b`, both two digits.
 fn answers(a: usize, b: usize, rng: &mut Rng) -> (String, String) {
-    let right = format!("{:02}", a + b);
+    let right = format!("{:0w$}", a + b, w = DIGITS);
     let mut wrong: Vec<u8> = right.clone().into_bytes();
-    let pos = rng.below(2);
+    let pos = rng.below(DIGITS);
     let digit = wrong[pos] - b'0';
     wrong[pos] = b'0' + ((digit as usize + 1 + rng.below(9)) % 10) as u8;
     (right, String::from_utf8(wrong).expect("digits"))
 }
 
-/// Built-in data as JSON Lines: `(train, eval)`, `eval_count` held-out problems.
+/// Built-in data as JSON Lines: `(train, eval)`, `TRAIN_COUNT` training problems and
+/// `eval_count` held-out ones, all distinct.
 pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
     let mut rng = Rng::new(seed);
     let mut problems: Vec<(usize, usize)> = (0..MAX_OPERAND)
@@ -49,9 +54,11 @@ pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
     rng.shuffle(&mut problems);
     let line = |&(a, b): &(usize, usize), rng: &mut Rng| {
         let (chosen, rejected) = answers(a, b, rng);
-        let ex = serde_json::json!({"prompt": format!("{a:02}+{b:02}="), "chosen": chosen, "rejected": rejected});
+        let prompt = format!("{a:0w$}+{b:0w$}=", w = DIGITS);
+        let ex = serde_json::json!({"prompt": prompt, "chosen": chosen, "rejected": rejected});
         format!("{ex}\n")
     };
+    problems.truncate(eval_count + TRAIN_COUNT);
     let (eval, train) = problems.split_at(eval_count);
     let train: String = train.iter().map(|p| line(p, &mut rng)).collect();
     let eval: String = eval.iter().map(|p| line(p, &mut rng)).collect();
@@ -96,8 +103,8 @@ fn report(before: &EvalReport, after: &EvalReport) {
     row("held-out metric", "SFT (ref)".into(), "BNF".into());
     row(
         "preference accuracy (margin vs reference)",
-        opt(before.pref_accuracy.map(|x| x * 100.0)),
-        pct(after.pref_accuracy.unwrap_or(0.0)),
+        before.pref_accuracy.map_or("n/a".into(), pct),
+        after.pref_accuracy.map_or("n/a".into(), pct),
     );
     row(
         "preference accuracy (raw log-prob)",
@@ -174,7 +181,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let mut align = train_args(&train_path, &aligned_path, args.align_steps, args.seed);
     align.objective = "bnf".into();
     align.init = Some(sft_path.clone());
-    align.lr = 1e-3;
+    align.lr = 1e-4;
     align.batch = 16;
     run_training(&align, Objective::Bnf)?;
 
@@ -192,8 +199,8 @@ mod tests {
     #[test]
     fn rejected_differs_from_chosen_in_exactly_one_digit() {
         let mut rng = Rng::new(5);
-        for a in 0..MAX_OPERAND {
-            for b in 0..MAX_OPERAND {
+        for a in (0..MAX_OPERAND).step_by(7) {
+            for b in (0..MAX_OPERAND).step_by(3) {
                 let (right, wrong) = answers(a, b, &mut rng);
                 assert_eq!(right.parse::<usize>().unwrap(), a + b);
                 let diff = right
@@ -222,7 +229,7 @@ mod tests {
         };
         let (t, e) = (prompts(&train), prompts(&eval));
         assert_eq!(e.len(), 100);
-        assert_eq!(t.len(), MAX_OPERAND * MAX_OPERAND - 100);
+        assert_eq!(t.len(), TRAIN_COUNT);
         assert!(t.is_disjoint(&e));
     }
 }
