@@ -11,7 +11,7 @@ use crate::optim::{AdamW, AdamWConfig};
 use crate::reference::{default_path, RefLogps};
 use crate::seq::check_lengths;
 use crate::tokenizer::{decode, encode, VOCAB};
-use crate::train::{train, StepLog, TrainConfig, TrainState};
+use crate::train::{train, RunControl, StepLog, TrainConfig, TrainState};
 use clap::{Args, Parser, Subcommand};
 
 /// Train a small transformer with SFT and align it with BNF.
@@ -253,13 +253,17 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
     } else {
         None
     };
+    let control = RunControl {
+        checkpoint: Some(&args.out),
+        until: None,
+    };
     let logs = train(
         &mut model,
         &mut opt,
         &responses,
         refs.as_ref(),
         &mut state,
-        Some(&args.out),
+        control,
         objective.name(),
     )?;
     if let Some(last) = logs.last() {

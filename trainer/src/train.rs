@@ -113,15 +113,24 @@ impl Batcher {
     }
 }
 
-/// Train until `state.step == state.config.steps`, saving to `checkpoint_path` every
-/// `save_every` steps and at the end. Returns one log per step run.
+/// Where a call to [`train`] stops and saves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunControl<'a> {
+    /// Checkpoint path, written every `save_every` steps and when the call stops.
+    pub checkpoint: Option<&'a str>,
+    /// Stop after this step (as an interruption would); `None`: run to `steps`.
+    pub until: Option<usize>,
+}
+
+/// Train until `state.step == state.config.steps` (or `control.until`), saving as `control`
+/// says. Returns one log per step run.
 pub fn train(
     model: &mut Model,
     opt: &mut AdamW,
     responses: &[Response],
     refs: Option<&RefLogps>,
     state: &mut TrainState,
-    checkpoint_path: Option<&str>,
+    control: RunControl<'_>,
     label: &str,
 ) -> Result<Vec<StepLog>, String> {
     let cfg = state.config.clone();
@@ -161,7 +170,8 @@ pub fn train(
     let scale = 1.0 / cfg.accum as f32;
     let mut logs = Vec::new();
     let mut bar = Progress::new(label, state.step, cfg.steps);
-    while state.step < cfg.steps {
+    let end = control.until.unwrap_or(cfg.steps).min(cfg.steps);
+    while state.step < end {
         model.zero_grad();
         let (mut loss, mut tokens) = (0.0f32, 0usize);
         for a in 0..cfg.accum {
@@ -194,9 +204,9 @@ pub fn train(
             tokens,
         });
         bar.step(loss, tokens);
-        if let Some(path) = checkpoint_path {
+        if let Some(path) = control.checkpoint {
             let due = cfg.save_every > 0 && state.step % cfg.save_every == 0;
-            if due || state.step == cfg.steps {
+            if due || state.step == end {
                 checkpoint::save(path, model, Some(opt), Some(state))?;
             }
         }

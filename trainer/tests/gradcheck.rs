@@ -96,3 +96,58 @@ fn backward_matches_finite_differences_for_every_parameter_tensor() {
     }
     eprintln!("{worst_per_tensor:?}");
 }
+
+/// The whole chain as training runs it: batch layout, NLL through `bnf-core` with its gradient
+/// written over the logits, then the model backward; against finite differences of the loss.
+#[test]
+fn nll_through_core_matches_finite_differences() {
+    use bnf_trainer::data::{parse_jsonl, responses};
+    use bnf_trainer::objective::{loss_and_grad, Objective};
+    use bnf_trainer::seq::TokenBatch;
+    use bnf_trainer::tokenizer::VOCAB;
+
+    let cfg = ModelConfig {
+        vocab: VOCAB,
+        block_size: 8,
+        channels: 8,
+        heads: 2,
+        layers: 1,
+    };
+    let src = "{\"prompt\":\"ab\",\"chosen\":\"cd\",\"rejected\":\"e\"}\n{\"prompt\":\"x\",\"completion\":\"yz\",\"label\":true}\n";
+    let rs = responses(&parse_jsonl(src).unwrap());
+    let refs: Vec<_> = rs.iter().collect();
+    let tb = TokenBatch::new(&refs);
+    let mut m = Model::new(cfg, 1).unwrap();
+    let mut rng = Rng::new(6);
+    for p in m.params.iter_mut() {
+        *p += (rng.normal() * 0.3) as f32;
+    }
+    let mut loss = |m: &mut Model| {
+        m.forward(&tb.tokens, tb.b, tb.t).unwrap();
+        loss_and_grad(Objective::Nll, m.logits_mut(), cfg.vocab, &tb, None, 1.0).unwrap() as f64
+    };
+    m.zero_grad();
+    loss(&mut m);
+    m.backward(&tb.tokens);
+    let analytic = m.grads.clone();
+    let eps = 1e-2f32;
+    let mut start = 0;
+    for (name, &n) in Params::NAMES.iter().zip(&m.param_sizes().to_vec()) {
+        let (mut diff2, mut norm2) = (0.0f64, 0.0f64);
+        for i in start..start + n {
+            let p0 = m.params[i];
+            m.params[i] = p0 + eps;
+            let up = loss(&mut m);
+            m.params[i] = p0 - eps;
+            let down = loss(&mut m);
+            m.params[i] = p0;
+            let fd = (up - down) / (2.0 * eps as f64);
+            diff2 += (fd - analytic[i] as f64).powi(2);
+            norm2 += fd * fd;
+        }
+        assert!(norm2 > 0.0, "{name}: no gradient");
+        let rel = (diff2 / norm2).sqrt();
+        assert!(rel < 1e-2, "{name}: tensor relative error {rel:.3e}");
+        start += n;
+    }
+}
