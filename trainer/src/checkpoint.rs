@@ -20,6 +20,8 @@ pub struct CheckpointInfo {
     pub model: ModelConfig,
     /// Optimizer hyperparameters, for a training checkpoint.
     pub optimizer: Option<AdamWConfig>,
+    /// AdamW updates taken (its bias-correction step), for a training checkpoint.
+    pub optimizer_steps: Option<u64>,
     /// Where training stands, for a training checkpoint.
     pub train: Option<TrainState>,
 }
@@ -54,14 +56,12 @@ pub fn save(
     let info = CheckpointInfo {
         model: model.config,
         optimizer: optimizer.map(|o| o.config),
+        optimizer_steps: optimizer.map(|o| o.t),
         train: train.cloned(),
     };
     let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
-    let mut meta = HashMap::new();
-    meta.insert("bnf".to_string(), json.clone());
-    if let Some(o) = optimizer {
-        meta.insert("adam_t".to_string(), o.t.to_string());
-    }
+    // One metadata key, so the header's bytes do not depend on hash order.
+    let meta = HashMap::from([("bnf".to_string(), json.clone())]);
     let shapes = param_shapes(&model.config);
     let mut tensors: Vec<(String, TensorView<'_>)> = Vec::new();
     add_views(&mut tensors, "", &model.params, &shapes)?;
@@ -138,10 +138,9 @@ pub fn load(path: &str) -> Result<Checkpoint, String> {
             let mut o = AdamW::new(cfg, Params::NAMES, model.param_sizes());
             o.m = read_tensors(&st, "adam_m.", &shapes, path)?;
             o.v = read_tensors(&st, "adam_v.", &shapes, path)?;
-            o.t = meta
-                .get("adam_t")
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("{path}: missing adam_t"))?;
+            o.t = info
+                .optimizer_steps
+                .ok_or_else(|| format!("{path}: missing optimizer_steps"))?;
             Some(o)
         }
         None => None,

@@ -87,6 +87,9 @@ pub struct TrainArgs {
     /// Continue the run saved in this checkpoint, bit for bit (its hyperparameters win).
     #[arg(long)]
     pub resume: Option<String>,
+    /// Stop (and save) after this step, to be continued later with `--resume`.
+    #[arg(long)]
+    pub until: Option<usize>,
     /// Objective: bnf or nll (`sft` always uses nll).
     #[arg(long, default_value = "bnf")]
     pub objective: String,
@@ -255,7 +258,7 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
     };
     let control = RunControl {
         checkpoint: Some(&args.out),
-        until: None,
+        until: args.until,
     };
     let logs = train(
         &mut model,

@@ -71,6 +71,7 @@ fn train_args(data: &str, out: &str, steps: usize, seed: u64) -> TrainArgs {
         out: out.into(),
         init: None,
         resume: None,
+        until: None,
         objective: "nll".into(),
         reference: None,
         pairing_ratio: 1.0,
@@ -148,7 +149,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let eval_path = format!("{dir}/eval.jsonl");
     std::fs::write(&train_path, train).map_err(|e| format!("{train_path}: {e}"))?;
     std::fs::write(&eval_path, eval).map_err(|e| format!("{eval_path}: {e}"))?;
-    println!("demo: data in {dir}/ (train.jsonl, eval.jsonl: 2-digit sums, chosen = right, rejected = one digit wrong)");
+    println!("demo: data in {dir}/ (train.jsonl, eval.jsonl: 3-digit sums, chosen = right, rejected = one digit wrong)");
 
     let sft_path = format!("{dir}/sft.safetensors");
     println!("[1/4] SFT (nll) for {} steps", args.sft_steps);

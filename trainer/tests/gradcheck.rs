@@ -1,6 +1,8 @@
 //! The model's backward against central finite differences of its forward, for every element
 //! of every parameter tensor, on a tiny configuration.
 
+#![allow(clippy::needless_range_loop)] // finite differences perturb parameters by index
+
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::rng::Rng;
@@ -122,7 +124,7 @@ fn nll_through_core_matches_finite_differences() {
     for p in m.params.iter_mut() {
         *p += (rng.normal() * 0.3) as f32;
     }
-    let mut loss = |m: &mut Model| {
+    let loss = |m: &mut Model| {
         m.forward(&tb.tokens, tb.b, tb.t).unwrap();
         loss_and_grad(Objective::Nll, m.logits_mut(), cfg.vocab, &tb, None, 1.0).unwrap() as f64
     };
