@@ -20,7 +20,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 600)]
     pub sft_steps: usize,
     /// BNF alignment steps.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 600)]
     pub align_steps: usize,
     /// Seed (data split, initialisation, order).
     #[arg(long, default_value_t = 0)]
@@ -137,6 +137,9 @@ fn report(before: &EvalReport, after: &EvalReport) {
         task(before),
         task(after),
     );
+    println!(
+        "(margins and shifts are measured against the SFT model, so they are 0 before alignment)"
+    );
 }
 
 /// Run the demo.
@@ -182,7 +185,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let mut align = train_args(&train_path, &aligned_path, args.align_steps, args.seed);
     align.objective = "bnf".into();
     align.init = Some(sft_path.clone());
-    align.lr = 1e-4;
+    align.lr = 3e-4;
     align.batch = 16;
     run_training(&align, Objective::Bnf)?;
 
