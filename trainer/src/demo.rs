@@ -109,8 +109,8 @@ fn report(before: &EvalReport, after: &EvalReport) {
     );
     row(
         "preference accuracy (raw log-prob)",
-        pct(before.raw_pref_accuracy),
-        pct(after.raw_pref_accuracy),
+        before.raw_pref_accuracy.map_or("n/a".into(), pct),
+        after.raw_pref_accuracy.map_or("n/a".into(), pct),
     );
     row(
         "mean log-prob shift, chosen",

@@ -18,10 +18,12 @@ use std::collections::BTreeMap;
 pub struct EvalReport {
     /// Pairs evaluated.
     pub pairs: usize,
-    /// Fraction of pairs whose chosen margin over the reference beats the rejected one's.
+    /// Fraction of pairs whose chosen margin over the reference beats the rejected one's;
+    /// `None` without pairs or without a reference.
     pub pref_accuracy: Option<f64>,
-    /// Fraction of pairs whose chosen log-prob beats the rejected one's (no reference).
-    pub raw_pref_accuracy: f64,
+    /// Fraction of pairs whose chosen log-prob beats the rejected one's (no reference);
+    /// `None` without pairs.
+    pub raw_pref_accuracy: Option<f64>,
     /// Mean `log pi(y) - log pi_ref(y)` over preferred responses.
     pub chosen_shift: Option<f64>,
     /// Mean `log pi(y) - log pi_ref(y)` over dispreferred responses.
@@ -98,10 +100,12 @@ pub fn evaluate(
             }
         }
     }
-    let pairs = rep.pairs.max(1) as f64;
-    rep.raw_pref_accuracy = raw_wins as f64 / pairs;
+    let pairs = rep.pairs as f64;
+    if rep.pairs > 0 {
+        rep.raw_pref_accuracy = Some(raw_wins as f64 / pairs);
+    }
     if refs.is_some() {
-        rep.pref_accuracy = Some(wins as f64 / pairs);
+        rep.pref_accuracy = (rep.pairs > 0).then(|| wins as f64 / pairs);
         rep.chosen_shift = Some(mean(&cs));
         rep.rejected_shift = Some(mean(&rs));
     }
@@ -138,8 +142,9 @@ impl std::fmt::Display for EvalReport {
         )?;
         writeln!(
             f,
-            "preference accuracy (raw log-prob): {:.1}%",
-            100.0 * self.raw_pref_accuracy
+            "preference accuracy (raw log-prob): {}",
+            self.raw_pref_accuracy
+                .map_or("n/a".into(), |a| format!("{:.1}%", 100.0 * a))
         )?;
         writeln!(
             f,
