@@ -8,6 +8,7 @@ use crate::data::Response;
 use crate::generate::greedy;
 use crate::model::Model;
 use crate::objective::{row_logps, sequence_logps};
+use crate::progress::Progress;
 use crate::reference::RefLogps;
 use crate::seq::TokenBatch;
 use crate::tokenizer::decode;
@@ -51,13 +52,16 @@ pub fn response_logps(
     batch: usize,
 ) -> Result<Vec<f64>, String> {
     let mut out = Vec::with_capacity(responses.len());
+    let mut bar = Progress::new("eval", 0, responses.len().div_ceil(batch.max(1)));
     for chunk in responses.chunks(batch.max(1)) {
         let rs: Vec<&Response> = chunk.iter().collect();
         let tb = TokenBatch::new(&rs);
         model.forward(&tb.tokens, tb.b, tb.t)?;
         let rows = row_logps(model.logits(), model.config.vocab, &tb)?;
         out.extend(sequence_logps(&rows, &tb));
+        bar.tick(tb.b * tb.t);
     }
+    bar.finish();
     Ok(out)
 }
 

@@ -42,7 +42,10 @@ impl Progress {
     }
 
     /// One unit done, without a loss.
-    pub fn tick(&mut self) {
+    pub fn tick(&mut self, tokens: usize) {
+        self.tokens += tokens;
+        self.bar
+            .set_message(format!("{:.0} tok/s", self.tokens_per_sec()));
         self.bar.inc(1);
     }
 

@@ -31,6 +31,8 @@ impl RefLogps {
         batch: usize,
     ) -> Result<Self, String> {
         let mut out = Vec::with_capacity(responses.len());
+        let mut bar =
+            crate::progress::Progress::new("ref", 0, responses.len().div_ceil(batch.max(1)));
         for chunk in responses.chunks(batch.max(1)) {
             let refs: Vec<&Response> = chunk.iter().collect();
             let tb = TokenBatch::new(&refs);
@@ -44,7 +46,9 @@ impl RefLogps {
                         .collect(),
                 );
             }
+            bar.tick(tb.b * tb.t);
         }
+        bar.finish();
         Ok(RefLogps {
             format: FORMAT.into(),
             responses: out,
