@@ -188,7 +188,7 @@ pub fn train(
                 ref_rows.as_deref(),
                 scale,
             )?;
-            model.backward(&tb.tokens);
+            model.backward(&tb.tokens)?;
             loss += l * scale;
             tokens += tb.b * tb.t;
         }

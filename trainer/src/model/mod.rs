@@ -96,14 +96,21 @@ impl Model {
     /// The logits `(B*T, V)` of the last forward (or, after the loss wrote them in place,
     /// `dloss/dlogits`).
     pub fn logits(&self) -> &[f32] {
-        let n: usize = self.act_sizes[..self.act_sizes.len() - 1].iter().sum();
-        &self.acts[n..]
+        &self.acts[self.logits_start()..]
+    }
+
+    /// Where the logits start in the activation buffer (its end before any forward).
+    fn logits_start(&self) -> usize {
+        match self.act_sizes.split_last() {
+            Some((_, before)) => before.iter().sum(),
+            None => self.acts.len(),
+        }
     }
 
     /// Mutable [`Model::logits`], for the loss to overwrite with its gradient.
     pub fn logits_mut(&mut self) -> &mut [f32] {
-        let n: usize = self.act_sizes[..self.act_sizes.len() - 1].iter().sum();
-        &mut self.acts[n..]
+        let start = self.logits_start();
+        &mut self.acts[start..]
     }
 
     /// Run the model on `b` sequences of length `t` (`tokens` row-major, `b*t` ids); the
@@ -220,12 +227,16 @@ impl Model {
 
     /// Backpropagate `dloss/dlogits` (written over the logits by the loss) through the last
     /// forward, *adding* into [`Model::grads`]. `tokens` are the ones given to the forward.
-    pub fn backward(&mut self, tokens: &[u32]) {
+    pub fn backward(&mut self, tokens: &[u32]) -> Result<(), String> {
         let cfg = self.config;
         let (b, t) = self.shape;
-        assert_eq!(tokens.len(), b * t, "backward needs the forward's tokens");
-        let (c, l_count, nh, v) = (cfg.channels, cfg.layers, cfg.heads, cfg.vocab);
-        let _ = v;
+        if b * t == 0 || tokens.len() != b * t {
+            return Err(format!(
+                "model: backward got {} tokens, the last forward ran {b} x {t}",
+                tokens.len()
+            ));
+        }
+        let (c, l_count, nh) = (cfg.channels, cfg.layers, cfg.heads);
         let n = b * t;
         let (nc, att_n) = (n * c, b * nh * t * t);
         self.grad_acts.fill(0.0);
@@ -337,5 +348,6 @@ impl Model {
             );
         }
         encoder_backward(g.wte, g.wpe, d.encoded, tokens, t, c);
+        Ok(())
     }
 }
