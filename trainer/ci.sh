@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy -p bnf-trainer --all-targets -- -D warnings
 cargo test -p bnf-trainer
+RUSTDOCFLAGS="-D warnings" cargo doc -p bnf-trainer --no-deps
 
 cargo build --release -p bnf-trainer
 bnf=target/release/bnf
