@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo fmt --all --check
+cargo fmt -p bnf-trainer --check
 cargo clippy -p bnf-trainer --all-targets -- -D warnings
 cargo test -p bnf-trainer
 RUSTDOCFLAGS="-D warnings" cargo doc -p bnf-trainer --no-deps
