@@ -1,0 +1,300 @@
+//! Loading preference data in TRL's JSON Lines formats, and turning examples into responses.
+//!
+//! - paired: `{"prompt": .., "chosen": .., "rejected": ..}`;
+//! - unpaired: `{"prompt": .., "completion": .., "label": true|false}`.
+//!
+//! Each text is a string or a list of chat messages `[{"role": .., "content": ..}]`. A chat
+//! prompt renders as one `"role: content\n"` line per message followed by `"assistant: "`; a
+//! chat completion is the concatenated contents of its messages. Any bad line stops loading
+//! with its (1-based) line number.
+
+use crate::rng::Rng;
+use crate::tokenizer::encode;
+use bnf_core::{DISPREFERRED, PREFERRED};
+use serde_json::Value;
+use std::fmt;
+
+/// A bad input line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// One example of the data file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Example {
+    /// A preference pair.
+    Paired {
+        /// The rendered prompt.
+        prompt: String,
+        /// The preferred completion.
+        chosen: String,
+        /// The dispreferred completion.
+        rejected: String,
+    },
+    /// A single labelled completion.
+    Unpaired {
+        /// The rendered prompt.
+        prompt: String,
+        /// The completion.
+        completion: String,
+        /// Whether it is preferred.
+        label: bool,
+    },
+}
+
+fn text(obj: &Value, key: &str, is_prompt: bool) -> Result<String, String> {
+    match obj.get(key) {
+        None => Err(format!("missing field \"{key}\"")),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(msgs)) => {
+            let mut out = String::new();
+            for (i, m) in msgs.iter().enumerate() {
+                let field = |f: &str| {
+                    m.get(f).and_then(Value::as_str).ok_or_else(|| {
+                        format!("\"{key}\" message {i}: missing string field \"{f}\"")
+                    })
+                };
+                let content = field("content")?;
+                if is_prompt {
+                    out.push_str(&format!("{}: {content}\n", field("role")?));
+                } else {
+                    out.push_str(content);
+                }
+            }
+            if is_prompt {
+                out.push_str("assistant: ");
+            }
+            Ok(out)
+        }
+        Some(other) => Err(format!(
+            "field \"{key}\" must be a string or a list of messages, got {other}"
+        )),
+    }
+}
+
+/// Parse one JSON object into an example.
+fn parse_line(line: &str) -> Result<Example, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("expected a JSON object".into());
+    }
+    let prompt = text(&v, "prompt", true)?;
+    if v.get("chosen").is_some() || v.get("rejected").is_some() {
+        return Ok(Example::Paired {
+            prompt,
+            chosen: text(&v, "chosen", false)?,
+            rejected: text(&v, "rejected", false)?,
+        });
+    }
+    let completion = text(&v, "completion", false)?;
+    let label = match v.get("label") {
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(format!(
+                "field \"label\" must be true or false, got {other}"
+            ))
+        }
+        None => return Err("missing field \"label\" (or \"chosen\"/\"rejected\")".into()),
+    };
+    Ok(Example::Unpaired {
+        prompt,
+        completion,
+        label,
+    })
+}
+
+/// Parse JSON Lines text; blank lines are skipped. Returns each example with its line number.
+pub fn parse_jsonl(src: &str) -> Result<Vec<(usize, Example)>, DataError> {
+    let mut out = Vec::new();
+    for (i, line) in src.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ex = parse_line(line).map_err(|message| DataError {
+            line: i + 1,
+            message,
+        })?;
+        out.push((i + 1, ex));
+    }
+    if out.is_empty() {
+        return Err(DataError {
+            line: 0,
+            message: "no examples".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Read and parse a JSON Lines file; the error names the file and line.
+pub fn load(path: &str) -> Result<Vec<(usize, Example)>, String> {
+    let src = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    parse_jsonl(&src).map_err(|e| format!("{path}: {e}"))
+}
+
+/// One response: a prompt, a completion and a label, tokenized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// Index in the full list of responses of the file (the reference file's index).
+    pub id: usize,
+    /// Line of the data file it came from.
+    pub line: usize,
+    /// Prompt tokens (without BOS).
+    pub prompt: Vec<u32>,
+    /// Completion tokens (without EOS).
+    pub completion: Vec<u32>,
+    /// `PREFERRED` (+1) or `DISPREFERRED` (-1).
+    pub label: f32,
+    /// The `id` of its partner when it is one side of a pair.
+    pub partner: Option<usize>,
+}
+
+/// All responses of the examples, in file order (a pair gives chosen then rejected).
+pub fn responses(examples: &[(usize, Example)]) -> Vec<Response> {
+    let mut out = Vec::new();
+    for (line, ex) in examples {
+        let id = out.len();
+        let mut push = |prompt: &str, completion: &str, label: f32, partner: Option<usize>| {
+            out.push(Response {
+                id: out.len(),
+                line: *line,
+                prompt: encode(prompt),
+                completion: encode(completion),
+                label,
+                partner,
+            });
+        };
+        match ex {
+            Example::Paired {
+                prompt,
+                chosen,
+                rejected,
+            } => {
+                push(prompt, chosen, PREFERRED, Some(id + 1));
+                push(prompt, rejected, DISPREFERRED, Some(id));
+            }
+            Example::Unpaired {
+                prompt,
+                completion,
+                label,
+            } => {
+                let l = if *label { PREFERRED } else { DISPREFERRED };
+                push(prompt, completion, l, None);
+            }
+        }
+    }
+    out
+}
+
+/// The paper's pairing ratio (section 5.2): each pair stays a pair with probability `ratio`;
+/// otherwise one side, chosen at random, is dropped and the other becomes unpaired.
+pub fn apply_pairing_ratio(
+    responses: Vec<Response>,
+    ratio: f64,
+    seed: u64,
+) -> Result<Vec<Response>, String> {
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(format!("pairing ratio must be in [0, 1], got {ratio}"));
+    }
+    let mut rng = Rng::new(seed);
+    let mut drop = vec![false; responses.len()];
+    for r in &responses {
+        if let Some(p) = r.partner {
+            if p > r.id && rng.uniform() >= ratio {
+                let dropped = if rng.uniform() < 0.5 { r.id } else { p };
+                drop[dropped] = true;
+            }
+        }
+    }
+    Ok(responses
+        .into_iter()
+        .filter(|r| !drop[r.id])
+        .map(|mut r| {
+            if r.partner.is_some_and(|p| drop[p]) {
+                r.partner = None;
+            }
+            r
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats_strings_and_messages() {
+        let src = concat!(
+            "{\"prompt\":\"1+1=\",\"chosen\":\"2\",\"rejected\":\"3\"}\n",
+            "\n",
+            "{\"prompt\":[{\"role\":\"user\",\"content\":\"hi\"}],",
+            "\"completion\":[{\"role\":\"assistant\",\"content\":\"yo\"}],\"label\":false}\n"
+        );
+        let ex = parse_jsonl(src).unwrap();
+        assert_eq!(ex.len(), 2);
+        assert_eq!(ex[1].0, 3);
+        let Example::Unpaired {
+            prompt,
+            completion,
+            label,
+        } = &ex[1].1
+        else {
+            panic!("unpaired expected")
+        };
+        assert_eq!(prompt, "user: hi\nassistant: ");
+        assert_eq!(completion, "yo");
+        assert!(!label);
+        let rs = responses(&ex);
+        assert_eq!(rs.len(), 3);
+        assert_eq!((rs[0].label, rs[0].partner), (PREFERRED, Some(1)));
+        assert_eq!((rs[1].label, rs[1].partner), (DISPREFERRED, Some(0)));
+        assert_eq!((rs[2].label, rs[2].partner), (DISPREFERRED, None));
+    }
+
+    #[test]
+    fn bad_lines_report_their_number() {
+        let cases = [
+            "{\"prompt\":\"a\",\"chosen\":\"b\"}",
+            "{\"prompt\":\"a\",\"completion\":\"b\",\"label\":1}",
+            "not json",
+            "{\"prompt\":[{\"content\":\"x\"}],\"completion\":\"b\",\"label\":true}",
+            "[1,2]",
+        ];
+        for bad in cases {
+            let src = format!("{{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}}\n{bad}\n");
+            let err = parse_jsonl(&src).unwrap_err();
+            assert_eq!(err.line, 2, "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn pairing_ratio_keeps_or_splits_pairs() {
+        let line = "{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n";
+        let ex = parse_jsonl(&line.repeat(200)).unwrap();
+        let all = responses(&ex);
+        assert_eq!(apply_pairing_ratio(all.clone(), 1.0, 7).unwrap(), all);
+        let none = apply_pairing_ratio(all.clone(), 0.0, 7).unwrap();
+        assert_eq!(none.len(), 200);
+        assert!(none.iter().all(|r| r.partner.is_none()));
+        let chosen = none.iter().filter(|r| r.label > 0.0).count();
+        assert!(
+            chosen > 60 && chosen < 140,
+            "{chosen} of 200 kept sides are chosen"
+        );
+        let half = apply_pairing_ratio(all.clone(), 0.5, 7).unwrap();
+        let paired = half.iter().filter(|r| r.partner.is_some()).count();
+        assert!(paired > 100 && paired < 300, "{paired} paired responses");
+        assert!(apply_pairing_ratio(all, 1.5, 7).is_err());
+    }
+}

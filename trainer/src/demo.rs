@@ -1,0 +1,239 @@
+//! `bnf demo`: the project's end-to-end run on built-in data. Three-digit additions
+//! (`"007+450="`) with the correct sum as the chosen answer and a one-digit-wrong sum as the
+//! rejected one: SFT on the correct answers, reference log-probs from the SFT model, BNF
+//! alignment on the pairs, and metrics before and after on held-out problems.
+
+use crate::cli::{run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs};
+use crate::eval::EvalReport;
+use crate::objective::Objective;
+use crate::rng::Rng;
+use clap::Args;
+use std::time::Instant;
+
+/// Arguments of `demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Folder for the data, reference files and checkpoints.
+    #[arg(long, default_value = "demo-out")]
+    pub dir: String,
+    /// SFT steps.
+    #[arg(long, default_value_t = 600)]
+    pub sft_steps: usize,
+    /// BNF alignment steps.
+    #[arg(long, default_value_t = 600)]
+    pub align_steps: usize,
+    /// Seed (data split, initialisation, order).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Operands are `0..MAX_OPERAND`, written with `DIGITS` digits, as is the sum.
+const MAX_OPERAND: usize = 500;
+/// Digits of operands and answers.
+const DIGITS: usize = 3;
+/// Training problems.
+const TRAIN_COUNT: usize = 20_000;
+
+/// The correct answer and a one-digit-wrong answer to `a + b`, both two digits.
+fn answers(a: usize, b: usize, rng: &mut Rng) -> (String, String) {
+    let right = format!("{:0w$}", a + b, w = DIGITS);
+    let mut wrong: Vec<u8> = right.clone().into_bytes();
+    let pos = rng.below(DIGITS);
+    let digit = wrong[pos] - b'0';
+    wrong[pos] = b'0' + ((digit as usize + 1 + rng.below(9)) % 10) as u8;
+    (right, String::from_utf8(wrong).expect("digits"))
+}
+
+/// Built-in data as JSON Lines: `(train, eval)`, `TRAIN_COUNT` training problems and
+/// `eval_count` held-out ones, all distinct.
+pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
+    let mut rng = Rng::new(seed);
+    let mut problems: Vec<(usize, usize)> = (0..MAX_OPERAND)
+        .flat_map(|a| (0..MAX_OPERAND).map(move |b| (a, b)))
+        .collect();
+    rng.shuffle(&mut problems);
+    let line = |&(a, b): &(usize, usize), rng: &mut Rng| {
+        let (chosen, rejected) = answers(a, b, rng);
+        let prompt = format!("{a:0w$}+{b:0w$}=", w = DIGITS);
+        let ex = serde_json::json!({"prompt": prompt, "chosen": chosen, "rejected": rejected});
+        format!("{ex}\n")
+    };
+    problems.truncate(eval_count + TRAIN_COUNT);
+    let (eval, train) = problems.split_at(eval_count);
+    let train: String = train.iter().map(|p| line(p, &mut rng)).collect();
+    let eval: String = eval.iter().map(|p| line(p, &mut rng)).collect();
+    (train, eval)
+}
+
+fn train_args(data: &str, out: &str, steps: usize, seed: u64) -> TrainArgs {
+    TrainArgs {
+        data: data.into(),
+        out: out.into(),
+        init: None,
+        resume: None,
+        until: None,
+        objective: "nll".into(),
+        reference: None,
+        pairing_ratio: 1.0,
+        steps,
+        batch: 32,
+        accum: 1,
+        lr: 3e-3,
+        weight_decay: 0.0,
+        grad_clip: 1.0,
+        seed,
+        save_every: 0,
+        shape: ShapeArgs {
+            channels: 64,
+            layers: 2,
+            heads: 4,
+            block_size: 16,
+        },
+    }
+}
+
+fn row(name: &str, before: String, after: String) {
+    println!("{name:<44} {before:>12} {after:>12}");
+}
+
+fn report(before: &EvalReport, after: &EvalReport) {
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    let opt = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:+.3}"));
+    let task = |r: &EvalReport| pct(r.task.0 as f64 / r.task.1.max(1) as f64);
+    println!();
+    row("held-out metric", "SFT (ref)".into(), "BNF".into());
+    row(
+        "preference accuracy (margin vs reference)",
+        before.pref_accuracy.map_or("n/a".into(), pct),
+        after.pref_accuracy.map_or("n/a".into(), pct),
+    );
+    row(
+        "preference accuracy (raw log-prob)",
+        before.raw_pref_accuracy.map_or("n/a".into(), pct),
+        after.raw_pref_accuracy.map_or("n/a".into(), pct),
+    );
+    row(
+        "mean log-prob shift, chosen",
+        opt(before.chosen_shift),
+        opt(after.chosen_shift),
+    );
+    row(
+        "mean log-prob shift, rejected",
+        opt(before.rejected_shift),
+        opt(after.rejected_shift),
+    );
+    row(
+        "mean token log-prob, chosen",
+        format!("{:.3}", before.chosen_token_logp),
+        format!("{:.3}", after.chosen_token_logp),
+    );
+    row(
+        "mean token log-prob, rejected",
+        format!("{:.3}", before.rejected_token_logp),
+        format!("{:.3}", after.rejected_token_logp),
+    );
+    row(
+        "task accuracy (greedy answer = sum)",
+        task(before),
+        task(after),
+    );
+    println!(
+        "(margins and shifts are measured against the SFT model, so they are 0 before alignment)"
+    );
+}
+
+/// Run the demo.
+pub fn run(args: &DemoArgs) -> Result<(), String> {
+    let start = Instant::now();
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    let (train, eval) = arithmetic_data(args.seed, 300);
+    let train_path = format!("{dir}/train.jsonl");
+    let eval_path = format!("{dir}/eval.jsonl");
+    std::fs::write(&train_path, train).map_err(|e| format!("{train_path}: {e}"))?;
+    std::fs::write(&eval_path, eval).map_err(|e| format!("{eval_path}: {e}"))?;
+    println!("demo: data in {dir}/ (train.jsonl, eval.jsonl: 3-digit sums, chosen = right, rejected = one digit wrong)");
+
+    let sft_path = format!("{dir}/sft.safetensors");
+    println!("[1/4] SFT (nll) for {} steps", args.sft_steps);
+    run_training(
+        &train_args(&train_path, &sft_path, args.sft_steps, args.seed),
+        Objective::Nll,
+    )?;
+
+    println!("[2/4] reference log-probs from the SFT model");
+    for data in [&train_path, &eval_path] {
+        let out = run_precompute(&RefArgs {
+            model: sft_path.clone(),
+            data: data.clone(),
+            out: None,
+        })?;
+        println!("      wrote {out}");
+    }
+    let eval_of = |model: &str| {
+        run_eval(&EvalArgs {
+            model: model.into(),
+            data: eval_path.clone(),
+            reference: None,
+            max_new: 4,
+        })
+    };
+    let before = eval_of(&sft_path)?;
+
+    let aligned_path = format!("{dir}/bnf.safetensors");
+    println!("[3/4] BNF alignment for {} steps", args.align_steps);
+    let mut align = train_args(&train_path, &aligned_path, args.align_steps, args.seed);
+    align.objective = "bnf".into();
+    align.init = Some(sft_path.clone());
+    align.lr = 3e-4;
+    align.batch = 16;
+    run_training(&align, Objective::Bnf)?;
+
+    println!("[4/4] evaluation on {eval_path}");
+    let after = eval_of(&aligned_path)?;
+    report(&before, &after);
+    println!("\ndemo done in {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_differs_from_chosen_in_exactly_one_digit() {
+        let mut rng = Rng::new(5);
+        for a in (0..MAX_OPERAND).step_by(7) {
+            for b in (0..MAX_OPERAND).step_by(3) {
+                let (right, wrong) = answers(a, b, &mut rng);
+                assert_eq!(right.parse::<usize>().unwrap(), a + b);
+                let diff = right
+                    .bytes()
+                    .zip(wrong.bytes())
+                    .filter(|(x, y)| x != y)
+                    .count();
+                assert_eq!(diff, 1, "{right} vs {wrong}");
+                assert!(wrong.bytes().all(|c| c.is_ascii_digit()));
+            }
+        }
+    }
+
+    #[test]
+    fn held_out_problems_are_not_trained_on() {
+        let (train, eval) = arithmetic_data(3, 100);
+        let prompts = |s: &str| -> std::collections::HashSet<String> {
+            crate::data::parse_jsonl(s)
+                .unwrap()
+                .into_iter()
+                .map(|(_, e)| match e {
+                    crate::data::Example::Paired { prompt, .. } => prompt,
+                    crate::data::Example::Unpaired { prompt, .. } => prompt,
+                })
+                .collect()
+        };
+        let (t, e) = (prompts(&train), prompts(&eval));
+        assert_eq!(e.len(), 100);
+        assert_eq!(t.len(), TRAIN_COUNT);
+        assert!(t.is_disjoint(&e));
+    }
+}

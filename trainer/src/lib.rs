@@ -1,0 +1,26 @@
+//! # bnf-trainer
+//!
+//! A minimal decoder-only transformer, written out layer by layer (forward and backward), trained
+//! with SFT (NLL) and aligned with BNF through `bnf-core`, with a command line (`bnf`).
+//!
+//! Data flow: tokens -> [`model::Model::forward`] -> logits rows -> [`objective`] (row
+//! statistics, row weights, gradient written in place over the logits by `bnf-core`) ->
+//! [`model::Model::backward`] -> [`optim::AdamW`].
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod demo;
+pub mod eval;
+pub mod generate;
+pub mod model;
+pub mod objective;
+pub mod optim;
+pub mod progress;
+pub mod reference;
+pub mod rng;
+pub mod seq;
+pub mod tokenizer;
+pub mod train;

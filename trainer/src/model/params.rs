@@ -1,0 +1,80 @@
+//! The parameter layout: every weight of the model in one flat buffer (gradients and AdamW
+//! moments share the same layout), with names and shapes for checkpoints.
+
+use super::buffer::named_tensors;
+use super::config::ModelConfig;
+
+named_tensors! {
+    /// Named views of the parameters (or of their gradients). Shapes are row-major; tensors
+    /// with a leading `L` are stacked over layers. Linear weights are `(out, in)`.
+    Params {
+        /// Token embedding `(V, C)`, also the LM head (tied).
+        wte,
+        /// Position embedding `(maxT, C)`.
+        wpe,
+        /// First LayerNorm weight `(L, C)`.
+        ln1w,
+        /// First LayerNorm bias `(L, C)`.
+        ln1b,
+        /// Query/key/value projection `(L, 3C, C)`.
+        qkvw,
+        /// Its bias `(L, 3C)`.
+        qkvb,
+        /// Attention output projection `(L, C, C)`.
+        attprojw,
+        /// Its bias `(L, C)`.
+        attprojb,
+        /// Second LayerNorm weight `(L, C)`.
+        ln2w,
+        /// Second LayerNorm bias `(L, C)`.
+        ln2b,
+        /// MLP up projection `(L, 4C, C)`.
+        fcw,
+        /// Its bias `(L, 4C)`.
+        fcb,
+        /// MLP down projection `(L, C, 4C)`.
+        fcprojw,
+        /// Its bias `(L, C)`.
+        fcprojb,
+        /// Final LayerNorm weight `(C)`.
+        lnfw,
+        /// Final LayerNorm bias `(C)`.
+        lnfb,
+    }
+}
+
+/// The shape of each parameter tensor, in buffer order.
+pub fn param_shapes(c: &ModelConfig) -> Vec<Vec<usize>> {
+    let (v, t, ch, l) = (c.vocab, c.block_size, c.channels, c.layers);
+    vec![
+        vec![v, ch],
+        vec![t, ch],
+        vec![l, ch],
+        vec![l, ch],
+        vec![l, 3 * ch, ch],
+        vec![l, 3 * ch],
+        vec![l, ch, ch],
+        vec![l, ch],
+        vec![l, ch],
+        vec![l, ch],
+        vec![l, 4 * ch, ch],
+        vec![l, 4 * ch],
+        vec![l, ch, 4 * ch],
+        vec![l, ch],
+        vec![ch],
+        vec![ch],
+    ]
+}
+
+/// The number of elements of each parameter tensor, in buffer order.
+pub fn param_sizes(c: &ModelConfig) -> Vec<usize> {
+    param_shapes(c).iter().map(|s| s.iter().product()).collect()
+}
+
+/// Whether AdamW's weight decay applies to the tensor (matrices yes; biases and LayerNorm no).
+pub fn is_decayed(name: &str) -> bool {
+    matches!(
+        name,
+        "wte" | "wpe" | "qkvw" | "attprojw" | "fcw" | "fcprojw"
+    )
+}

@@ -1,0 +1,216 @@
+//! The training loop shared by SFT and alignment: micro-batches of responses -> forward ->
+//! objective (gradient in place over the logits) -> backward, accumulated over `accum`
+//! micro-batches, then clipping, the cosine schedule and AdamW. The data order is a pure
+//! function of `(seed, step)`, so a checkpoint's step, seed and optimizer state are all a run
+//! needs to continue bit for bit.
+
+use crate::checkpoint;
+use crate::data::Response;
+use crate::model::Model;
+use crate::objective::{loss_and_grad, Objective};
+use crate::optim::{clip_grad_norm, cosine_lr, AdamW};
+use crate::progress::Progress;
+use crate::reference::RefLogps;
+use crate::rng::Rng;
+use crate::seq::TokenBatch;
+use serde::{Deserialize, Serialize};
+
+/// Hyperparameters of one training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// `bnf` or `nll`.
+    pub objective: String,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Units (a pair, or a lone response) per micro-batch.
+    pub batch: usize,
+    /// Micro-batches per optimizer step.
+    pub accum: usize,
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Maximum global gradient norm (0: no clipping).
+    pub grad_clip: f32,
+    /// Seed of the data order.
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (0: only at the end).
+    pub save_every: usize,
+    /// Fraction of pairs kept as pairs (the rest lose one side at random, seeded).
+    pub pairing_ratio: f64,
+}
+
+/// Where a run stands; saved in training checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// The run's hyperparameters (a resumed run uses these, not the command line's).
+    pub config: TrainConfig,
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Number of training responses (checked on resume).
+    pub responses: usize,
+}
+
+/// What one optimizer step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLog {
+    /// The step (1-based, after it ran).
+    pub step: usize,
+    /// Mean objective over the step's micro-batches.
+    pub loss: f32,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Tokens processed (padded positions included).
+    pub tokens: usize,
+}
+
+/// Group responses into units: both sides of a pair together, lone responses alone.
+pub fn units(responses: &[Response]) -> Vec<Vec<usize>> {
+    let index: std::collections::HashMap<usize, usize> = responses
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id, i))
+        .collect();
+    let mut out = Vec::new();
+    for (i, r) in responses.iter().enumerate() {
+        match r.partner.and_then(|p| index.get(&p)) {
+            Some(&j) if j < i => {}
+            Some(&j) => out.push(vec![i, j]),
+            None => out.push(vec![i]),
+        }
+    }
+    out
+}
+
+/// Deterministic micro-batches: epoch `e` visits the units in an order shuffled by
+/// `Rng::new(seed ^ hash(e))`; micro-batch `k` takes units `k*batch ..` of that stream.
+struct Batcher {
+    units: Vec<Vec<usize>>,
+    seed: u64,
+    epoch: Option<(usize, Vec<usize>)>,
+}
+
+impl Batcher {
+    fn order(&mut self, epoch: usize) -> &[usize] {
+        if self.epoch.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut order: Vec<usize> = (0..self.units.len()).collect();
+            let mut rng =
+                Rng::new(self.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            rng.shuffle(&mut order);
+            self.epoch = Some((epoch, order));
+        }
+        &self.epoch.as_ref().expect("set above").1
+    }
+
+    fn micro(&mut self, k: usize, batch: usize) -> Vec<usize> {
+        let n = self.units.len();
+        let mut out = Vec::new();
+        for u in k * batch..(k + 1) * batch {
+            let unit = self.order(u / n)[u % n];
+            out.extend(&self.units[unit]);
+        }
+        out
+    }
+}
+
+/// Where a call to [`train`] stops and saves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunControl<'a> {
+    /// Checkpoint path, written every `save_every` steps and when the call stops.
+    pub checkpoint: Option<&'a str>,
+    /// Stop after this step (as an interruption would); `None`: run to `steps`.
+    pub until: Option<usize>,
+}
+
+/// Train until `state.step == state.config.steps` (or `control.until`), saving as `control`
+/// says. Returns one log per step run.
+pub fn train(
+    model: &mut Model,
+    opt: &mut AdamW,
+    responses: &[Response],
+    refs: Option<&RefLogps>,
+    state: &mut TrainState,
+    control: RunControl<'_>,
+    label: &str,
+) -> Result<Vec<StepLog>, String> {
+    let cfg = state.config.clone();
+    let objective = Objective::parse(&cfg.objective)?;
+    if responses.is_empty() {
+        return Err("training: no responses".into());
+    }
+    if cfg.batch == 0 || cfg.accum == 0 {
+        return Err("training: batch and accum must be positive".into());
+    }
+    if state.responses != responses.len() {
+        return Err(format!(
+            "training: the run was started on {} responses, the data has {}",
+            state.responses,
+            responses.len()
+        ));
+    }
+    let refs = match (objective.needs_reference(), refs) {
+        (true, None) => {
+            return Err(format!(
+                "{}: needs reference log-probs (run precompute-ref)",
+                objective.name()
+            ))
+        }
+        (true, Some(r)) => {
+            r.check(responses)?;
+            Some(r)
+        }
+        (false, _) => None,
+    };
+    let mut batcher = Batcher {
+        units: units(responses),
+        seed: cfg.seed,
+        epoch: None,
+    };
+    let vocab = model.config.vocab;
+    let scale = 1.0 / cfg.accum as f32;
+    let mut logs = Vec::new();
+    let mut bar = Progress::new(label, state.step, cfg.steps);
+    let end = control.until.unwrap_or(cfg.steps).min(cfg.steps);
+    while state.step < end {
+        model.zero_grad();
+        let (mut loss, mut tokens) = (0.0f32, 0usize);
+        for a in 0..cfg.accum {
+            let idx = batcher.micro(state.step * cfg.accum + a, cfg.batch);
+            let rs: Vec<&Response> = idx.iter().map(|&i| &responses[i]).collect();
+            let tb = TokenBatch::new(&rs);
+            model.forward(&tb.tokens, tb.b, tb.t)?;
+            let ref_rows = refs.map(|r| r.rows(&tb));
+            let l = loss_and_grad(
+                objective,
+                model.logits_mut(),
+                vocab,
+                &tb,
+                ref_rows.as_deref(),
+                scale,
+            )?;
+            model.backward(&tb.tokens)?;
+            loss += l * scale;
+            tokens += tb.b * tb.t;
+        }
+        let grad_norm = clip_grad_norm(&mut model.grads, cfg.grad_clip);
+        let lr = cosine_lr(state.step, cfg.steps, cfg.lr);
+        opt.step(&mut model.params, &model.grads, lr);
+        state.step += 1;
+        logs.push(StepLog {
+            step: state.step,
+            loss,
+            lr,
+            grad_norm,
+            tokens,
+        });
+        bar.step(loss, tokens);
+        if let Some(path) = control.checkpoint {
+            let due = cfg.save_every > 0 && state.step % cfg.save_every == 0;
+            if due || state.step == end {
+                checkpoint::save(path, model, Some(opt), Some(state))?;
+            }
+        }
+    }
+    bar.finish();
+    Ok(logs)
+}
