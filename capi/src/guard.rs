@@ -144,3 +144,38 @@ pub(crate) fn check_disjoint<I, O>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn message() -> String {
+        let p = crate::status::bnf_last_error_message();
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_internal_error_with_its_message() {
+        let st = entry("bnf_test", || panic!("boom at row {}", 3));
+        assert_eq!(st, BnfStatus::BNF_ERR_INTERNAL);
+        let m = message();
+        assert!(
+            m.starts_with("bnf_test: internal error (caught panic): boom at row 3"),
+            "{m}"
+        );
+        assert_eq!(entry("bnf_test", || Ok(())), BnfStatus::BNF_OK);
+        assert_eq!(message(), "");
+    }
+
+    #[test]
+    fn overlap_is_detected_only_when_ranges_intersect() {
+        let a = [0.0f32; 8];
+        let p = a.as_ptr();
+        let names = ("in", "out");
+        assert!(check_disjoint(p, 4, unsafe { p.add(4) }, 4, names).is_ok());
+        assert!(check_disjoint(unsafe { p.add(4) }, 4, p, 4, names).is_ok());
+        assert!(check_disjoint(p, 4, unsafe { p.add(3) }, 4, names).is_err());
+        assert!(check_disjoint(p, 8, p, 8, names).is_err());
+    }
+}
