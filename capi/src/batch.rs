@@ -1,0 +1,139 @@
+//! The one generic path behind every batch entry point (BNF and NLL; forward, forward+backward,
+//! in place; f32, f16, bf16): check the C arguments, build core's `Batch`, call
+//! `bnf_core::forward*`, copy out the loss and diagnostics. Nothing is written on error.
+
+use bnf_core::{forward, forward_backward, forward_backward_in_place, Batch, Logit};
+use bnf_core::{RowDiag, RowLoss};
+
+use crate::guard::{check_disjoint, required, slice, slice_mut};
+use crate::status::{BnfStatus, Fail};
+use crate::types::{BnfBatch, BnfRowDiag};
+
+/// Which objective a batch entry runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Objective {
+    /// BNF (needs `batch->ref_logp`).
+    Bnf,
+    /// NLL (ignores `batch->ref_logp`).
+    Nll,
+}
+
+/// Where the gradient goes.
+pub(crate) enum Grad<T> {
+    /// Loss only.
+    None,
+    /// Into a separate `rows x vocab` buffer.
+    Into(*mut T),
+    /// Over the logits.
+    InPlace,
+}
+
+/// The batch's sizes and per-row arrays, checked.
+struct Rows<'a> {
+    vocab: usize,
+    rows: usize,
+    elements: usize,
+    targets: &'a [u32],
+    weights: &'a [f32],
+    scored: Option<Vec<bool>>,
+    ref_logp: Option<&'a [f32]>,
+}
+
+/// Check `batch`'s fields.
+///
+/// # Safety
+/// The pointers in `batch` must satisfy the header's contract (`rows` elements each).
+unsafe fn rows_of(b: &BnfBatch, objective: Objective) -> Result<Rows<'_>, Fail> {
+    if b.vocab == 0 {
+        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->vocab is 0"));
+    }
+    if b.rows == 0 {
+        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->rows is 0"));
+    }
+    let elements = b.rows.checked_mul(b.vocab).ok_or_else(|| {
+        Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!(
+                "batch->rows * batch->vocab = {} * {} overflows",
+                b.rows, b.vocab
+            ),
+        )
+    })?;
+    let scored = if b.scored.is_null() {
+        None
+    } else {
+        let flags = slice(b.scored, b.rows, "batch->scored")?;
+        Some(flags.iter().map(|&f| f != 0).collect())
+    };
+    let ref_logp = match objective {
+        Objective::Bnf => Some(slice(b.ref_logp, b.rows, "batch->ref_logp")?),
+        Objective::Nll => None,
+    };
+    Ok(Rows {
+        vocab: b.vocab,
+        rows: b.rows,
+        elements,
+        targets: slice(b.targets, b.rows, "batch->targets")?,
+        weights: slice(b.weights, b.rows, "batch->weights")?,
+        scored,
+        ref_logp,
+    })
+}
+
+/// Run `objective` over the batch at `batch` with logits at `logits`.
+///
+/// # Safety
+/// The header's contract: `logits` (and `grad`) hold `rows * vocab` elements, `diag` (if not
+/// NULL) `rows` records, `loss` one float; `grad` does not overlap `logits` (checked).
+pub(crate) unsafe fn run<T: Logit>(
+    objective: Objective,
+    logits: *mut T,
+    batch: *const BnfBatch,
+    grad: Grad<T>,
+    diag: *mut BnfRowDiag,
+    loss: *mut f32,
+) -> Result<(), Fail> {
+    let b = required(batch, "batch")?;
+    let r = rows_of(b, objective)?;
+    let loss_out = slice_mut(loss, 1, "loss")?;
+    let diag_out = if diag.is_null() {
+        None
+    } else {
+        Some(slice_mut(diag, r.rows, "diag")?)
+    };
+    let core_batch = Batch {
+        vocab: r.vocab,
+        targets: r.targets,
+        weights: r.weights,
+        scored: r.scored.as_deref(),
+        num_responses: b.num_responses,
+    };
+    let kind = match (objective, r.ref_logp) {
+        (Objective::Bnf, Some(ref_logp)) => RowLoss::Bnf { ref_logp },
+        _ => RowLoss::Nll,
+    };
+    let mut rows = vec![RowDiag::default(); r.rows];
+    let value = match grad {
+        Grad::None => {
+            let z = slice(logits as *const T, r.elements, "logits")?;
+            forward(z, &core_batch, kind, &mut rows)?
+        }
+        Grad::Into(g) => {
+            check_disjoint(logits, r.elements, g, r.elements, ("logits", "grad"))?;
+            let z = slice(logits as *const T, r.elements, "logits")?;
+            let g = slice_mut(g, r.elements, "grad")?;
+            forward_backward(z, &core_batch, kind, g, &mut rows)?
+        }
+        Grad::InPlace => {
+            let z = slice_mut(logits, r.elements, "logits")?;
+            forward_backward_in_place(z, &core_batch, kind, &mut rows)?
+        }
+    };
+    loss_out[0] = value;
+    if let Some(d) = diag_out {
+        for (out, row) in d.iter_mut().zip(&rows) {
+            *out = BnfRowDiag::from(row);
+        }
+    }
+    Ok(())
+}

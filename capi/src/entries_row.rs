@@ -1,0 +1,258 @@
+//! The row-primitive entry points for f32, f16 and bf16 rows (f16/bf16 as `uint16_t` bits):
+//! statistics, gradient (into a buffer or in place), the dynamic target `f` (eq. 6), and BNF's
+//! row scalars. A sequence-level objective computes `bnf_row_stats_*` per row, reduces `ell`
+//! over each sequence, then calls `bnf_row_grad_*` with its own weight.
+
+use crate::guard::entry;
+use crate::row;
+use crate::status::BnfStatus;
+use crate::types::{BnfRowStats, BnfScalars};
+use bnf_core::{bf16, f16};
+
+/// Row statistics of `vocab` `float` logits `z` with target `y` (one read of the row).
+///
+/// # Safety
+/// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_stats_f32(
+    z: *const f32,
+    vocab: usize,
+    y: u32,
+    out: *mut BnfRowStats,
+) -> BnfStatus {
+    entry("bnf_row_stats_f32", || row::stats(z, vocab, y, out))
+}
+
+/// Write `w * (softmax(z) - onehot(y))` into `out` (`float`, `vocab` elements, must not overlap
+/// `z`), from `stats = bnf_row_stats_f32(z, y)`.
+///
+/// # Safety
+/// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_grad_f32(
+    z: *const f32,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+    out: *mut f32,
+) -> BnfStatus {
+    entry("bnf_row_grad_f32", || {
+        row::grad(z.cast_mut(), vocab, y, stats, w, Some(out))
+    })
+}
+
+/// As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values).
+///
+/// # Safety
+/// `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_grad_in_place_f32(
+    z: *mut f32,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+) -> BnfStatus {
+    entry("bnf_row_grad_in_place_f32", || {
+        row::grad(z, vocab, y, stats, w, None)
+    })
+}
+
+/// The paper's dynamic target distribution `f` (eq. 6) for one row of `float` logits, written
+/// to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
+/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
+/// if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+///
+/// # Safety
+/// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
+/// `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_dynamic_target_f32(
+    z: *const f32,
+    vocab: usize,
+    y: u32,
+    ref_logp: f32,
+    f_out: *mut f32,
+    stats_out: *mut BnfRowStats,
+) -> BnfStatus {
+    entry("bnf_dynamic_target_f32", || {
+        row::target(z, vocab, y, ref_logp, f_out, stats_out)
+    })
+}
+
+/// Row statistics of `vocab` IEEE half (`uint16_t` bits) logits `z` with target `y` (one read of the row).
+///
+/// # Safety
+/// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_stats_f16(
+    z: *const u16,
+    vocab: usize,
+    y: u32,
+    out: *mut BnfRowStats,
+) -> BnfStatus {
+    entry("bnf_row_stats_f16", || {
+        row::stats(z.cast::<f16>(), vocab, y, out)
+    })
+}
+
+/// Write `w * (softmax(z) - onehot(y))` into `out` (IEEE half (`uint16_t` bits), `vocab` elements, must not overlap
+/// `z`), from `stats = bnf_row_stats_f16(z, y)`.
+///
+/// # Safety
+/// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_grad_f16(
+    z: *const u16,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+    out: *mut u16,
+) -> BnfStatus {
+    entry("bnf_row_grad_f16", || {
+        row::grad(
+            z.cast::<f16>().cast_mut(),
+            vocab,
+            y,
+            stats,
+            w,
+            Some(out.cast::<f16>()),
+        )
+    })
+}
+
+/// As `bnf_row_grad_f16`, written over `z` itself (bit for bit the same values).
+///
+/// # Safety
+/// `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_grad_in_place_f16(
+    z: *mut u16,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+) -> BnfStatus {
+    entry("bnf_row_grad_in_place_f16", || {
+        row::grad(z.cast::<f16>(), vocab, y, stats, w, None)
+    })
+}
+
+/// The paper's dynamic target distribution `f` (eq. 6) for one row of IEEE half (`uint16_t` bits) logits, written
+/// to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
+/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
+/// if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+///
+/// # Safety
+/// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
+/// `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_dynamic_target_f16(
+    z: *const u16,
+    vocab: usize,
+    y: u32,
+    ref_logp: f32,
+    f_out: *mut f32,
+    stats_out: *mut BnfRowStats,
+) -> BnfStatus {
+    entry("bnf_dynamic_target_f16", || {
+        row::target(z.cast::<f16>(), vocab, y, ref_logp, f_out, stats_out)
+    })
+}
+
+/// Row statistics of `vocab` bfloat16 (`uint16_t` bits) logits `z` with target `y` (one read of the row).
+///
+/// # Safety
+/// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_stats_bf16(
+    z: *const u16,
+    vocab: usize,
+    y: u32,
+    out: *mut BnfRowStats,
+) -> BnfStatus {
+    entry("bnf_row_stats_bf16", || {
+        row::stats(z.cast::<bf16>(), vocab, y, out)
+    })
+}
+
+/// Write `w * (softmax(z) - onehot(y))` into `out` (bfloat16 (`uint16_t` bits), `vocab` elements, must not overlap
+/// `z`), from `stats = bnf_row_stats_bf16(z, y)`.
+///
+/// # Safety
+/// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_grad_bf16(
+    z: *const u16,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+    out: *mut u16,
+) -> BnfStatus {
+    entry("bnf_row_grad_bf16", || {
+        row::grad(
+            z.cast::<bf16>().cast_mut(),
+            vocab,
+            y,
+            stats,
+            w,
+            Some(out.cast::<bf16>()),
+        )
+    })
+}
+
+/// As `bnf_row_grad_bf16`, written over `z` itself (bit for bit the same values).
+///
+/// # Safety
+/// `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_row_grad_in_place_bf16(
+    z: *mut u16,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+) -> BnfStatus {
+    entry("bnf_row_grad_in_place_bf16", || {
+        row::grad(z.cast::<bf16>(), vocab, y, stats, w, None)
+    })
+}
+
+/// The paper's dynamic target distribution `f` (eq. 6) for one row of bfloat16 (`uint16_t` bits) logits, written
+/// to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
+/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
+/// if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+///
+/// # Safety
+/// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
+/// `BnfRowStats`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_dynamic_target_bf16(
+    z: *const u16,
+    vocab: usize,
+    y: u32,
+    ref_logp: f32,
+    f_out: *mut f32,
+    stats_out: *mut BnfRowStats,
+) -> BnfStatus {
+    entry("bnf_dynamic_target_bf16", || {
+        row::target(z.cast::<bf16>(), vocab, y, ref_logp, f_out, stats_out)
+    })
+}
+
+/// BNF's row scalars `f_y`, `c` and the row cross-entropy against `f`, from row statistics and
+/// `ref_logp = log pi_ref(y)`.
+///
+/// # Safety
+/// `stats` points to one `BnfRowStats`, `out` to one `BnfScalars`.
+#[no_mangle]
+pub unsafe extern "C" fn bnf_scalars(
+    stats: *const BnfRowStats,
+    ref_logp: f32,
+    out: *mut BnfScalars,
+) -> BnfStatus {
+    entry("bnf_scalars", || row::scalars(stats, ref_logp, out))
+}

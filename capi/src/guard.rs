@@ -1,0 +1,181 @@
+//! The boundary: every entry point runs its body through [`entry`], which catches panics and
+//! turns a failure into a status code plus the thread-local message; and raw pointers become
+//! slices only through [`slice`] / [`slice_mut`], which reject NULL, misalignment, zero and
+//! unaddressable lengths with a message naming the argument.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::status::{set_last_error, BnfStatus, Fail};
+
+/// Run `body` for the entry point `name`: `BNF_OK` and an empty message on success; otherwise
+/// the failure's code and `"name: message"`. A panic becomes `BNF_ERR_INTERNAL`.
+pub(crate) fn entry(name: &str, body: impl FnOnce() -> Result<(), Fail>) -> BnfStatus {
+    let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(Fail::new(
+            BnfStatus::BNF_ERR_INTERNAL,
+            format!("internal error (caught panic): {what}"),
+        ))
+    });
+    match result {
+        Ok(()) => {
+            set_last_error("");
+            BnfStatus::BNF_OK
+        }
+        Err(f) => {
+            set_last_error(&format!("{name}: {}", f.message));
+            f.status
+        }
+    }
+}
+
+/// Reject a NULL or misaligned pointer named `what`.
+fn check_ptr<T>(p: *const T, what: &str) -> Result<(), Fail> {
+    if p.is_null() {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_NULL_POINTER,
+            format!("argument `{what}` is NULL"),
+        ));
+    }
+    if (p as usize) % std::mem::align_of::<T>() != 0 {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_MISALIGNED,
+            format!(
+                "argument `{what}` ({p:p}) is not aligned to {} bytes",
+                std::mem::align_of::<T>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reject a zero length, or one whose byte size does not fit an `isize`.
+fn check_len<T>(len: usize, what: &str) -> Result<(), Fail> {
+    if len == 0 {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!("argument `{what}` has length 0"),
+        ));
+    }
+    if len
+        .checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!("argument `{what}`: length {len} is too large to address"),
+        ));
+    }
+    Ok(())
+}
+
+/// `len` elements at `p` as a slice, after the checks above.
+///
+/// # Safety
+/// If `p` is non-NULL and aligned, it must point to `len` initialised `T`s that nothing writes
+/// while the slice lives (the caller's contract, stated in the header).
+pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Result<&'a [T], Fail> {
+    check_ptr(p, what)?;
+    check_len::<T>(len, what)?;
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// `len` writable elements at `p` as a slice, after the checks above.
+///
+/// # Safety
+/// As [`slice`], and nothing else reads or writes them while the slice lives.
+pub(crate) unsafe fn slice_mut<'a, T>(
+    p: *mut T,
+    len: usize,
+    what: &str,
+) -> Result<&'a mut [T], Fail> {
+    check_ptr(p, what)?;
+    check_len::<T>(len, what)?;
+    Ok(std::slice::from_raw_parts_mut(p, len))
+}
+
+/// A reference to one `T` at `p`, or `None` for NULL (optional outputs).
+///
+/// # Safety
+/// If non-NULL, `p` must point to a writable `T`.
+pub(crate) unsafe fn optional_mut<'a, T>(p: *mut T, what: &str) -> Result<Option<&'a mut T>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    check_ptr(p, what)?;
+    Ok(Some(&mut *p))
+}
+
+/// A required reference to one `T` at `p`.
+///
+/// # Safety
+/// If non-NULL and aligned, `p` must point to an initialised `T`.
+pub(crate) unsafe fn required<'a, T>(p: *const T, what: &str) -> Result<&'a T, Fail> {
+    check_ptr(p, what)?;
+    Ok(&*p)
+}
+
+/// Reject an output buffer `out` of `out_len` `O`s that overlaps the input `input` of `in_len`
+/// `I`s (a `&mut` must not alias a `&`; the in-place entries exist for that case). Checked on the
+/// raw addresses before any slice is made.
+pub(crate) fn check_disjoint<I, O>(
+    input: *const I,
+    in_len: usize,
+    out: *const O,
+    out_len: usize,
+    names: (&str, &str),
+) -> Result<(), Fail> {
+    let a = input as usize;
+    let b = out as usize;
+    let a_end = a.saturating_add(in_len.saturating_mul(std::mem::size_of::<I>()));
+    let b_end = b.saturating_add(out_len.saturating_mul(std::mem::size_of::<O>()));
+    if a < b_end && b < a_end {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_LENGTH_MISMATCH,
+            format!(
+                "argument `{}` overlaps `{}`; use the _in_place entry to write over the logits",
+                names.1, names.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn message() -> String {
+        let p = crate::status::bnf_last_error_message();
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_internal_error_with_its_message() {
+        let st = entry("bnf_test", || panic!("boom at row {}", 3));
+        assert_eq!(st, BnfStatus::BNF_ERR_INTERNAL);
+        let m = message();
+        assert!(
+            m.starts_with("bnf_test: internal error (caught panic): boom at row 3"),
+            "{m}"
+        );
+        assert_eq!(entry("bnf_test", || Ok(())), BnfStatus::BNF_OK);
+        assert_eq!(message(), "");
+    }
+
+    #[test]
+    fn overlap_is_detected_only_when_ranges_intersect() {
+        let a = [0.0f32; 8];
+        let p = a.as_ptr();
+        let names = ("in", "out");
+        assert!(check_disjoint(p, 4, unsafe { p.add(4) }, 4, names).is_ok());
+        assert!(check_disjoint(unsafe { p.add(4) }, 4, p, 4, names).is_ok());
+        assert!(check_disjoint(p, 4, unsafe { p.add(3) }, 4, names).is_err());
+        assert!(check_disjoint(p, 8, p, 8, names).is_err());
+    }
+}

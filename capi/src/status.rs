@@ -1,0 +1,145 @@
+//! The status codes every entry point returns, and the thread-local message that says what
+//! went wrong (`bnf_last_error_message`). A failing call sets both; a successful call sets the
+//! message to the empty string.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+
+use bnf_core::BnfError;
+
+/// What an entry point returns. `BNF_OK` (0) is success; every other value comes with a message
+/// from `bnf_last_error_message()` naming the entry point, the argument, the row and the value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum BnfStatus {
+    /// Success.
+    BNF_OK = 0,
+    /// A required pointer argument is NULL.
+    BNF_ERR_NULL_POINTER = 1,
+    /// A pointer is not aligned for its element type.
+    BNF_ERR_MISALIGNED = 2,
+    /// A size is 0 (vocabulary, rows) or too large to address.
+    BNF_ERR_ZERO_SIZE = 3,
+    /// Two sizes disagree, or an output buffer overlaps an input it must not alias.
+    BNF_ERR_LENGTH_MISMATCH = 4,
+    /// A scored row's target id is not below the vocabulary size.
+    BNF_ERR_TARGET_OUT_OF_RANGE = 5,
+    /// A scored row has NaN or `+inf` logits, or `-inf` at its target.
+    BNF_ERR_NON_FINITE_LOGITS = 6,
+    /// A reference log-prob is NaN or above 0.
+    BNF_ERR_INVALID_REF_LOGP = 7,
+    /// A row weight is NaN or infinite.
+    BNF_ERR_INVALID_WEIGHT = 8,
+    /// Response offsets are malformed, a response has no scored row, or a label is not finite.
+    BNF_ERR_INVALID_RESPONSES = 9,
+    /// Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
+    /// can produce.
+    BNF_ERR_INVALID_STATS = 10,
+    /// A bug inside the library (a caught panic); the message says where.
+    BNF_ERR_INTERNAL = 11,
+}
+
+impl BnfStatus {
+    /// The code of a core error.
+    pub fn of(e: &BnfError) -> Self {
+        match e {
+            BnfError::EmptyVocab => BnfStatus::BNF_ERR_ZERO_SIZE,
+            BnfError::LengthMismatch { .. } => BnfStatus::BNF_ERR_LENGTH_MISMATCH,
+            BnfError::TargetOutOfRange { .. } => BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE,
+            BnfError::NonFiniteLogits { .. } => BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+            BnfError::InvalidRefLogProb { .. } => BnfStatus::BNF_ERR_INVALID_REF_LOGP,
+            BnfError::InvalidWeight { .. } => BnfStatus::BNF_ERR_INVALID_WEIGHT,
+            BnfError::InvalidOffsets { .. }
+            | BnfError::EmptyResponse { .. }
+            | BnfError::InvalidLabel { .. }
+            | BnfError::NoResponses
+            | BnfError::InvalidPair { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            BnfError::MissingReference { .. } => BnfStatus::BNF_ERR_NULL_POINTER,
+        }
+    }
+
+    /// The constant's name as a static NUL-terminated string.
+    fn name(self) -> &'static std::ffi::CStr {
+        match self {
+            BnfStatus::BNF_OK => c"BNF_OK",
+            BnfStatus::BNF_ERR_NULL_POINTER => c"BNF_ERR_NULL_POINTER",
+            BnfStatus::BNF_ERR_MISALIGNED => c"BNF_ERR_MISALIGNED",
+            BnfStatus::BNF_ERR_ZERO_SIZE => c"BNF_ERR_ZERO_SIZE",
+            BnfStatus::BNF_ERR_LENGTH_MISMATCH => c"BNF_ERR_LENGTH_MISMATCH",
+            BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE => c"BNF_ERR_TARGET_OUT_OF_RANGE",
+            BnfStatus::BNF_ERR_NON_FINITE_LOGITS => c"BNF_ERR_NON_FINITE_LOGITS",
+            BnfStatus::BNF_ERR_INVALID_REF_LOGP => c"BNF_ERR_INVALID_REF_LOGP",
+            BnfStatus::BNF_ERR_INVALID_WEIGHT => c"BNF_ERR_INVALID_WEIGHT",
+            BnfStatus::BNF_ERR_INVALID_RESPONSES => c"BNF_ERR_INVALID_RESPONSES",
+            BnfStatus::BNF_ERR_INVALID_STATS => c"BNF_ERR_INVALID_STATS",
+            BnfStatus::BNF_ERR_INTERNAL => c"BNF_ERR_INTERNAL",
+        }
+    }
+}
+
+/// A failed call: its code and its message (without the entry point's name).
+#[derive(Debug)]
+pub struct Fail {
+    /// The code returned to the caller.
+    pub status: BnfStatus,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl Fail {
+    /// A failure with this code and message.
+    pub fn new(status: BnfStatus, message: impl Into<String>) -> Self {
+        Fail {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<BnfError> for Fail {
+    fn from(e: BnfError) -> Self {
+        Fail::new(BnfStatus::of(&e), e.to_string())
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Store `message` as this thread's last error message (an interior NUL is replaced).
+pub(crate) fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|m| *m.borrow_mut() = c);
+}
+
+/// The message of the last call on this thread that failed, or `""` if the last call
+/// succeeded. The pointer stays valid until the next `bnf_*` call on the same thread (other than
+/// `bnf_last_error_message` and `bnf_status_name`); never NULL, never to be freed.
+#[no_mangle]
+pub extern "C" fn bnf_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|m| m.borrow().as_ptr())
+}
+
+/// The name of a status code (`"BNF_ERR_TARGET_OUT_OF_RANGE"`...), or `"BNF_UNKNOWN_STATUS"`.
+/// Static storage; never NULL.
+#[no_mangle]
+pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
+    const ALL: [BnfStatus; 12] = [
+        BnfStatus::BNF_OK,
+        BnfStatus::BNF_ERR_NULL_POINTER,
+        BnfStatus::BNF_ERR_MISALIGNED,
+        BnfStatus::BNF_ERR_ZERO_SIZE,
+        BnfStatus::BNF_ERR_LENGTH_MISMATCH,
+        BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE,
+        BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+        BnfStatus::BNF_ERR_INVALID_REF_LOGP,
+        BnfStatus::BNF_ERR_INVALID_WEIGHT,
+        BnfStatus::BNF_ERR_INVALID_RESPONSES,
+        BnfStatus::BNF_ERR_INVALID_STATS,
+        BnfStatus::BNF_ERR_INTERNAL,
+    ];
+    ALL.iter()
+        .find(|s| **s as i32 == status)
+        .map_or(c"BNF_UNKNOWN_STATUS".as_ptr(), |s| s.name().as_ptr())
+}
