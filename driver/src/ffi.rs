@@ -39,7 +39,7 @@ macro_rules! driver_api {
         }
         $(
             #[cfg(not(feature = "cuda"))]
-            #[allow(unused_variables)]
+            #[allow(unused_variables, clippy::too_many_arguments)]
             pub unsafe fn $name($($arg: $ty),*) -> i32 {
                 BUILT_WITHOUT_CUDA
             }

@@ -403,7 +403,10 @@ fn raw_entry_on_a_foreign_stream(gpu: &Gpu) -> TestResult {
     Ok(())
 }
 
-const TESTS: &[(&str, fn(&Gpu) -> TestResult)] = &[
+/// A GPU test: its name and body.
+type Test = (&'static str, fn(&Gpu) -> TestResult);
+
+const TESTS: &[Test] = &[
     ("random_rows_match_core", random_rows_match_core),
     ("adversarial_rows_match_core", adversarial_rows_match_core),
     ("llama3_vocab_matches_core", llama3_vocab_matches_core),
