@@ -6,7 +6,9 @@
 #  4. `cargo check -p bnf-driver --features cuda --all-targets` with CUDA_LIBRARY_PATH at an
 #     empty folder with a lib64/ subfolder (all cust's build script needs);
 #  5. the GPU test binary and the benchmark build and link against a stub libcuda.so.1, and,
-#     run here, report "skipped" (not passed) and exit 0.
+#     run here, report "skipped" (not passed) and exit 0;
+#  6. the same GPU test suite on the host emulator of the CUDA sources (`--features emu`, g++):
+#     the kernels' logic against bnf-core, bit-for-bit repeatability, in place = out of place.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source kernels/toolchain.sh
@@ -49,4 +51,11 @@ grep -q "^GPU test result: SKIPPED" <<< "$out"
 bench="$(LD_LIBRARY_PATH="$TMP/stub/lib64" target/debug/gpu_bench --iters 1)"
 echo "$bench"
 grep -q "^skipped: no GPU" <<< "$bench"
+unset CUDA_LIBRARY_PATH
+
+echo "== GPU test suite on the host emulator of the kernels"
+if ! command -v g++ > /dev/null; then
+    apt-get update -qq && apt-get install -y -qq g++ > /dev/null
+fi
+cargo test -q -p bnf-driver --features emu --test emu
 echo "kernels/ci.sh: all GPU-less checks passed"

@@ -5,9 +5,11 @@
 //! `CUresult` as a Rust enum of the CUDA 11.4 codes, and a newer driver's code outside it would
 //! be undefined behaviour. Without the feature every function is a Rust stub that returns
 //! [`BUILT_WITHOUT_CUDA`], so all higher-level code is the same in both builds and fails with
-//! `GpuError::BuiltWithoutCuda` at its first driver call.
+//! `GpuError::BuiltWithoutCuda` at its first driver call. With the `emu` feature (and not
+//! `cuda`) they are `crate::emu`'s host emulation instead.
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
+#[cfg_attr(all(feature = "emu", not(feature = "cuda")), allow(unused_imports))]
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
 /// A code no CUDA driver returns, used by the stubs of a build without CUDA.
@@ -37,8 +39,10 @@ macro_rules! driver_api {
         extern "C" {
             $( pub fn $name($($arg: $ty),*) -> i32; )*
         }
+        #[cfg(all(feature = "emu", not(feature = "cuda")))]
+        pub use crate::emu::{$($name),*};
         $(
-            #[cfg(not(feature = "cuda"))]
+            #[cfg(not(any(feature = "cuda", feature = "emu")))]
             #[allow(unused_variables, clippy::too_many_arguments)]
             pub unsafe fn $name($($arg: $ty),*) -> i32 {
                 BUILT_WITHOUT_CUDA

@@ -27,6 +27,8 @@ use cust as _;
 
 mod buffer;
 mod context;
+#[cfg(all(feature = "emu", not(feature = "cuda")))]
+mod emu;
 mod error;
 mod ffi;
 mod ops;
@@ -41,6 +43,9 @@ pub use raw::{RawBnf, RawRows};
 pub use validate::{check_batch, check_rows, status_error, Rows};
 
 pub use bnf_kernels as kernels;
+
+/// Whether this build runs the kernels on the host emulator (`emu` feature without `cuda`).
+pub const EMULATED: bool = cfg!(all(feature = "emu", not(feature = "cuda")));
 
 /// Whether this build can use CUDA at all (the `cuda` feature).
 pub const CUDA_ENABLED: bool = cfg!(feature = "cuda");

@@ -1,5 +1,5 @@
 //! Without the `cuda` feature every entry is a clear error value, never a panic.
-#![cfg(not(feature = "cuda"))]
+#![cfg(not(any(feature = "cuda", feature = "emu")))]
 
 use bnf_driver::{device_count, driver_version, Gpu, GpuError};
 

@@ -7,7 +7,7 @@
 
 #include "target.cuh"
 
-extern __shared__ __align__(16) unsigned char bnf_row_cache[];
+BNF_DYNAMIC_SHARED(bnf_row_cache);
 
 template <typename T>
 __device__ __forceinline__ T* row_cache(int cached) {

@@ -19,6 +19,12 @@
 #define BNF_NON_FINITE_LOGITS 3
 #define BNF_INVALID_REF_LOGP 4
 
+// Declares the dynamic shared memory array `name` (a macro so that the host emulator in
+// kernels/emu can supply its own storage).
+#ifndef BNF_DYNAMIC_SHARED
+#define BNF_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
+
 // Logit differences below this are clamped (core's `D_FLOOR`), so a -inf logit gives e = 0 and
 // e * d = 0 instead of NaN.
 #define BNF_D_FLOOR (-3.40282347e38f)
