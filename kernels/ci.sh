@@ -8,7 +8,8 @@
 #  5. the GPU test binary and the benchmark build and link against a stub libcuda.so.1, and,
 #     run here, report "skipped" (not passed) and exit 0;
 #  6. the same GPU test suite on the host emulator of the CUDA sources (`--features emu`, g++):
-#     the kernels' logic against bnf-core, bit-for-bit repeatability, in place = out of place.
+#     the kernels' logic against bnf-core, bit-for-bit repeatability, in place = out of place,
+#     and a smoke run of gpu_bench there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source kernels/toolchain.sh
@@ -58,4 +59,6 @@ if ! command -v g++ > /dev/null; then
     apt-get update -qq && apt-get install -y -qq g++ > /dev/null
 fi
 cargo test -q -p bnf-driver --features emu --test emu
+echo "== gpu_bench smoke run on the host emulator (times meaningless)"
+cargo run -q -p bnf-driver --features emu --bin gpu_bench -- --rows 8 --vocab 1000 --iters 1 --dtype bf16
 echo "kernels/ci.sh: all GPU-less checks passed"

@@ -8,11 +8,13 @@
 //! fraction of copy bandwidth, the naive/fused time ratio, and extra device memory per logit.
 //!
 //! Usage: gpu_bench [--iters N] [--rows R] [--vocab V] [--dtype bf16|f32]
+//!
+//! Built with `--features cuda` it runs on the GPU; with `--features emu` on the host emulator
+//! (a smoke test, times meaningless); with neither it prints "skipped: no GPU".
 
 use bnf_core::{bf16, Logit};
-use bnf_driver::kernels::{naive, Dtype, Launch, THREADS};
-use bnf_driver::{DeviceBuffer, Gpu, GpuError, Module, RawBnf, RawRows};
-use std::ffi::c_void;
+use bnf_driver::kernels::Dtype;
+use bnf_driver::{Gpu, GpuError, NaiveBuffers, RawBnf, RawRows};
 
 struct Args {
     iters: usize,
@@ -82,122 +84,6 @@ fn logits<T: Logit>(n: usize) -> Vec<T> {
         .collect()
 }
 
-fn row_launch(rows: usize) -> Launch {
-    Launch {
-        blocks: rows as u32,
-        threads: THREADS,
-        shared_bytes: 0,
-        cached: 0,
-    }
-}
-
-fn thread_launch(rows: usize) -> Launch {
-    Launch {
-        blocks: rows.div_ceil(THREADS as usize) as u32,
-        threads: THREADS,
-        shared_bytes: 0,
-        cached: 0,
-    }
-}
-
-/// Pointers to each argument, as `cuLaunchKernel` wants them.
-macro_rules! args {
-    ($($a:ident),*) => { [$( &mut $a as *mut _ as *mut c_void ),*] };
-}
-
-struct Naive {
-    logp: DeviceBuffer<f32>,
-    g: DeviceBuffer<f32>,
-    ell: DeviceBuffer<f32>,
-    other: DeviceBuffer<f32>,
-    resp_t: DeviceBuffer<f32>,
-    others_t: DeviceBuffer<f32>,
-    loss: DeviceBuffer<f32>,
-}
-
-/// The paper's appendix code as six launches.
-fn run_naive(
-    gpu: &Gpu,
-    d: Dtype,
-    rows: usize,
-    v: usize,
-    bufs: &Bufs,
-    nv: &Naive,
-) -> Result<(), GpuError> {
-    let k = d.kernels();
-    let s = gpu.stream();
-    let (mut logits, mut logp, mut g, mut ell) = (
-        bufs.logits,
-        nv.logp.as_raw(),
-        nv.g.as_raw(),
-        nv.ell.as_raw(),
-    );
-    let (mut other, mut rt, mut ot, mut loss) = (
-        nv.other.as_raw(),
-        nv.resp_t.as_raw(),
-        nv.others_t.as_raw(),
-        nv.loss.as_raw(),
-    );
-    let (mut targets, mut weights, mut ref_logp, mut grad) =
-        (bufs.targets, bufs.weights, bufs.ref_logp, bufs.grad);
-    let (mut vocab, mut nrows, mut n) = (v as u32, rows as u32, bufs.num_responses);
-    // SAFETY: every pointer is a live buffer of the sizes the naive kernels document.
-    unsafe {
-        gpu.launch(
-            Module::Naive,
-            k.naive_log_softmax,
-            row_launch(rows),
-            &mut args!(logits, logp, vocab),
-            s,
-        )?;
-        gpu.launch(
-            Module::Naive,
-            naive::GATHER,
-            thread_launch(rows),
-            &mut args!(logp, targets, vocab, nrows, ell),
-            s,
-        )?;
-        gpu.launch(
-            Module::Naive,
-            naive::OTHER_SUM,
-            row_launch(rows),
-            &mut args!(logp, ell, vocab, other),
-            s,
-        )?;
-        gpu.launch(
-            Module::Naive,
-            naive::SCALARS,
-            thread_launch(rows),
-            &mut args!(ell, ref_logp, weights, other, nrows, rt, ot, loss),
-            s,
-        )?;
-        gpu.launch(
-            Module::Naive,
-            naive::DLOGP,
-            row_launch(rows),
-            &mut args!(logp, targets, weights, rt, ot, vocab, n, g),
-            s,
-        )?;
-        gpu.launch(
-            Module::Naive,
-            k.naive_log_softmax_bwd,
-            row_launch(rows),
-            &mut args!(logp, g, vocab, grad),
-            s,
-        )
-    }
-}
-
-/// Raw pointers of the benchmark's buffers.
-struct Bufs {
-    logits: u64,
-    grad: u64,
-    targets: u64,
-    weights: u64,
-    ref_logp: u64,
-    num_responses: f32,
-}
-
 fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(), GpuError> {
     let d = Dtype::from_name(T::NAME).ok_or(GpuError::UnsupportedDtype(T::NAME))?;
     let n = rows * v;
@@ -223,27 +109,20 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
     );
     let out = gpu.alloc::<f32>(rows * 5)?;
     let status = gpu.alloc::<i32>(rows)?;
-    let bufs = Bufs {
-        logits: logits.as_raw(),
-        grad: grad.as_raw(),
-        targets: t_dev.as_raw(),
-        weights: w_dev.as_raw(),
-        ref_logp: rho_dev.as_raw(),
-        num_responses: responses as f32,
-    };
+    let num_responses = responses as f32;
     let fused = |grad_ptr: u64| RawBnf {
         rows: RawRows {
             dtype: d,
             rows: rows as u32,
             vocab: v as u32,
             logits: logits.as_raw(),
-            targets: bufs.targets,
+            targets: t_dev.as_raw(),
             scored: 0,
         },
         grad: grad_ptr,
-        weights: bufs.weights,
-        ref_logp: bufs.ref_logp,
-        num_responses: bufs.num_responses,
+        weights: w_dev.as_raw(),
+        ref_logp: rho_dev.as_raw(),
+        num_responses,
         out: out.as_raw(),
         status: status.as_raw(),
     };
@@ -258,17 +137,10 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         .map(|o| o[0] as f64)
         .sum();
     let t_copy = time(gpu, iters, || gpu.copy(&logits, &mut grad))?;
-    let naive_bufs = Naive {
-        logp: gpu.alloc(n)?,
-        g: gpu.alloc(n)?,
-        ell: gpu.alloc(rows)?,
-        other: gpu.alloc(rows)?,
-        resp_t: gpu.alloc(rows)?,
-        others_t: gpu.alloc(rows)?,
-        loss: gpu.alloc(rows)?,
-    };
-    let t_naive = time(gpu, iters, || {
-        run_naive(gpu, d, rows, v, &bufs, &naive_bufs)
+    let naive_bufs = NaiveBuffers::new(gpu, rows, v)?;
+    // SAFETY: as above; the naive buffers are sized for rows x vocab.
+    let t_naive = time(gpu, iters, || unsafe {
+        gpu.naive_bnf_raw(&out_of_place, &naive_bufs, gpu.stream())
     })?;
     let naive_loss: f64 = gpu
         .to_host(&naive_bufs.loss)?
@@ -287,7 +159,7 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
     println!(
         "{:>5} {:>6} {:>7} | fused {:>8.3} ms {:>7.1} GB/s {:>5.1}% of copy | in place {:>8.3} ms | copy {:>8.3} ms {:>7.1} GB/s | naive {:>8.3} ms ({:>5.2}x fused) | extra B/logit: in place 0, out of place {}, naive {} | loss rel diff naive {:.1e}",
         T::NAME, rows, v, t_fused, gbs(t_fused), 100.0 * t_copy / t_fused, t_in_place, t_copy, gbs(t_copy),
-        t_naive, t_naive / t_fused, elem, 8 + elem,
+        t_naive, t_naive / t_fused, elem, NaiveBuffers::BYTES_PER_LOGIT + elem,
         ((naive_loss - fused_loss) / fused_loss.abs().max(1e-30)).abs()
     );
     Ok(())

@@ -10,7 +10,7 @@
 
 use crate::support::{adversarial_case, close, random_case, rtol_of, Case};
 use bnf_core::{bf16, f16, forward_backward, row_stats, Batch, BnfError, Logit, RowDiag, RowLoss};
-use bnf_driver::{Gpu, GpuError, GpuOutput, RawBnf, RawRows, Rows};
+use bnf_driver::{Gpu, GpuError, GpuOutput, NaiveBuffers, RawBnf, RawRows, Rows};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 type TestResult = Result<(), String>;
@@ -401,6 +401,64 @@ fn raw_entry_on_a_foreign_stream(gpu: &Gpu) -> TestResult {
     Ok(())
 }
 
+/// The benchmark's naive baseline (the paper's appendix code, six kernels) computes the same
+/// BNF as core, within f32 tolerance (it forms `1 - pi_y` directly, so only moderate rows).
+fn naive_baseline_matches_core(gpu: &Gpu) -> TestResult {
+    let mut case = random_case(14, 24, 1500, 3.0);
+    case.scored = None;
+    let (l_core, g_core, d_core) = core_run::<f32>(
+        &case,
+        RowLoss::Bnf {
+            ref_logp: &case.ref_logp,
+        },
+    );
+    let logits = gpu.upload(&case.logits).map_err(err)?;
+    let grad = gpu.alloc::<f32>(logits.len()).map_err(err)?;
+    let (targets, weights) = (
+        gpu.upload(&case.targets).map_err(err)?,
+        gpu.upload(&case.weights).map_err(err)?,
+    );
+    let ref_logp = gpu.upload(&case.ref_logp).map_err(err)?;
+    let bufs = NaiveBuffers::new(gpu, case.rows(), case.vocab).map_err(err)?;
+    let args = RawBnf {
+        rows: RawRows {
+            dtype: bnf_driver::kernels::Dtype::F32,
+            rows: case.rows() as u32,
+            vocab: case.vocab as u32,
+            logits: logits.as_raw(),
+            targets: targets.as_raw(),
+            scored: 0,
+        },
+        grad: grad.as_raw(),
+        weights: weights.as_raw(),
+        ref_logp: ref_logp.as_raw(),
+        num_responses: case.num_responses as f32,
+        out: 0,
+        status: 0,
+    };
+    // SAFETY: every buffer is live and sized for this batch.
+    unsafe { gpu.naive_bnf_raw(&args, &bufs, gpu.stream()) }.map_err(err)?;
+    gpu.synchronize().map_err(err)?;
+    let loss_rows = gpu.to_host(&bufs.loss).map_err(err)?;
+    let want_rows: Vec<f32> = d_core.iter().map(|d| d.loss).collect();
+    close("naive row loss", &loss_rows, &want_rows, 1e-3, 1e-5)?;
+    let total: f64 = loss_rows.iter().map(|&l| l as f64).sum();
+    close(
+        "naive loss",
+        &[(total / case.num_responses as f64) as f32],
+        &[l_core],
+        1e-3,
+        1e-5,
+    )?;
+    close(
+        "naive grad",
+        &gpu.to_host(&grad).map_err(err)?,
+        &g_core,
+        1e-3,
+        1e-7,
+    )
+}
+
 /// A GPU test: its name and body.
 type Test = (&'static str, fn(&Gpu) -> TestResult);
 
@@ -416,6 +474,7 @@ const TESTS: &[Test] = &[
         "raw_entry_on_a_foreign_stream",
         raw_entry_on_a_foreign_stream,
     ),
+    ("naive_baseline_matches_core", naive_baseline_matches_core),
 ];
 
 /// Run the tests named on the command line (all when none), print one line each and a
