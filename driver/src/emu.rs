@@ -35,6 +35,10 @@ const CONTEXT: Handle = 0x10 as Handle;
 const ALIGN: usize = 256;
 
 static ALLOCATIONS: Mutex<Option<HashMap<u64, Layout>>> = Mutex::new(None);
+/// Kernel names handed out as function handles, one allocation per name.
+static FUNCTIONS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+/// The emulator's shared memory and barrier are global: one launch at a time.
+static LAUNCH: Mutex<()> = Mutex::new(());
 
 thread_local! {
     static CURRENT: Cell<Handle> = const { Cell::new(std::ptr::null_mut()) };
@@ -137,8 +141,14 @@ pub unsafe fn cuModuleGetFunction(
     if !ptx.contains(&entry) || bnf_emu_has_kernel(name) == 0 {
         return NOT_FOUND;
     }
-    // The handle is the kernel's name, kept for the life of the process (a few dozen bytes).
-    *function = CStr::from_ptr(name).to_owned().into_raw() as Handle;
+    // The handle is the kernel's name, interned for the life of the process.
+    let key = CStr::from_ptr(name).to_string_lossy().into_owned();
+    let mut map = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = map.get_or_insert_with(HashMap::new);
+    let handle = *map
+        .entry(key)
+        .or_insert_with(|| CStr::from_ptr(name).to_owned().into_raw() as usize);
+    *function = handle as Handle;
     SUCCESS
 }
 pub unsafe fn cuLaunchKernel(
@@ -157,6 +167,7 @@ pub unsafe fn cuLaunchKernel(
     if grid_y != 1 || grid_z != 1 || block_y != 1 || block_z != 1 {
         return INVALID_VALUE;
     }
+    let _one_at_a_time = LAUNCH.lock().unwrap_or_else(|e| e.into_inner());
     match bnf_emu_launch(
         function as *const c_char,
         grid_x,
