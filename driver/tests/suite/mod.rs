@@ -1,5 +1,5 @@
-//! GPU against `bnf-core`, run on a machine with a CUDA driver and device (built with
-//! `--features cuda`; see docs/gpu.md). A custom harness: each test prints `ok`, `FAILED` or
+//! GPU against `bnf-core`: on a CUDA device (`tests/gpu.rs`, `--features cuda`) or on the
+//! host emulator of the kernels (`tests/emu.rs`, `--features emu`); see docs/gpu.md. A custom harness: each test prints `ok`, `FAILED` or
 //! `skipped: no GPU`, and the summary counts skipped tests apart from passed ones. Without a
 //! GPU every test is skipped (exit 0), unless `BNF_REQUIRE_GPU=1`, which makes that exit 2.
 //!
