@@ -1,0 +1,353 @@
+//! [`Gpu`]: a CUDA context (the device's primary context, or one another framework made
+//! current), a stream of our own, and the loaded `bnf-kernels` modules.
+
+use crate::error::GpuError;
+use crate::ffi::{self, check, Handle};
+use bnf_kernels::{Dtype, Launch, BNF_PTX, NAIVE_PTX};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void, CString};
+
+/// A `CUstream` handle owned by the caller (PyTorch's `torch.cuda.current_stream().cuda_stream`,
+/// candle's or cudarc's stream). Null is the legacy default stream.
+pub type RawStream = *mut c_void;
+
+/// Which PTX module a kernel lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Module {
+    /// `bnf_kernels::BNF_PTX`, loaded with the context.
+    Bnf,
+    /// `bnf_kernels::NAIVE_PTX` (benchmark baseline), loaded on first use.
+    Naive,
+}
+
+/// A CUDA context with the BNF kernels loaded. Not `Send`: use it on the thread that made it.
+pub struct Gpu {
+    ctx: Handle,
+    device: c_int,
+    owns_primary: bool,
+    stream: Handle,
+    bnf: Handle,
+    naive: OnceCell<Handle>,
+    functions: HashMap<&'static str, Handle>,
+}
+
+impl Gpu {
+    /// Use device `ordinal`'s primary context (shared with the CUDA runtime, so PyTorch or
+    /// CuPy in the same process see the same memory) and make it current on this thread.
+    pub fn new(ordinal: u32) -> Result<Gpu, GpuError> {
+        init()?;
+        let count = device_count()?;
+        if ordinal >= count {
+            return Err(GpuError::NoDevice { ordinal, count });
+        }
+        let mut device: c_int = 0;
+        // SAFETY: plain out-parameters.
+        check("cuDeviceGet", unsafe {
+            ffi::cuDeviceGet(&mut device, ordinal as c_int)
+        })?;
+        let mut ctx: Handle = std::ptr::null_mut();
+        check("cuDevicePrimaryCtxRetain", unsafe {
+            ffi::cuDevicePrimaryCtxRetain(&mut ctx, device)
+        })?;
+        Gpu::setup(ctx, device, true)
+    }
+
+    /// Attach to the context current on this thread (made by another framework); the context
+    /// stays the caller's and is not released on drop.
+    pub fn attach_current() -> Result<Gpu, GpuError> {
+        init()?;
+        let mut ctx: Handle = std::ptr::null_mut();
+        // SAFETY: plain out-parameter.
+        check("cuCtxGetCurrent", unsafe { ffi::cuCtxGetCurrent(&mut ctx) })?;
+        if ctx.is_null() {
+            return Err(GpuError::NoContext);
+        }
+        let mut device: c_int = 0;
+        check("cuCtxGetDevice", unsafe {
+            ffi::cuCtxGetDevice(&mut device)
+        })?;
+        Gpu::setup(ctx, device, false)
+    }
+
+    fn setup(ctx: Handle, device: c_int, owns_primary: bool) -> Result<Gpu, GpuError> {
+        let mut gpu = Gpu {
+            ctx,
+            device,
+            owns_primary,
+            stream: std::ptr::null_mut(),
+            bnf: std::ptr::null_mut(),
+            naive: OnceCell::new(),
+            functions: HashMap::new(),
+        };
+        gpu.make_current()?;
+        // SAFETY: out-parameter; flags 0 = a blocking stream in the current context.
+        check("cuStreamCreate", unsafe {
+            ffi::cuStreamCreate(&mut gpu.stream, 0)
+        })?;
+        gpu.bnf = load_module("bnf", BNF_PTX)?;
+        for d in Dtype::ALL {
+            let k = d.kernels();
+            for name in [k.row_stats, k.row_grad, k.bnf_fwd_bwd, k.gather_logp] {
+                let f = get_function(gpu.bnf, name)?;
+                gpu.functions.insert(name, f);
+            }
+        }
+        Ok(gpu)
+    }
+
+    /// Make this context current on the calling thread (every method does it first).
+    pub fn make_current(&self) -> Result<(), GpuError> {
+        // SAFETY: `ctx` is a live context for the lifetime of `self`.
+        check("cuCtxSetCurrent", unsafe { ffi::cuCtxSetCurrent(self.ctx) })
+    }
+
+    /// This context's own stream (every safe method runs on it and waits for it).
+    pub fn stream(&self) -> RawStream {
+        self.stream
+    }
+
+    /// Wait until all work on this context's own stream is done.
+    pub fn synchronize(&self) -> Result<(), GpuError> {
+        // SAFETY: `stream` lives as long as `self`.
+        check("cuStreamSynchronize", unsafe {
+            ffi::cuStreamSynchronize(self.stream)
+        })
+    }
+
+    /// The device's name, e.g. "NVIDIA H200".
+    pub fn device_name(&self) -> Result<String, GpuError> {
+        let mut buf = [0 as std::ffi::c_char; 256];
+        // SAFETY: the driver writes at most `len` bytes, NUL-terminated.
+        check("cuDeviceGetName", unsafe {
+            ffi::cuDeviceGetName(buf.as_mut_ptr(), buf.len() as c_int, self.device)
+        })?;
+        // SAFETY: NUL-terminated by the driver (the buffer was zeroed too).
+        Ok(unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    /// `(free, total)` device memory in bytes.
+    pub fn memory_info(&self) -> Result<(usize, usize), GpuError> {
+        self.make_current()?;
+        let (mut free, mut total) = (0usize, 0usize);
+        // SAFETY: plain out-parameters.
+        check("cuMemGetInfo", unsafe {
+            ffi::cuMemGetInfo_v2(&mut free, &mut total)
+        })?;
+        Ok((free, total))
+    }
+
+    /// The handle of kernel `name` in `module`.
+    pub fn function(&self, module: Module, name: &'static str) -> Result<Handle, GpuError> {
+        match module {
+            Module::Bnf => match self.functions.get(name) {
+                Some(&f) => Ok(f),
+                None => get_function(self.bnf, name),
+            },
+            Module::Naive => {
+                let m = match self.naive.get() {
+                    Some(&m) => m,
+                    None => {
+                        self.make_current()?;
+                        let m = load_module("naive", NAIVE_PTX)?;
+                        *self.naive.get_or_init(|| m)
+                    }
+                };
+                get_function(m, name)
+            }
+        }
+    }
+
+    /// Launch kernel `name` of `module` with `shape` on `stream`.
+    ///
+    /// # Safety
+    /// `args` must point to one value per kernel parameter, of the parameter's type, and every
+    /// device pointer among them must be valid for what the kernel reads and writes.
+    pub unsafe fn launch(
+        &self,
+        module: Module,
+        name: &'static str,
+        shape: Launch,
+        args: &mut [*mut c_void],
+        stream: RawStream,
+    ) -> Result<(), GpuError> {
+        if shape.blocks == 0 {
+            return Ok(());
+        }
+        let f = self.function(module, name)?;
+        self.make_current()?;
+        check(
+            "cuLaunchKernel",
+            ffi::cuLaunchKernel(
+                f,
+                shape.blocks,
+                1,
+                1,
+                shape.threads,
+                1,
+                1,
+                shape.shared_bytes,
+                stream,
+                args.as_mut_ptr(),
+                std::ptr::null_mut(),
+            ),
+        )
+    }
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; the driver frees everything at exit anyway.
+        // SAFETY: each handle was created by this value and is released once.
+        unsafe {
+            ffi::cuCtxSetCurrent(self.ctx);
+            if let Some(&m) = self.naive.get() {
+                ffi::cuModuleUnload(m);
+            }
+            if !self.bnf.is_null() {
+                ffi::cuModuleUnload(self.bnf);
+            }
+            if !self.stream.is_null() {
+                ffi::cuStreamDestroy_v2(self.stream);
+            }
+            if self.owns_primary {
+                ffi::cuDevicePrimaryCtxRelease_v2(self.device);
+            }
+        }
+    }
+}
+
+/// `cuInit`, mapping "no driver" and "no device" to their own errors.
+fn init() -> Result<(), GpuError> {
+    // SAFETY: no arguments besides flags (must be 0).
+    match unsafe { ffi::cuInit(0) } {
+        ffi::SUCCESS => Ok(()),
+        ffi::ERROR_NO_DEVICE => Err(GpuError::NoDevice {
+            ordinal: 0,
+            count: 0,
+        }),
+        code @ (ffi::ERROR_STUB_LIBRARY | ffi::ERROR_INSUFFICIENT_DRIVER) => {
+            Err(GpuError::NoDriver {
+                code,
+                message: ffi::describe(code),
+            })
+        }
+        code => check("cuInit", code),
+    }
+}
+
+/// The number of CUDA devices (initialises the driver).
+pub fn device_count() -> Result<u32, GpuError> {
+    init()?;
+    let mut n: c_int = 0;
+    // SAFETY: plain out-parameter.
+    check("cuDeviceGetCount", unsafe { ffi::cuDeviceGetCount(&mut n) })?;
+    Ok(n.max(0) as u32)
+}
+
+/// Load PTX text into the current context, returning the driver's JIT log on failure.
+fn load_module(name: &'static str, ptx: &str) -> Result<Handle, GpuError> {
+    let image = CString::new(ptx).map_err(|_| GpuError::PtxLoad {
+        module: name,
+        message: "PTX text contains a NUL byte".to_string(),
+    })?;
+    let mut log = vec![0u8; 16 * 1024];
+    let mut options = [
+        ffi::JIT_ERROR_LOG_BUFFER,
+        ffi::JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+    ];
+    let mut values = [log.as_mut_ptr() as *mut c_void, log.len() as *mut c_void];
+    let mut module: Handle = std::ptr::null_mut();
+    // SAFETY: `image` is NUL-terminated; the option arrays have 2 entries; the log buffer
+    // outlives the call and its size is passed by value as the driver expects.
+    let code = unsafe {
+        ffi::cuModuleLoadDataEx(
+            &mut module,
+            image.as_ptr() as *const c_void,
+            2,
+            options.as_mut_ptr(),
+            values.as_mut_ptr(),
+        )
+    };
+    match code {
+        ffi::SUCCESS => Ok(module),
+        ffi::BUILT_WITHOUT_CUDA => Err(GpuError::BuiltWithoutCuda),
+        _ => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            let jit = String::from_utf8_lossy(&log[..end]);
+            Err(GpuError::PtxLoad {
+                module: name,
+                message: format!("{} {}", ffi::describe(code), jit.trim()),
+            })
+        }
+    }
+}
+
+fn get_function(module: Handle, name: &'static str) -> Result<Handle, GpuError> {
+    let cname = CString::new(name).map_err(|_| GpuError::PtxLoad {
+        module: "function lookup",
+        message: format!("kernel name {name:?} contains a NUL byte"),
+    })?;
+    let mut f: Handle = std::ptr::null_mut();
+    // SAFETY: `module` is loaded; `cname` is NUL-terminated.
+    check("cuModuleGetFunction", unsafe {
+        ffi::cuModuleGetFunction(&mut f, module, cname.as_ptr())
+    })?;
+    Ok(f)
+}
+
+impl Gpu {
+    /// The raw `CUcontext`.
+    pub fn context(&self) -> Handle {
+        self.ctx
+    }
+}
+
+impl Gpu {
+    /// Milliseconds of device time that the work `f` queues on the own stream takes, measured
+    /// with CUDA events recorded before and after it.
+    pub fn time_ms(&self, f: impl FnOnce() -> Result<(), GpuError>) -> Result<f32, GpuError> {
+        self.make_current()?;
+        let mut ev: [Handle; 2] = [std::ptr::null_mut(); 2];
+        for e in ev.iter_mut() {
+            // SAFETY: out-parameter; flags 0 = default (timing) event.
+            check("cuEventCreate", unsafe { ffi::cuEventCreate(e, 0) })?;
+        }
+        let run = || -> Result<f32, GpuError> {
+            // SAFETY: the events and the stream are live in this context.
+            check("cuEventRecord", unsafe {
+                ffi::cuEventRecord(ev[0], self.stream)
+            })?;
+            f()?;
+            check("cuEventRecord", unsafe {
+                ffi::cuEventRecord(ev[1], self.stream)
+            })?;
+            check("cuEventSynchronize", unsafe {
+                ffi::cuEventSynchronize(ev[1])
+            })?;
+            let mut ms = 0.0f32;
+            check("cuEventElapsedTime", unsafe {
+                ffi::cuEventElapsedTime(&mut ms, ev[0], ev[1])
+            })?;
+            Ok(ms)
+        };
+        let result = run();
+        for e in ev {
+            // SAFETY: created above, destroyed once.
+            unsafe { ffi::cuEventDestroy_v2(e) };
+        }
+        result
+    }
+}
+
+/// The CUDA version the installed driver supports, as `(major, minor)` (e.g. `(13, 0)`).
+pub fn driver_version() -> Result<(u32, u32), GpuError> {
+    let mut v: c_int = 0;
+    // SAFETY: plain out-parameter; callable before cuInit.
+    check("cuDriverGetVersion", unsafe {
+        ffi::cuDriverGetVersion(&mut v)
+    })?;
+    Ok(((v / 1000) as u32, (v % 1000 / 10) as u32))
+}

@@ -1,0 +1,268 @@
+//! The `emu` feature's stand-in for `libcuda`: the driver functions of `ffi.rs` over host
+//! memory, with kernel launches run by the C++ emulator of the CUDA sources (kernels/emu).
+//! One emulated device, synchronous streams, device pointers are host addresses. It lets
+//! the GPU tests exercise the kernels and this crate end to end without a GPU; it says
+//! nothing about speed, and the hardware's `expf`/`logf` differ from the host's in the last
+//! bits.
+#![allow(non_snake_case, clippy::missing_safety_doc, clippy::too_many_arguments)]
+
+use crate::ffi::{DevicePtr, Handle, SUCCESS};
+use std::alloc::{alloc, dealloc, Layout};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use std::sync::Mutex;
+use std::time::Instant;
+
+extern "C" {
+    fn bnf_emu_launch(
+        name: *const c_char,
+        blocks: c_uint,
+        threads: c_uint,
+        shared: c_uint,
+        args: *mut *mut c_void,
+    ) -> c_int;
+    fn bnf_emu_has_kernel(name: *const c_char) -> c_int;
+}
+
+const INVALID_VALUE: i32 = 1;
+const OUT_OF_MEMORY: i32 = 2;
+const INVALID_IMAGE: i32 = 200;
+const NOT_FOUND: i32 = 500;
+const LAUNCH_FAILED: i32 = 719;
+/// The one context's handle (any non-null value).
+const CONTEXT: Handle = 0x10 as Handle;
+const ALIGN: usize = 256;
+
+static ALLOCATIONS: Mutex<Option<HashMap<u64, Layout>>> = Mutex::new(None);
+/// Kernel names handed out as function handles, one allocation per name.
+static FUNCTIONS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+/// The emulator's shared memory and barrier are global: one launch at a time.
+static LAUNCH: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static CURRENT: Cell<Handle> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+pub unsafe fn cuInit(_flags: c_uint) -> i32 {
+    SUCCESS
+}
+pub unsafe fn cuDriverGetVersion(version: *mut c_int) -> i32 {
+    *version = 13000;
+    SUCCESS
+}
+pub unsafe fn cuDeviceGetCount(count: *mut c_int) -> i32 {
+    *count = 1;
+    SUCCESS
+}
+pub unsafe fn cuDeviceGet(device: *mut c_int, ordinal: c_int) -> i32 {
+    *device = ordinal;
+    if ordinal == 0 {
+        SUCCESS
+    } else {
+        INVALID_VALUE
+    }
+}
+pub unsafe fn cuDeviceGetName(name: *mut c_char, len: c_int, _device: c_int) -> i32 {
+    let text = b"bnf-emu (host emulation of the CUDA kernels)\0";
+    let n = text.len().min(len.max(0) as usize);
+    std::ptr::copy_nonoverlapping(text.as_ptr() as *const c_char, name, n);
+    if n > 0 {
+        *name.add(n - 1) = 0;
+    }
+    SUCCESS
+}
+pub unsafe fn cuDevicePrimaryCtxRetain(ctx: *mut Handle, _device: c_int) -> i32 {
+    *ctx = CONTEXT;
+    SUCCESS
+}
+pub unsafe fn cuDevicePrimaryCtxRelease_v2(_device: c_int) -> i32 {
+    SUCCESS
+}
+pub unsafe fn cuCtxGetCurrent(ctx: *mut Handle) -> i32 {
+    *ctx = CURRENT.with(|c| c.get());
+    SUCCESS
+}
+pub unsafe fn cuCtxSetCurrent(ctx: Handle) -> i32 {
+    CURRENT.with(|c| c.set(ctx));
+    SUCCESS
+}
+pub unsafe fn cuCtxGetDevice(device: *mut c_int) -> i32 {
+    *device = 0;
+    SUCCESS
+}
+fn error_name(code: i32) -> &'static CStr {
+    match code {
+        INVALID_VALUE => c"CUDA_ERROR_INVALID_VALUE",
+        OUT_OF_MEMORY => c"CUDA_ERROR_OUT_OF_MEMORY",
+        INVALID_IMAGE => c"CUDA_ERROR_INVALID_IMAGE",
+        NOT_FOUND => c"CUDA_ERROR_NOT_FOUND",
+        LAUNCH_FAILED => c"CUDA_ERROR_LAUNCH_FAILED",
+        _ => c"CUDA_ERROR_UNKNOWN",
+    }
+}
+pub unsafe fn cuGetErrorName(code: i32, name: *mut *const c_char) -> i32 {
+    *name = error_name(code).as_ptr();
+    SUCCESS
+}
+pub unsafe fn cuGetErrorString(code: i32, text: *mut *const c_char) -> i32 {
+    *text = match code {
+        LAUNCH_FAILED => c"the emulator rejected the launch shape".as_ptr(),
+        _ => c"(bnf-emu)".as_ptr(),
+    };
+    SUCCESS
+}
+pub unsafe fn cuModuleLoadDataEx(
+    module: *mut Handle,
+    image: *const c_void,
+    _num_options: c_uint,
+    _options: *mut c_int,
+    _values: *mut *mut c_void,
+) -> i32 {
+    // The emulator runs the sources, not the PTX; still refuse what is not PTX.
+    let text = CStr::from_ptr(image as *const c_char).to_string_lossy();
+    if !text.contains(".version") {
+        return INVALID_IMAGE;
+    }
+    *module = Box::into_raw(Box::new(text.into_owned())) as Handle;
+    SUCCESS
+}
+pub unsafe fn cuModuleUnload(module: Handle) -> i32 {
+    drop(Box::from_raw(module as *mut String));
+    SUCCESS
+}
+pub unsafe fn cuModuleGetFunction(
+    function: *mut Handle,
+    module: Handle,
+    name: *const c_char,
+) -> i32 {
+    let ptx = &*(module as *const String);
+    let entry = format!(".entry {}(", CStr::from_ptr(name).to_string_lossy());
+    if !ptx.contains(&entry) || bnf_emu_has_kernel(name) == 0 {
+        return NOT_FOUND;
+    }
+    // The handle is the kernel's name, interned for the life of the process.
+    let key = CStr::from_ptr(name).to_string_lossy().into_owned();
+    let mut map = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = map.get_or_insert_with(HashMap::new);
+    let handle = *map
+        .entry(key)
+        .or_insert_with(|| CStr::from_ptr(name).to_owned().into_raw() as usize);
+    *function = handle as Handle;
+    SUCCESS
+}
+pub unsafe fn cuLaunchKernel(
+    function: Handle,
+    grid_x: c_uint,
+    grid_y: c_uint,
+    grid_z: c_uint,
+    block_x: c_uint,
+    block_y: c_uint,
+    block_z: c_uint,
+    shared_bytes: c_uint,
+    _stream: Handle,
+    params: *mut *mut c_void,
+    _extra: *mut *mut c_void,
+) -> i32 {
+    if grid_y != 1 || grid_z != 1 || block_y != 1 || block_z != 1 {
+        return INVALID_VALUE;
+    }
+    let _one_at_a_time = LAUNCH.lock().unwrap_or_else(|e| e.into_inner());
+    match bnf_emu_launch(
+        function as *const c_char,
+        grid_x,
+        block_x,
+        shared_bytes,
+        params,
+    ) {
+        0 => SUCCESS,
+        1 => NOT_FOUND,
+        _ => LAUNCH_FAILED,
+    }
+}
+pub unsafe fn cuStreamCreate(stream: *mut Handle, _flags: c_uint) -> i32 {
+    *stream = 0x20 as Handle;
+    SUCCESS
+}
+pub unsafe fn cuStreamDestroy_v2(_stream: Handle) -> i32 {
+    SUCCESS
+}
+pub unsafe fn cuStreamSynchronize(_stream: Handle) -> i32 {
+    SUCCESS
+}
+pub unsafe fn cuMemAlloc_v2(ptr: *mut DevicePtr, bytes: usize) -> i32 {
+    let Ok(layout) = Layout::from_size_align(bytes.max(1), ALIGN) else {
+        return OUT_OF_MEMORY;
+    };
+    let p = alloc(layout);
+    if p.is_null() {
+        return OUT_OF_MEMORY;
+    }
+    let mut map = ALLOCATIONS.lock().unwrap_or_else(|e| e.into_inner());
+    map.get_or_insert_with(HashMap::new)
+        .insert(p as u64, layout);
+    *ptr = p as u64;
+    SUCCESS
+}
+pub unsafe fn cuMemFree_v2(ptr: DevicePtr) -> i32 {
+    let mut map = ALLOCATIONS.lock().unwrap_or_else(|e| e.into_inner());
+    match map.get_or_insert_with(HashMap::new).remove(&ptr) {
+        Some(layout) => {
+            dealloc(ptr as *mut u8, layout);
+            SUCCESS
+        }
+        None => INVALID_VALUE,
+    }
+}
+pub unsafe fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> i32 {
+    *free = 1 << 30;
+    *total = 1 << 30;
+    SUCCESS
+}
+pub unsafe fn cuMemcpyHtoDAsync_v2(
+    dst: DevicePtr,
+    src: *const c_void,
+    bytes: usize,
+    _s: Handle,
+) -> i32 {
+    std::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, bytes);
+    SUCCESS
+}
+pub unsafe fn cuMemcpyDtoHAsync_v2(
+    dst: *mut c_void,
+    src: DevicePtr,
+    bytes: usize,
+    _s: Handle,
+) -> i32 {
+    std::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, bytes);
+    SUCCESS
+}
+pub unsafe fn cuMemcpyDtoDAsync_v2(
+    dst: DevicePtr,
+    src: DevicePtr,
+    bytes: usize,
+    _s: Handle,
+) -> i32 {
+    std::ptr::copy(src as *const u8, dst as *mut u8, bytes);
+    SUCCESS
+}
+pub unsafe fn cuEventCreate(event: *mut Handle, _flags: c_uint) -> i32 {
+    *event = Box::into_raw(Box::new(Instant::now())) as Handle;
+    SUCCESS
+}
+pub unsafe fn cuEventDestroy_v2(event: Handle) -> i32 {
+    drop(Box::from_raw(event as *mut Instant));
+    SUCCESS
+}
+pub unsafe fn cuEventRecord(event: Handle, _stream: Handle) -> i32 {
+    *(event as *mut Instant) = Instant::now();
+    SUCCESS
+}
+pub unsafe fn cuEventSynchronize(_event: Handle) -> i32 {
+    SUCCESS
+}
+pub unsafe fn cuEventElapsedTime(ms: *mut f32, start: Handle, end: Handle) -> i32 {
+    let (a, b) = (*(start as *const Instant), *(end as *const Instant));
+    *ms = b.saturating_duration_since(a).as_secs_f32() * 1e3;
+    SUCCESS
+}

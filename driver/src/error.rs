@@ -1,0 +1,116 @@
+//! The driver's one error type: why CUDA is unavailable, what the driver said, or (before any
+//! launch) which input core would reject.
+
+use bnf_core::BnfError;
+use std::fmt;
+
+/// Why a GPU call failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GpuError {
+    /// This build has no CUDA support (the `cuda` feature is off).
+    BuiltWithoutCuda,
+    /// No usable CUDA driver: `libcuda` is the toolkit's stub, or too old for this program.
+    NoDriver {
+        /// The driver API's result code.
+        code: i32,
+        /// The driver's name for it.
+        message: String,
+    },
+    /// No CUDA device, or none with the requested ordinal.
+    NoDevice {
+        /// The requested device ordinal.
+        ordinal: u32,
+        /// How many devices the driver reports.
+        count: u32,
+    },
+    /// `attach_current` found no CUDA context current on this thread.
+    NoContext,
+    /// The driver refused to load a PTX module; `message` is its JIT error log.
+    PtxLoad {
+        /// The module ("bnf" or "naive").
+        module: &'static str,
+        /// The driver's result name and its JIT log.
+        message: String,
+    },
+    /// A driver call failed.
+    Driver {
+        /// The driver API function.
+        call: &'static str,
+        /// Its result code.
+        code: i32,
+        /// The driver's description of the code.
+        message: String,
+    },
+    /// The input is invalid, found on the host before launching or by a kernel's row status.
+    Input(BnfError),
+    /// A logit type without kernels (every `bnf_core::Logit` has them).
+    UnsupportedDtype(&'static str),
+    /// A size does not fit the kernels' 32-bit row or vocabulary indices.
+    TooLarge {
+        /// What is too large ("rows", "vocab").
+        what: &'static str,
+        /// Its value.
+        value: usize,
+    },
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::BuiltWithoutCuda => {
+                write!(
+                    f,
+                    "built without CUDA (enable the `cuda` feature of bnf-driver)"
+                )
+            }
+            GpuError::NoDriver { code, message } => {
+                write!(f, "no CUDA driver found (cuInit: {code} {message})")
+            }
+            GpuError::NoDevice { ordinal, count } => {
+                write!(
+                    f,
+                    "no CUDA device (asked for device {ordinal}, found {count})"
+                )
+            }
+            GpuError::NoContext => write!(f, "no CUDA context is current on this thread"),
+            GpuError::PtxLoad { module, message } => {
+                write!(
+                    f,
+                    "the CUDA driver could not load PTX module {module}: {message}"
+                )
+            }
+            GpuError::Driver {
+                call,
+                code,
+                message,
+            } => write!(f, "{call} failed: {code} {message}"),
+            GpuError::Input(e) => write!(f, "{e}"),
+            GpuError::UnsupportedDtype(name) => write!(f, "no kernels for logit type {name}"),
+            GpuError::TooLarge { what, value } => {
+                write!(
+                    f,
+                    "{what} = {value} does not fit the kernels' 32-bit indices"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+impl From<BnfError> for GpuError {
+    fn from(e: BnfError) -> Self {
+        GpuError::Input(e)
+    }
+}
+
+impl GpuError {
+    /// Whether the error says there is no GPU to run on (built without CUDA, no driver, no
+    /// device): what tests report as "skipped".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            GpuError::BuiltWithoutCuda | GpuError::NoDriver { .. } | GpuError::NoDevice { .. }
+        )
+    }
+}
