@@ -54,7 +54,9 @@ impl BnfStatus {
             | BnfError::EmptyResponse { .. }
             | BnfError::InvalidLabel { .. }
             | BnfError::NoResponses
-            | BnfError::InvalidPair { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            | BnfError::InvalidPair { .. }
+            | BnfError::MissingPairs { .. }
+            | BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
             BnfError::MissingReference { .. } => BnfStatus::BNF_ERR_NULL_POINTER,
         }
     }
