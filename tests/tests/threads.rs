@@ -1,4 +1,5 @@
 //! The `parallel` feature: results are bitwise identical for any number of threads. (Its own
+#![allow(clippy::type_complexity)]
 //! test binary, because the thread count is process-wide.)
 
 use bnf_core::{bf16, bnf, set_num_threads, Batch, Logit};
