@@ -85,11 +85,11 @@ pub(crate) unsafe fn grad<T: Logit>(
             check_disjoint(z, vocab, out, vocab, ("z", "out"))?;
             let z = slice(z as *const T, vocab, "z")?;
             let out = slice_mut(out, vocab, "out")?;
-            row_grad(z, check_target(y, vocab)?, &stats, w, out);
+            row_grad(z, check_target(y, vocab)?, &stats, w, out)?;
         }
         None => {
             let z = slice_mut(z, vocab, "z")?;
-            row_grad_in_place(z, check_target(y, vocab)?, &stats, w);
+            row_grad_in_place(z, check_target(y, vocab)?, &stats, w)?;
         }
     }
     Ok(())

@@ -58,6 +58,7 @@ impl BnfStatus {
             | BnfError::MissingPairs { .. }
             | BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
             BnfError::MissingReference { .. } => BnfStatus::BNF_ERR_NULL_POINTER,
+            BnfError::InvalidStats { .. } => BnfStatus::BNF_ERR_INVALID_STATS,
         }
     }
 

@@ -125,7 +125,8 @@ impl<'a> Batch<'a> {
                 match w(r) {
                     Some((stats, wr)) => {
                         let z = &logits[r * v..(r + 1) * v];
-                        row_grad(z, self.targets[r] as usize, &stats, wr, out);
+                        row_grad(z, self.targets[r] as usize, &stats, wr, out)
+                            .map_err(|e| e.at_row(r))?;
                     }
                     None => out.fill(T::from_f32(0.0)),
                 }
@@ -146,7 +147,8 @@ impl<'a> Batch<'a> {
             for (i, z) in run.chunks_exact_mut(v).enumerate() {
                 let r = first + i;
                 match w(r) {
-                    Some((stats, wr)) => row_grad_in_place(z, self.targets[r] as usize, &stats, wr),
+                    Some((stats, wr)) => row_grad_in_place(z, self.targets[r] as usize, &stats, wr)
+                        .map_err(|e| e.at_row(r))?,
                     None => z.fill(T::from_f32(0.0)),
                 }
             }

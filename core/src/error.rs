@@ -83,6 +83,12 @@ pub enum BnfError {
         /// The objective.
         objective: &'static str,
     },
+    /// Row statistics handed to [`row_grad`](crate::row_grad) cannot be a row's (`S < 1`,
+    /// `S' > S`, or non-finite): they did not come from [`row_stats`](crate::row_stats).
+    InvalidStats {
+        /// The row.
+        row: usize,
+    },
     /// An objective's configuration value is out of its domain (e.g. `beta <= 0`).
     InvalidConfig {
         /// The objective.
@@ -136,6 +142,10 @@ impl fmt::Display for BnfError {
             BnfError::MissingPairs { objective } => {
                 write!(f, "{objective} is pairwise but was given unpaired data (no pairs)")
             }
+            BnfError::InvalidStats { row } => write!(
+                f,
+                "row {row}: row statistics are not a row's (sum < 1, others' sum > sum, or non-finite)"
+            ),
             BnfError::InvalidConfig {
                 objective,
                 what,
@@ -156,6 +166,7 @@ impl BnfError {
             BnfError::NonFiniteLogits { .. } => BnfError::NonFiniteLogits { row },
             BnfError::InvalidRefLogProb { value, .. } => BnfError::InvalidRefLogProb { row, value },
             BnfError::InvalidWeight { value, .. } => BnfError::InvalidWeight { row, value },
+            BnfError::InvalidStats { .. } => BnfError::InvalidStats { row },
             other => other,
         }
     }

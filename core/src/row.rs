@@ -171,29 +171,75 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
     })
 }
 
+/// Check what [`row_grad`] and [`row_grad_in_place`] need: `y` in range, a finite weight, and
+/// statistics that can be a row's (`S >= 1` and finite, `0 <= S' <= S`).
+fn check_grad_inputs(vocab: usize, y: usize, stats: &RowStats, w: f32) -> Result<(), BnfError> {
+    if vocab == 0 {
+        return Err(BnfError::EmptyVocab);
+    }
+    if y >= vocab {
+        return Err(BnfError::TargetOutOfRange {
+            row: 0,
+            target: y.min(u32::MAX as usize) as u32,
+            vocab,
+        });
+    }
+    if !w.is_finite() {
+        return Err(BnfError::InvalidWeight { row: 0, value: w });
+    }
+    let plausible = stats.sum.is_finite()
+        && stats.sum >= 1.0
+        && stats.max.is_finite()
+        && stats.others_sum >= 0.0
+        && stats.others_sum <= stats.sum;
+    if !plausible {
+        return Err(BnfError::InvalidStats { row: 0 });
+    }
+    Ok(())
+}
+
 /// Write `w * (softmax(z) - onehot(y))` into `out`, from `z`'s statistics.
 ///
 /// `out[j] = (w / S) e^(z_j - m)` for `j != y` and `out[y] = -(w / S) S'` (that is,
-/// `-w (1 - pi_y)` without cancellation). `stats` must be `row_stats(z, y)`; lengths must
-/// match (checked by the batch functions; here a mismatch panics like slice indexing).
-pub fn row_grad<T: Logit>(z: &[T], y: usize, stats: &RowStats, w: f32, out: &mut [T]) {
-    assert_eq!(z.len(), out.len(), "row_grad: z and out differ in length");
+/// `-w (1 - pi_y)` without cancellation). `stats` must be `row_stats(z, y)`.
+///
+/// Errors (with `row: 0`), before anything is written: `LengthMismatch` when `out` and `z`
+/// differ in length, `EmptyVocab`, `TargetOutOfRange`, `InvalidWeight` for a non-finite `w`,
+/// `InvalidStats` for statistics no row can have (`S < 1`, `S' > S`, non-finite).
+pub fn row_grad<T: Logit>(
+    z: &[T],
+    y: usize,
+    stats: &RowStats,
+    w: f32,
+    out: &mut [T],
+) -> Result<(), BnfError> {
+    crate::error::check_len("row_grad out", z.len(), out.len())?;
+    check_grad_inputs(z.len(), y, stats, w)?;
     let scale = w / stats.sum;
     let m = stats.max;
     for (o, v) in out.iter_mut().zip(z) {
         *o = T::from_f32(scale * exp_clamped(v.to_f32() - m));
     }
     out[y] = T::from_f32(-scale * stats.others_sum);
+    Ok(())
 }
 
-/// [`row_grad`] written over the logits themselves; bit for bit the same values.
-pub fn row_grad_in_place<T: Logit>(z: &mut [T], y: usize, stats: &RowStats, w: f32) {
+/// [`row_grad`] written over the logits themselves; bit for bit the same values. Errors as
+/// [`row_grad`]; on error the logits are untouched.
+pub fn row_grad_in_place<T: Logit>(
+    z: &mut [T],
+    y: usize,
+    stats: &RowStats,
+    w: f32,
+) -> Result<(), BnfError> {
+    check_grad_inputs(z.len(), y, stats, w)?;
     let scale = w / stats.sum;
     let m = stats.max;
     for v in z.iter_mut() {
         *v = T::from_f32(scale * exp_clamped(v.to_f32() - m));
     }
     z[y] = T::from_f32(-scale * stats.others_sum);
+    Ok(())
 }
 
 #[inline(always)]

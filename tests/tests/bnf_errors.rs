@@ -310,3 +310,54 @@ fn response_weight_errors() {
     );
     assert_eq!(w, [7.0; 4], "weights written on error");
 }
+
+/// The row-gradient primitive rejects what it cannot use, before writing anything.
+#[test]
+fn row_grad_rejects_bad_input_untouched() {
+    use bnf_core::{row_grad, row_grad_in_place};
+    let z: Vec<f32> = (0..V).map(|i| i as f32 * 0.3).collect();
+    let stats = row_stats(&z, 1).unwrap();
+    let sentinel = 7.0f32;
+    let check = |y: usize, s: &bnf_core::RowStats, w: f32, out_len: usize| -> BnfError {
+        let mut out = vec![sentinel; out_len];
+        let e = row_grad(&z, y, s, w, &mut out).unwrap_err();
+        assert!(out.iter().all(|&g| g == sentinel), "out written on error");
+        if out_len == V {
+            let mut zz = z.clone();
+            let e2 = row_grad_in_place(&mut zz, y, s, w).unwrap_err();
+            assert_eq!(zz, z, "logits changed on error");
+            assert_eq!(format!("{e:?}"), format!("{e2:?}"));
+        }
+        assert!(!e.to_string().is_empty());
+        e
+    };
+    assert!(matches!(
+        check(1, &stats, 1.0, V + 1),
+        BnfError::LengthMismatch { expected: V, found, .. } if found == V + 1
+    ));
+    assert!(matches!(
+        check(V, &stats, 1.0, V),
+        BnfError::TargetOutOfRange { target, vocab: V, .. } if target as usize == V
+    ));
+    assert!(matches!(
+        check(1, &stats, f32::NAN, V),
+        BnfError::InvalidWeight { .. }
+    ));
+    let mut bad = stats;
+    bad.sum = 0.5;
+    assert!(matches!(
+        check(1, &bad, 1.0, V),
+        BnfError::InvalidStats { .. }
+    ));
+    let mut bad = stats;
+    bad.others_sum = bad.sum * 2.0;
+    assert!(matches!(
+        check(1, &bad, 1.0, V),
+        BnfError::InvalidStats { .. }
+    ));
+    // And the good call writes w * (pi - onehot).
+    let mut out = vec![0.0f32; V];
+    row_grad(&z, 1, &stats, 2.0, &mut out).unwrap();
+    let total: f32 = out.iter().sum();
+    assert!(total.abs() < 1e-5 && out[1] < 0.0);
+}
