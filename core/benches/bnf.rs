@@ -3,60 +3,12 @@
 //! V in {32000, 128256}, f32 and bf16 logits, one thread and all cores. Throughput is logit
 //! elements per second. Run: `cargo bench -p bnf-core --bench bnf`.
 
-mod naive;
+mod common;
 
 use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Batch, Logit, RowDiag, RowLoss};
+use common::{data, naive_threads, ROWS};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-
-const ROWS: usize = 16;
-
-struct Data {
-    z: Vec<f32>,
-    y: Vec<u32>,
-    rho: Vec<f32>,
-    w: Vec<f32>,
-}
-
-fn data(v: usize) -> Data {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32
-    };
-    Data {
-        z: (0..ROWS * v).map(|_| next() * 16.0 - 8.0).collect(),
-        y: (0..ROWS)
-            .map(|_| (next() * v as f32) as u32 % v as u32)
-            .collect(),
-        rho: (0..ROWS).map(|_| -next() * 10.0).collect(),
-        w: (0..ROWS)
-            .map(|r| if r % 2 == 0 { 0.125 } else { -0.125 })
-            .collect(),
-    }
-}
-
-/// Naive BNF split over `threads` runs of rows, as a framework would parallelise each op.
-fn naive_threads<T: Logit>(z: &[T], v: usize, d: &Data, threads: usize) {
-    let per = ROWS.div_ceil(threads);
-    std::thread::scope(|s| {
-        for c in 0..threads {
-            let (a, b) = (c * per, ((c + 1) * per).min(ROWS));
-            s.spawn(move || {
-                std::hint::black_box(naive::naive_bnf(
-                    &z[a * v..b * v],
-                    v,
-                    &d.y[a..b],
-                    &d.rho[a..b],
-                    &d.w[a..b],
-                    8,
-                ));
-            });
-        }
-    });
-}
 
 fn bench_type<T: Logit>(c: &mut Criterion) {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
