@@ -5,7 +5,7 @@
 
 mod common;
 
-use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Batch, Logit, RowDiag, RowLoss};
+use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Logit, RowDiag, RowLoss};
 use common::{data, naive_threads, ROWS};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
@@ -15,13 +15,7 @@ fn bench_type<T: Logit>(c: &mut Criterion) {
     for v in [32_000usize, 128_256] {
         let d = data(v);
         let z: Vec<T> = d.z.iter().map(|&x| T::from_f32(x)).collect();
-        let batch = Batch {
-            vocab: v,
-            targets: &d.y,
-            weights: &d.w,
-            scored: None,
-            num_responses: 8,
-        };
+        let batch = common::batch(&d, v);
         for threads in [1, all] {
             let mut g = c.benchmark_group(format!("{}/V={v}/threads={threads}", T::NAME));
             g.throughput(Throughput::Elements((ROWS * v) as u64));

@@ -13,7 +13,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Batch, Logit, RowDiag, RowLoss};
+use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Logit, RowDiag, RowLoss};
 use common::{data, naive_threads, ROWS};
 
 /// Which of the three runs a timing is for.
@@ -34,13 +34,7 @@ fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
 fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
     let d = data(v);
     let z: Vec<T> = d.z.iter().map(|&x| T::from_f32(x)).collect();
-    let batch = Batch {
-        vocab: v,
-        targets: &d.y,
-        weights: &d.w,
-        scored: None,
-        num_responses: 8,
-    };
+    let batch = common::batch(&d, v);
     let mut work = z.clone();
     let mut diag = vec![RowDiag::default(); ROWS];
     set_num_threads(threads);

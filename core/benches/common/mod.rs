@@ -7,7 +7,7 @@
 #[path = "../naive.rs"]
 mod naive;
 
-use bnf_core::Logit;
+use bnf_core::{Batch, Logit};
 
 pub const ROWS: usize = 16;
 
@@ -62,4 +62,15 @@ pub fn naive_threads<T: Logit>(z: &[T], v: usize, d: &Data, threads: usize) {
             });
         }
     });
+}
+
+/// The row-local batch over `d` (8 responses of 2 rows, every row scored).
+pub fn batch(d: &Data, v: usize) -> Batch<'_> {
+    Batch {
+        vocab: v,
+        targets: &d.y,
+        weights: &d.w,
+        scored: None,
+        num_responses: 8,
+    }
 }

@@ -21,7 +21,7 @@ pub(crate) use prepare::{per_response, to_f32, Prepared};
 
 use crate::dtype::Logit;
 use crate::error::{check_len, BnfError};
-use crate::local::{self, RowDiag};
+use crate::local;
 use crate::seq;
 use config::Param;
 
@@ -262,11 +262,9 @@ pub fn objective_forward_backward<T: Logit>(
 ) -> Result<ObjectiveOutput, BnfError> {
     check_len("grad", logits.len(), grad.len())?;
     if let Some(loss) = rowlocal::row_loss(batch, obj)? {
-        let prep = Prepared::new(logits.len(), batch, obj)?;
-        let b = prep.batch(batch);
-        let mut diag = alloc::vec![RowDiag::default(); batch.rows()];
-        let value = local::forward_backward(logits, &b, loss, grad, &mut diag)?;
-        return Ok(rowlocal::output(batch, &prep, &diag, value));
+        return rowlocal::run(logits.len(), batch, obj, |b, diag| {
+            local::forward_backward(logits, b, loss, grad, diag)
+        });
     }
     let fw = seq::forward(logits, batch, obj)?;
     fw.grad_pass(logits, batch, grad)?;
@@ -281,11 +279,9 @@ pub fn objective_forward_backward_in_place<T: Logit>(
     obj: &Objective,
 ) -> Result<ObjectiveOutput, BnfError> {
     if let Some(loss) = rowlocal::row_loss(batch, obj)? {
-        let prep = Prepared::new(logits.len(), batch, obj)?;
-        let b = prep.batch(batch);
-        let mut diag = alloc::vec![RowDiag::default(); batch.rows()];
-        let value = local::forward_backward_in_place(logits, &b, loss, &mut diag)?;
-        return Ok(rowlocal::output(batch, &prep, &diag, value));
+        return rowlocal::run(logits.len(), batch, obj, |b, diag| {
+            local::forward_backward_in_place(logits, b, loss, diag)
+        });
     }
     let fw = seq::forward(logits, batch, obj)?;
     fw.grad_pass_in_place(logits, batch)?;
@@ -299,11 +295,9 @@ pub fn objective_forward<T: Logit>(
     obj: &Objective,
 ) -> Result<ObjectiveOutput, BnfError> {
     if let Some(loss) = rowlocal::row_loss(batch, obj)? {
-        let prep = Prepared::new(logits.len(), batch, obj)?;
-        let b = prep.batch(batch);
-        let mut diag = alloc::vec![RowDiag::default(); batch.rows()];
-        let value = local::forward(logits, &b, loss, &mut diag)?;
-        return Ok(rowlocal::output(batch, &prep, &diag, value));
+        return rowlocal::run(logits.len(), batch, obj, |b, diag| {
+            local::forward(logits, b, loss, diag)
+        });
     }
     Ok(seq::forward(logits, batch, obj)?.out)
 }

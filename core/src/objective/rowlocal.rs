@@ -2,9 +2,11 @@
 //! path ([`crate::forward_backward`] over weights from [`crate::response_weights`]); this file
 //! only picks the [`RowLoss`] and turns the per-row diagnostics into an [`ObjectiveOutput`].
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use super::{per_response, to_f32, Objective, ObjectiveOutput, PrefBatch, Prepared};
+use crate::batch::Batch;
 use crate::error::BnfError;
 use crate::local::{grad_weight, RowDiag, RowLoss};
 
@@ -24,13 +26,22 @@ pub(crate) fn row_loss<'a>(
     })
 }
 
-/// Per-response sums and per-row weights from the row diagnostics of a finished pass.
-pub(crate) fn output(
+/// Run a row-local objective: check the batch for `obj`, run `pass` (one of
+/// [`crate::local`]'s batch functions) on its row-level view, and collect the output.
+pub(crate) fn run(
+    logits_len: usize,
     pb: &PrefBatch<'_>,
-    prep: &Prepared,
-    diag: &[RowDiag],
-    loss: f32,
-) -> ObjectiveOutput {
+    obj: &Objective,
+    pass: impl FnOnce(&Batch<'_>, &mut [RowDiag]) -> Result<f32, BnfError>,
+) -> Result<ObjectiveOutput, BnfError> {
+    let prep = Prepared::new(logits_len, pb, obj)?;
+    let mut diag = vec![RowDiag::default(); pb.rows()];
+    let value = pass(&prep.batch(pb), &mut diag)?;
+    Ok(output(pb, &prep, &diag, value))
+}
+
+/// Per-response sums and per-row weights from the row diagnostics of a finished pass.
+fn output(pb: &PrefBatch<'_>, prep: &Prepared, diag: &[RowDiag], loss: f32) -> ObjectiveOutput {
     let batch = prep.batch(pb);
     let row_weight: Vec<f32> = (0..pb.rows())
         .map(|r| grad_weight(&batch, diag, r).map_or(0.0, |(_, w)| w))
