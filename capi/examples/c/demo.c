@@ -1,6 +1,7 @@
 /* demo.c: BNF through libbnf's C ABI on a small built-in batch, checked against an independent
  * double-precision computation written straight from the paper (eq. 6 for f, eq. 4 for the
- * loss, eq. 8 for the gradient), plus the error path for a bad target id.
+ * loss, eq. 8 for the gradient), plus the error path for a bad target id, and the GPU entries'
+ * answer when there is no GPU (libbnf built without `cuda`, or no CUDA driver/device).
  *
  * Build (from the repository root, after `cargo build --release -p bnf-capi`):
  *   gcc -std=c11 -Wall -Wextra -Werror -I capi/include capi/examples/c/demo.c \
@@ -156,6 +157,21 @@ int main(void) {
     st = bnf_forward_backward_f32(NULL, &batch, grad, NULL, &loss);
     check(st == BNF_ERR_NULL_POINTER && strstr(bnf_last_error_message(), "`logits`") != NULL,
           "NULL logits gives BNF_ERR_NULL_POINTER naming `logits`");
+
+    /* GPU entries: in every build; without CUDA they say so instead of crashing. */
+    BnfCuda *gpu = NULL;
+    st = bnf_cuda_open(0, &gpu);
+    if (st == BNF_OK) {
+        printf("      GPU found; the GPU entries are tested by capi/tests/cuda.rs\n");
+        check(gpu != NULL && bnf_cuda_release(gpu) == BNF_OK,
+              "bnf_cuda_open gives a handle, bnf_cuda_release frees it");
+    } else {
+        msg = bnf_last_error_message();
+        printf("      no GPU here: %s (%s)\n", bnf_status_name((int32_t)st), msg);
+        check(st == BNF_ERR_CUDA_UNAVAILABLE && gpu == NULL &&
+                  strstr(msg, "no CUDA driver/device") != NULL,
+              "without a GPU, bnf_cuda_open says BNF_ERR_CUDA_UNAVAILABLE: no CUDA driver/device");
+    }
 
     printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;
