@@ -2,7 +2,8 @@
 # CI for the C ABI (bnf-capi), on a machine with no GPU and no CUDA:
 #  1. build libbnf (release), check the header is what cbindgen generates (capi/tests/header.rs);
 #  2. build and run the C example with the system gcc, linked statically and dynamically;
-#  3. run the Python example (ctypes + numpy; numpy is installed with pip when missing);
+#  3. run the Python example (ctypes + numpy; numpy is installed with pip when missing), and
+#     check the docs' Python/PyTorch snippets against the header (names, arities, structs);
 #  4. the GPU entries end to end on the driver's host emulator of the kernels (`--features emu`,
 #     needs g++ with C++20, installed with apt-get when missing);
 #  5. `cargo check --features cuda` with CUDA_LIBRARY_PATH at an empty folder with lib64/ (no
@@ -35,9 +36,12 @@ gcc "${CFLAGS[@]}" capi/examples/c/demo.c -L "$LIB" -Wl,-rpath,"$LIB" -lbnf -lm 
 
 echo "== capi: Python example (ctypes + numpy)"
 if ! python3 -c "import numpy" 2>/dev/null; then
-    python3 -m pip install --quiet numpy
+    python3 -m pip install --quiet --root-user-action=ignore numpy
 fi
 python3 capi/examples/python/bnf_demo.py "$LIB/libbnf.so"
+
+echo "== capi: the Python snippets of README.md and docs/capi.md agree with bnf.h"
+python3 capi/examples/python/check_snippets.py
 
 echo "== capi: GPU entries on the host emulator of the kernels (--features emu)"
 if ! command -v g++ > /dev/null; then
@@ -54,7 +58,7 @@ driver/make_stub.sh "$WORK/stub"
 # Debug profile, so the release libbnf above stays the CUDA-free one.
 CUDA_LIBRARY_PATH="$WORK/stub" cargo build -q -p bnf-capi --features cuda
 gcc "${CFLAGS[@]}" capi/examples/c/demo.c -L "$TARGET/debug" -Wl,-rpath,"$TARGET/debug" \
-    -L "$WORK/stub/lib64" -lbnf -lm -o "$WORK/demo_cuda"
+    -Wl,-rpath-link,"$WORK/stub/lib64" -lbnf -lm -o "$WORK/demo_cuda"
 out="$(LD_LIBRARY_PATH="$WORK/stub/lib64" "$WORK/demo_cuda")"
 echo "$out"
 grep -q "no GPU here: BNF_ERR_CUDA_UNAVAILABLE (bnf_cuda_open: no CUDA driver/device: no CUDA driver found" <<< "$out"

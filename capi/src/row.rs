@@ -10,30 +10,6 @@ use crate::guard::{check_disjoint, entry, optional_mut, required, slice, slice_m
 use crate::status::{BnfStatus, Fail};
 use crate::types::{BnfRowStats, BnfScalars};
 
-/// Reject a target id that is not below `vocab` (before any slice is made).
-fn check_target(y: u32, vocab: usize) -> Result<usize, Fail> {
-    if (y as usize) < vocab {
-        Ok(y as usize)
-    } else {
-        Err(Fail::new(
-            BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE,
-            format!("argument `y`: target id {y} is not below vocab size {vocab}"),
-        ))
-    }
-}
-
-/// Reject a non-finite gradient weight.
-fn check_weight(w: f32) -> Result<(), Fail> {
-    if w.is_finite() {
-        Ok(())
-    } else {
-        Err(Fail::new(
-            BnfStatus::BNF_ERR_INVALID_WEIGHT,
-            format!("argument `w`: weight {w} is not finite"),
-        ))
-    }
-}
-
 /// A core error from a single-row call, reported by argument name rather than as "row 0".
 fn single_row(e: BnfError) -> Fail {
     let status = BnfStatus::of(&e);
@@ -45,6 +21,14 @@ fn single_row(e: BnfError) -> Fail {
         BnfError::InvalidRefLogProb { value, .. } => Fail::new(
             status,
             format!("argument `ref_logp`: {value} is NaN or above 0"),
+        ),
+        BnfError::TargetOutOfRange { target, vocab, .. } => Fail::new(
+            status,
+            format!("argument `y`: target id {target} is not below vocab size {vocab}"),
+        ),
+        BnfError::InvalidWeight { value, .. } => Fail::new(
+            status,
+            format!("argument `w`: weight {value} is not finite"),
         ),
         other => other.into(),
     }
@@ -64,8 +48,7 @@ pub(crate) unsafe fn stats<T: Logit>(
     entry(name, || {
         let z = slice(z, vocab, "z")?;
         let out = slice_mut(out, 1, "out")?;
-        let y = check_target(y, vocab)?;
-        out[0] = row_stats(z, y).map_err(single_row)?.into();
+        out[0] = row_stats(z, y as usize).map_err(single_row)?.into();
         Ok(())
     })
 }
@@ -85,11 +68,10 @@ pub(crate) unsafe fn grad<T: Logit>(
 ) -> BnfStatus {
     entry(name, || {
         let stats = required(stats, "stats")?.to_core("stats")?;
-        check_weight(w)?;
         check_disjoint(z, vocab, out, vocab, ("z", "out"), IN_PLACE)?;
         let z = slice(z, vocab, "z")?;
         let out = slice_mut(out, vocab, "out")?;
-        Ok(row_grad(z, check_target(y, vocab)?, &stats, w, out)?)
+        row_grad(z, y as usize, &stats, w, out).map_err(single_row)
     })
 }
 
@@ -107,9 +89,8 @@ pub(crate) unsafe fn grad_in_place<T: Logit>(
 ) -> BnfStatus {
     entry(name, || {
         let stats = required(stats, "stats")?.to_core("stats")?;
-        check_weight(w)?;
         let z = slice_mut(z, vocab, "z")?;
-        Ok(row_grad_in_place(z, check_target(y, vocab)?, &stats, w)?)
+        row_grad_in_place(z, y as usize, &stats, w).map_err(single_row)
     })
 }
 
@@ -133,8 +114,7 @@ pub(crate) unsafe fn target<T: Logit>(
         let z = slice(z, vocab, "z")?;
         let f = slice_mut(f_out, vocab, "f_out")?;
         let stats_out = optional_mut(stats_out, "stats_out")?;
-        let y = check_target(y, vocab)?;
-        let stats = dynamic_target(z, y, rho, f).map_err(single_row)?;
+        let stats = dynamic_target(z, y as usize, rho, f).map_err(single_row)?;
         if let Some(s) = stats_out {
             *s = stats.into();
         }
