@@ -23,6 +23,61 @@
 #define BNF_DTYPE_BF16 2
 
 /**
+ * `BnfObjective::kind`: BNF (paper eq. 4), row-local; needs `ref_logp`.
+ */
+#define BNF_OBJECTIVE_BNF 0
+
+/**
+ * NLL (SFT), row-local.
+ */
+#define BNF_OBJECTIVE_NLL 1
+
+/**
+ * NLL+PLL (paper eq. 1); needs pairs.
+ */
+#define BNF_OBJECTIVE_NLL_PLL 2
+
+/**
+ * DPO (`beta`); needs pairs and `ref_logp`.
+ */
+#define BNF_OBJECTIVE_DPO 3
+
+/**
+ * IPO (`tau`); needs pairs and `ref_logp`.
+ */
+#define BNF_OBJECTIVE_IPO 4
+
+/**
+ * SLiC-HF (`margin`, `lambda`); needs pairs.
+ */
+#define BNF_OBJECTIVE_SLIC_HF 5
+
+/**
+ * SimPO (`beta`, `gamma`); needs pairs.
+ */
+#define BNF_OBJECTIVE_SIMPO 6
+
+/**
+ * R-DPO (`beta`, `alpha`); needs pairs and `ref_logp`.
+ */
+#define BNF_OBJECTIVE_RDPO 7
+
+/**
+ * CPO (`beta`); needs pairs.
+ */
+#define BNF_OBJECTIVE_CPO 8
+
+/**
+ * ORPO (`lambda`); needs pairs.
+ */
+#define BNF_OBJECTIVE_ORPO 9
+
+/**
+ * KTO (`beta`, `desirable_weight`, `undesirable_weight`, `z0`); unpaired; needs `ref_logp`.
+ */
+#define BNF_OBJECTIVE_KTO 10
+
+/**
  * The label of a preferred response (`bnf_core::PREFERRED`; a literal so cbindgen can emit it,
  * tied to core's by a test).
  */
@@ -282,6 +337,130 @@ typedef struct BnfRowStats {
    */
   float others_dot;
 } BnfRowStats;
+
+/**
+ * An objective and its parameters (`losses.md`). Fill it with `bnf_objective_default`, then
+ * change the parameters the objective uses; the others are ignored.
+ */
+typedef struct BnfObjective {
+  /**
+   * One of `BNF_OBJECTIVE_*`.
+   */
+  uint32_t kind;
+  /**
+   * Inverse temperature (DPO, R-DPO, CPO, KTO) or reward scale (SimPO), `> 0`.
+   */
+  float beta;
+  /**
+   * IPO's regularisation, `> 0`.
+   */
+  float tau;
+  /**
+   * SLiC-HF's hinge margin.
+   */
+  float margin;
+  /**
+   * SLiC-HF's NLL weight or ORPO's odds-ratio weight, `>= 0`.
+   */
+  float lambda;
+  /**
+   * SimPO's target margin.
+   */
+  float gamma;
+  /**
+   * R-DPO's length weight.
+   */
+  float alpha;
+  /**
+   * KTO's weight of desirable responses, `>= 0`.
+   */
+  float desirable_weight;
+  /**
+   * KTO's weight of undesirable responses, `>= 0`.
+   */
+  float undesirable_weight;
+  /**
+   * KTO's reference point; NaN: estimated from the batch.
+   */
+  float z0;
+} BnfObjective;
+
+/**
+ * Responses for `bnf_objective_*`, row-major `rows x vocab` logits. Response `i` owns rows
+ * `offsets[i] .. offsets[i + 1]`, of which the scored ones are its completion tokens.
+ */
+typedef struct BnfPrefBatch {
+  /**
+   * Vocabulary size `V`, at least 1.
+   */
+  size_t vocab;
+  /**
+   * Number of rows, at least 1.
+   */
+  size_t rows;
+  /**
+   * `rows` target ids (the next token), below `vocab` on scored rows.
+   */
+  const uint32_t *targets;
+  /**
+   * `rows` flags, nonzero = the row is scored; NULL = every row.
+   */
+  const uint8_t *scored;
+  /**
+   * Number of responses, at least 1.
+   */
+  size_t num_responses;
+  /**
+   * `num_responses + 1` offsets: 0, non-decreasing, ending at `rows`.
+   */
+  const size_t *offsets;
+  /**
+   * `num_responses` labels: +1 (`BNF_PREFERRED`, chosen) or -1 (rejected).
+   */
+  const float *labels;
+  /**
+   * Number of `(chosen, rejected)` pairs; 0 for unpaired data.
+   */
+  size_t num_pairs;
+  /**
+   * `2 * num_pairs` response indices, chosen then rejected per pair; NULL when `num_pairs`
+   * is 0. Pairwise objectives need every response in a pair.
+   */
+  const size_t *pairs;
+  /**
+   * `rows` reference log-probs `log pi_ref(y)` (`<= 0`), or NULL when the objective does not
+   * use them.
+   */
+  const float *ref_logp;
+} BnfPrefBatch;
+
+/**
+ * What `bnf_objective_*` writes besides the gradient. The caller sets the array pointers (each
+ * may be NULL); the library writes `loss`, `kl_estimate` and the arrays given.
+ */
+typedef struct BnfObjectiveOut {
+  /**
+   * The batch loss: the mean over pairs (pairwise objectives) or responses.
+   */
+  float loss;
+  /**
+   * KTO's reference point `z0` as used; NaN for the other objectives.
+   */
+  float kl_estimate;
+  /**
+   * `num_responses` floats: each response's summed log-prob `lp_i`, or NULL.
+   */
+  float *response_logp;
+  /**
+   * `num_responses` floats: `dloss / dlp_i` (for BNF the mean of `-row_weight` over the
+   * response's rows), or NULL.
+   */
+  float *dloss_dlogp;
+  /**
+   * `rows` floats: the `w_r` of each row's gradient `w_r (pi - onehot(y_r))`, or NULL.
+   */
+  float *row_weight;
+} BnfObjectiveOut;
 
 /**
  * BNF's per-row scalars (paper eqs. 6 and 8).
@@ -643,6 +822,124 @@ enum BnfStatus bnf_nll_forward_backward_in_place_bf16(uint16_t *logits,
                                                       const struct BnfBatch *batch,
                                                       struct BnfRowDiag *diag,
                                                       float *loss);
+
+/**
+ * Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
+ * "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
+ * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_RESPONSES`
+ * with the list in the message.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string; `out` points to a writable `BnfObjective`.
+ */
+enum BnfStatus bnf_objective_default(const char *name, struct BnfObjective *out);
+
+/**
+ * The loss of `objective` on `batch`, `float` logits: writes `out->loss`, `out->kl_estimate`
+ * and the arrays `out` points to. Checks the batch as core does (offsets, labels, pairs, the
+ * reference where the objective needs it, targets, values). Nothing is written on error.
+ *
+ * # Safety
+ * `logits` points to `batch->rows * batch->vocab` elements; the arrays of `batch` and `out` to
+ * the sizes their fields state.
+ */
+enum BnfStatus bnf_objective_forward_f32(const float *logits,
+                                         const struct BnfPrefBatch *batch,
+                                         const struct BnfObjective *objective,
+                                         struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, and `dloss/dlogits` into `grad` (same shape as `logits`,
+ * must not overlap it).
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`; `grad` points to `batch->rows * batch->vocab` elements.
+ */
+enum BnfStatus bnf_objective_forward_backward_f32(const float *logits,
+                                                  const struct BnfPrefBatch *batch,
+                                                  const struct BnfObjective *objective,
+                                                  float *grad,
+                                                  struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, with the gradient written over `logits` (bit for
+ * bit the same). On error the logits are untouched.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`, with `logits` writable.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_f32(float *logits,
+                                                           const struct BnfPrefBatch *batch,
+                                                           const struct BnfObjective *objective,
+                                                           struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_f16(const uint16_t *logits,
+                                         const struct BnfPrefBatch *batch,
+                                         const struct BnfObjective *objective,
+                                         struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_f16(const uint16_t *logits,
+                                                  const struct BnfPrefBatch *batch,
+                                                  const struct BnfObjective *objective,
+                                                  uint16_t *grad,
+                                                  struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_f16(uint16_t *logits,
+                                                           const struct BnfPrefBatch *batch,
+                                                           const struct BnfObjective *objective,
+                                                           struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_bf16(const uint16_t *logits,
+                                          const struct BnfPrefBatch *batch,
+                                          const struct BnfObjective *objective,
+                                          struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_bf16(const uint16_t *logits,
+                                                   const struct BnfPrefBatch *batch,
+                                                   const struct BnfObjective *objective,
+                                                   uint16_t *grad,
+                                                   struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_bf16(uint16_t *logits,
+                                                            const struct BnfPrefBatch *batch,
+                                                            const struct BnfObjective *objective,
+                                                            struct BnfObjectiveOut *out);
 
 /**
  * Row statistics of `vocab` `float` logits `z` with target `y` (one read of the row).

@@ -41,32 +41,44 @@ struct Rows<'a> {
     ref_logp: Option<&'a [f32]>,
 }
 
+/// `rows * vocab`, after rejecting a zero or overflowing size (named `batch->...`).
+pub(crate) fn elements(vocab: usize, rows: usize) -> Result<usize, Fail> {
+    if vocab == 0 {
+        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->vocab is 0"));
+    }
+    if rows == 0 {
+        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->rows is 0"));
+    }
+    rows.checked_mul(vocab).ok_or_else(|| {
+        Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!("batch->rows * batch->vocab = {rows} * {vocab} overflows"),
+        )
+    })
+}
+
+/// The optional `batch->scored` flags as core's `bool`s (NULL: every row counts).
+///
+/// # Safety
+/// If not NULL, `scored` points to `rows` bytes.
+pub(crate) unsafe fn scored_flags(
+    scored: *const u8,
+    rows: usize,
+) -> Result<Option<Vec<bool>>, Fail> {
+    if scored.is_null() {
+        return Ok(None);
+    }
+    let flags = slice(scored, rows, "batch->scored")?;
+    Ok(Some(flags.iter().map(|&f| f != 0).collect()))
+}
+
 /// Check `batch`'s fields.
 ///
 /// # Safety
 /// The pointers in `batch` must satisfy the header's contract (`rows` elements each).
 unsafe fn rows_of(b: &BnfBatch, objective: Objective) -> Result<Rows<'_>, Fail> {
-    if b.vocab == 0 {
-        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->vocab is 0"));
-    }
-    if b.rows == 0 {
-        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->rows is 0"));
-    }
-    let elements = b.rows.checked_mul(b.vocab).ok_or_else(|| {
-        Fail::new(
-            BnfStatus::BNF_ERR_ZERO_SIZE,
-            format!(
-                "batch->rows * batch->vocab = {} * {} overflows",
-                b.rows, b.vocab
-            ),
-        )
-    })?;
-    let scored = if b.scored.is_null() {
-        None
-    } else {
-        let flags = slice(b.scored, b.rows, "batch->scored")?;
-        Some(flags.iter().map(|&f| f != 0).collect())
-    };
+    let elements = elements(b.vocab, b.rows)?;
+    let scored = scored_flags(b.scored, b.rows)?;
     let ref_logp = match objective {
         Objective::Bnf => Some(slice(b.ref_logp, b.rows, "batch->ref_logp")?),
         Objective::Nll => None,

@@ -9,7 +9,7 @@ use std::ffi::c_void;
 use bnf_driver::kernels::{status, Dtype, BNF_OUT_FLOATS, ROW_STATS_FLOATS};
 use bnf_driver::{Gpu, GpuError, RawBnf, RawRows};
 
-use crate::batch::Objective;
+use crate::batch::{elements, Objective};
 use crate::guard::{check_disjoint, check_ptr, required, slice, slice_mut};
 use crate::status::{BnfStatus, Fail};
 use crate::types::BnfRowStats;
@@ -83,6 +83,11 @@ impl From<GpuError> for Fail {
     fn from(e: GpuError) -> Self {
         match e {
             GpuError::Input(e) => e.into(),
+            GpuError::BuiltWithoutCuda => Fail::new(
+                BnfStatus::BNF_ERR_CUDA_UNAVAILABLE,
+                "no CUDA driver/device: libbnf was built without CUDA (build it with \
+                 `cargo build --release -p bnf-capi --features cuda`)",
+            ),
             e if e.is_unavailable() => Fail::new(
                 BnfStatus::BNF_ERR_CUDA_UNAVAILABLE,
                 format!("no CUDA driver/device: {e}"),
@@ -160,31 +165,18 @@ fn rows_of(b: &BnfCudaBatch) -> Result<(RawRows, usize), Fail> {
             ))
         }
     };
-    let index = |n: usize, what: &str| match u32::try_from(n) {
-        Ok(0) => Err(Fail::new(
-            BnfStatus::BNF_ERR_ZERO_SIZE,
-            format!("batch->{what} is 0"),
-        )),
-        Ok(v) => Ok(v),
-        Err(_) => Err(Fail::new(
-            BnfStatus::BNF_ERR_ZERO_SIZE,
-            format!("batch->{what} = {n} does not fit the kernels' 32-bit indices"),
-        )),
-    };
-    let (vocab, rows) = (index(b.vocab, "vocab")?, index(b.rows, "rows")?);
-    let bytes = b
-        .rows
-        .checked_mul(b.vocab)
-        .and_then(|n| n.checked_mul(dtype.size() as usize))
-        .ok_or_else(|| {
+    let bytes = elements(b.vocab, b.rows)?
+        .checked_mul(dtype.size() as usize)
+        .ok_or_else(|| Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch: logits overflow"))?;
+    let index = |n: usize, what: &str| {
+        u32::try_from(n).map_err(|_| {
             Fail::new(
                 BnfStatus::BNF_ERR_ZERO_SIZE,
-                format!(
-                    "batch->rows * batch->vocab = {} * {} overflows",
-                    b.rows, b.vocab
-                ),
+                format!("batch->{what} = {n} does not fit the kernels' 32-bit indices"),
             )
-        })?;
+        })
+    };
+    let (vocab, rows) = (index(b.vocab, "vocab")?, index(b.rows, "rows")?);
     let raw = RawRows {
         dtype,
         rows,

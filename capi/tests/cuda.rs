@@ -63,7 +63,7 @@ fn without_cuda_every_gpu_entry_says_so() {
     assert!(h.is_null(), "the handle is set to NULL on error");
     let msg = last_error();
     assert!(
-        msg.starts_with("bnf_cuda_open: no CUDA driver/device: built without CUDA"),
+        msg.starts_with("bnf_cuda_open: no CUDA driver/device: libbnf was built without CUDA"),
         "{msg}"
     );
     let mut h: *mut BnfCuda = std::ptr::NonNull::dangling().as_ptr();

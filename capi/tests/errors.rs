@@ -6,12 +6,17 @@
 mod common;
 
 use std::ptr::{null, null_mut};
+use std::sync::Mutex;
 
 use bnf::*;
 use common::{case, last_error};
 
+/// The entries `expect_null` has seen.
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// Call `f`, expect `BNF_ERR_NULL_POINTER` and a message `"{name}: argument `{arg}` is NULL"`.
 fn expect_null(name: &str, arg: &str, f: impl FnOnce() -> BnfStatus) {
+    SEEN.lock().unwrap().push(name.to_string());
     let st = f();
     let msg = last_error();
     assert_eq!(st, BnfStatus::BNF_ERR_NULL_POINTER, "{name}: {msg}");
@@ -152,6 +157,56 @@ fn every_entry_names_itself() {
             bnf_response_weights(null(), null(), 1, null(), 1, null_mut())
         });
 
+        expect_null("bnf_objective_default", "name", || {
+            bnf_objective_default(null(), null_mut())
+        });
+        let fwd: [(&str, unsafe extern "C" fn(*const u16, _, _, _) -> _); 2] = [
+            ("bnf_objective_forward_f16", bnf_objective_forward_f16),
+            ("bnf_objective_forward_bf16", bnf_objective_forward_bf16),
+        ];
+        for (name, f) in fwd {
+            expect_null(name, "batch", || f(null(), null(), null(), null_mut()));
+        }
+        expect_null("bnf_objective_forward_f32", "batch", || {
+            bnf_objective_forward_f32(null(), null(), null(), null_mut())
+        });
+        expect_null("bnf_objective_forward_backward_f32", "batch", || {
+            bnf_objective_forward_backward_f32(null(), null(), null(), null_mut(), null_mut())
+        });
+        let fb: [(&str, unsafe extern "C" fn(*const u16, _, _, _, _) -> _); 2] = [
+            (
+                "bnf_objective_forward_backward_f16",
+                bnf_objective_forward_backward_f16,
+            ),
+            (
+                "bnf_objective_forward_backward_bf16",
+                bnf_objective_forward_backward_bf16,
+            ),
+        ];
+        for (name, f) in fb {
+            expect_null(name, "batch", || {
+                f(null(), null(), null(), null_mut(), null_mut())
+            });
+        }
+        expect_null(
+            "bnf_objective_forward_backward_in_place_f32",
+            "batch",
+            || bnf_objective_forward_backward_in_place_f32(null_mut(), null(), null(), null_mut()),
+        );
+        let ip: [(&str, unsafe extern "C" fn(*mut u16, _, _, _) -> _); 2] = [
+            (
+                "bnf_objective_forward_backward_in_place_f16",
+                bnf_objective_forward_backward_in_place_f16,
+            ),
+            (
+                "bnf_objective_forward_backward_in_place_bf16",
+                bnf_objective_forward_backward_in_place_bf16,
+            ),
+        ];
+        for (name, f) in ip {
+            expect_null(name, "batch", || f(null_mut(), null(), null(), null_mut()));
+        }
+
         expect_null("bnf_cuda_open", "out", || bnf_cuda_open(0, null_mut()));
         expect_null("bnf_cuda_attach", "out", || bnf_cuda_attach(null_mut()));
         expect_null("bnf_cuda_check_status", "row_status", || {
@@ -184,6 +239,16 @@ fn every_entry_names_itself() {
         expect_null("bnf_cuda_gather_logp", "gpu", || {
             bnf_cuda_gather_logp(n, &cb, n.cast(), n.cast(), n.cast(), n.cast())
         });
+    }
+    // Every entry of the header that returns a status was called above (bnf_cuda_release
+    // takes NULL as "nothing to release").
+    let header = include_str!("../include/bnf.h");
+    let seen = SEEN.lock().unwrap();
+    for decl in header.split("\nenum BnfStatus ").skip(1) {
+        let name = &decl[..decl.find('(').unwrap()];
+        if name != "bnf_cuda_release" {
+            assert!(seen.iter().any(|s| s == name), "{name} is not tested here");
+        }
     }
 }
 
