@@ -42,7 +42,7 @@ pub const BNF_OBJECTIVE_KTO: u32 = 10;
 /// An objective and its parameters (`losses.md`). Fill it with `bnf_objective_default`, then
 /// change the parameters the objective uses; the others are ignored.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BnfObjective {
     /// One of `BNF_OBJECTIVE_*`.
     pub kind: u32,
@@ -118,15 +118,8 @@ impl BnfObjective {
     fn from_core(o: &Objective, kind: u32) -> Self {
         let mut c = BnfObjective {
             kind,
-            beta: 0.0,
-            tau: 0.0,
-            margin: 0.0,
-            lambda: 0.0,
-            gamma: 0.0,
-            alpha: 0.0,
-            desirable_weight: 0.0,
-            undesirable_weight: 0.0,
             z0: f32::NAN,
+            ..BnfObjective::default()
         };
         match *o {
             Objective::Bnf | Objective::Nll | Objective::NllPll => {}

@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::ptr::{null, null_mut};
 
 use bnf::*;
-use bnf_core::{bf16, f16, Batch};
+use bnf_core::{bf16, f16};
 
 mod common;
 
@@ -28,13 +28,7 @@ fn core_diag(d: &bnf_core::RowDiag) -> BnfRowDiag {
 fn f32_bnf_matches_core_bit_for_bit() {
     let k = case();
     let scored = k.scored_bool();
-    let batch = Batch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        weights: &k.weights,
-        scored: Some(&scored),
-        num_responses: 2,
-    };
+    let batch = k.core_batch(&scored);
     let want = bnf_core::bnf(&k.logits, &batch, &k.ref_logp).unwrap();
 
     let mut grad = vec![f32::NAN; k.logits.len()];
@@ -76,13 +70,7 @@ fn f32_bnf_matches_core_bit_for_bit() {
 fn nll_matches_core_and_ignores_ref_logp() {
     let k = case();
     let scored = k.scored_bool();
-    let batch = Batch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        weights: &k.weights,
-        scored: Some(&scored),
-        num_responses: 2,
-    };
+    let batch = k.core_batch(&scored);
     let want = bnf_core::nll(&k.logits, &batch).unwrap();
     let mut c_batch = k.c_batch();
     c_batch.ref_logp = null();
@@ -108,13 +96,7 @@ fn nll_matches_core_and_ignores_ref_logp() {
 fn half_types_match_core() {
     let k = case();
     let scored = k.scored_bool();
-    let batch = Batch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        weights: &k.weights,
-        scored: Some(&scored),
-        num_responses: 2,
-    };
+    let batch = k.core_batch(&scored);
     let h: Vec<f16> = k.logits.iter().map(|&v| f16::from_f32(v)).collect();
     let want = bnf_core::bnf(&h, &batch, &k.ref_logp).unwrap();
     let bits: Vec<u16> = h.iter().map(|v| v.to_bits()).collect();

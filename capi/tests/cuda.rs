@@ -106,7 +106,7 @@ mod gpu {
     use std::ptr::{null, null_mut};
 
     use bnf::*;
-    use bnf_core::{bf16, f16, forward_backward, row_grad, row_stats, Batch, Logit};
+    use bnf_core::{bf16, f16, forward_backward, row_grad, row_stats, Logit};
     use bnf_core::{RowDiag, RowLoss};
     use bnf_driver::{DeviceBuffer, Gpu};
     use bytemuck::Pod;
@@ -222,13 +222,7 @@ mod gpu {
 
     fn core_run<T: Logit>(k: &Case, loss: RowLoss<'_>) -> (f32, Vec<T>, Vec<RowDiag>) {
         let scored = k.scored_bool();
-        let batch = Batch {
-            vocab: k.vocab,
-            targets: &k.targets,
-            weights: &k.weights,
-            scored: Some(&scored),
-            num_responses: 2,
-        };
+        let batch = k.core_batch(&scored);
         let z: Vec<T> = k.logits.iter().map(|&v| T::from_f32(v)).collect();
         let mut grad = vec![T::from_f32(0.0); z.len()];
         let mut diag = vec![RowDiag::default(); k.targets.len()];

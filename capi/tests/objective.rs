@@ -42,19 +42,24 @@ fn c_batch(k: &Case) -> BnfPrefBatch {
     }
 }
 
+/// The same batch as core's `PrefBatch`, over `scored` (from `Case::scored_bool`).
+fn core_batch<'a>(k: &'a Case, scored: &'a [bool]) -> PrefBatch<'a> {
+    PrefBatch {
+        vocab: k.vocab,
+        targets: &k.targets,
+        scored: Some(scored),
+        offsets: &OFFSETS,
+        labels: &LABELS,
+        pairs: Some(&PAIRS),
+        ref_logp: Some(&k.ref_logp),
+    }
+}
+
 fn default(name: &str) -> (BnfStatus, BnfObjective) {
     let c = CString::new(name).unwrap();
     let mut o = BnfObjective {
         kind: 99,
-        beta: 0.0,
-        tau: 0.0,
-        margin: 0.0,
-        lambda: 0.0,
-        gamma: 0.0,
-        alpha: 0.0,
-        desirable_weight: 0.0,
-        undesirable_weight: 0.0,
-        z0: 0.0,
+        ..BnfObjective::default()
     };
     let st = unsafe { bnf_objective_default(c.as_ptr(), &mut o) };
     (st, o)
@@ -97,15 +102,7 @@ fn every_name_gives_its_id_and_defaults() {
 /// Core's output for `obj` on the case, in `T`.
 fn core_run(k: &Case, obj: &Objective) -> (bnf_core::ObjectiveOutput, Vec<f32>) {
     let scored = k.scored_bool();
-    let pb = PrefBatch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        scored: Some(&scored),
-        offsets: &OFFSETS,
-        labels: &LABELS,
-        pairs: Some(&PAIRS),
-        ref_logp: Some(&k.ref_logp),
-    };
+    let pb = core_batch(k, &scored);
     let mut grad = vec![0.0f32; k.logits.len()];
     let out = bnf_core::objective_forward_backward(&k.logits, &pb, obj, &mut grad).unwrap();
     (out, grad)
@@ -174,15 +171,7 @@ fn dpo_on_bf16_bits_matches_core() {
     let k = pref_case();
     let z: Vec<bf16> = k.logits.iter().map(|&v| bf16::from_f32(v)).collect();
     let scored = k.scored_bool();
-    let pb = PrefBatch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        scored: Some(&scored),
-        offsets: &OFFSETS,
-        labels: &LABELS,
-        pairs: Some(&PAIRS),
-        ref_logp: Some(&k.ref_logp),
-    };
+    let pb = core_batch(&k, &scored);
     let obj = Objective::parse("dpo").unwrap();
     let mut want_grad = vec![bf16::ZERO; z.len()];
     let want = bnf_core::objective_forward_backward(&z, &pb, &obj, &mut want_grad).unwrap();

@@ -61,6 +61,17 @@ impl Case {
     pub fn scored_bool(&self) -> Vec<bool> {
         self.scored.iter().map(|&f| f != 0).collect()
     }
+
+    /// The case as core's `Batch`, over `scored` (from [`Case::scored_bool`]).
+    pub fn core_batch<'a>(&'a self, scored: &'a [bool]) -> bnf_core::Batch<'a> {
+        bnf_core::Batch {
+            vocab: self.vocab,
+            targets: &self.targets,
+            weights: &self.weights,
+            scored: Some(scored),
+            num_responses: 2,
+        }
+    }
 }
 
 pub fn last_error() -> String {
