@@ -7,7 +7,75 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* GPU entries (device pointers and a caller-supplied CUDA stream) are not in this build. */
+/**
+ * `BnfCudaBatch::dtype` for `float` logits.
+ */
+#define BNF_DTYPE_F32 0
+
+/**
+ * `BnfCudaBatch::dtype` for IEEE half logits (`__half`, `torch.float16`).
+ */
+#define BNF_DTYPE_F16 1
+
+/**
+ * `BnfCudaBatch::dtype` for bfloat16 logits (`__nv_bfloat16`, `torch.bfloat16`).
+ */
+#define BNF_DTYPE_BF16 2
+
+/**
+ * `BnfObjective::kind`: BNF (paper eq. 4), row-local; needs `ref_logp`.
+ */
+#define BNF_OBJECTIVE_BNF 0
+
+/**
+ * NLL (SFT), row-local.
+ */
+#define BNF_OBJECTIVE_NLL 1
+
+/**
+ * NLL+PLL (paper eq. 1); needs pairs.
+ */
+#define BNF_OBJECTIVE_NLL_PLL 2
+
+/**
+ * DPO (`beta`); needs pairs and `ref_logp`.
+ */
+#define BNF_OBJECTIVE_DPO 3
+
+/**
+ * IPO (`tau`); needs pairs and `ref_logp`.
+ */
+#define BNF_OBJECTIVE_IPO 4
+
+/**
+ * SLiC-HF (`margin`, `lambda`); needs pairs.
+ */
+#define BNF_OBJECTIVE_SLIC_HF 5
+
+/**
+ * SimPO (`beta`, `gamma`); needs pairs.
+ */
+#define BNF_OBJECTIVE_SIMPO 6
+
+/**
+ * R-DPO (`beta`, `alpha`); needs pairs and `ref_logp`.
+ */
+#define BNF_OBJECTIVE_RDPO 7
+
+/**
+ * CPO (`beta`); needs pairs.
+ */
+#define BNF_OBJECTIVE_CPO 8
+
+/**
+ * ORPO (`lambda`); needs pairs.
+ */
+#define BNF_OBJECTIVE_ORPO 9
+
+/**
+ * KTO (`beta`, `desirable_weight`, `undesirable_weight`, `z0`); unpaired; needs `ref_logp`.
+ */
+#define BNF_OBJECTIVE_KTO 10
 
 /**
  * The label of a preferred response (`bnf_core::PREFERRED`; a literal so cbindgen can emit it,
@@ -71,10 +139,27 @@ typedef enum BnfStatus {
    */
   BNF_ERR_INVALID_STATS = 10,
   /**
-   * A bug inside the library (a caught panic); the message says where.
+   * A bug inside the library (a caught panic), or a kernel status this build does not know;
+   * the message says where.
    */
   BNF_ERR_INTERNAL = 11,
+  /**
+   * A GPU entry found no CUDA to run on: libbnf built without the `cuda` feature, no CUDA
+   * driver, no device, or no context current on the calling thread.
+   */
+  BNF_ERR_CUDA_UNAVAILABLE = 12,
+  /**
+   * A CUDA driver call failed (launch, PTX load...); the message has the driver's words.
+   */
+  BNF_ERR_CUDA = 13,
 } BnfStatus;
+
+/**
+ * A CUDA context with the BNF kernels loaded (`bnf_cuda_open` / `bnf_cuda_attach`; free it
+ * with `bnf_cuda_release`). Use it from one thread at a time; each call makes its context
+ * current on the calling thread.
+ */
+typedef struct BnfCuda BnfCuda;
 
 /**
  * A batch of scored rows laid out row-major: `rows x vocab` logits, one target, weight and
@@ -148,6 +233,81 @@ typedef struct BnfRowDiag {
 } BnfRowDiag;
 
 /**
+ * A batch on the GPU for the `bnf_cuda_*` entries: the fields of `BnfBatch` plus the logits
+ * and their type. **Every pointer is a CUDA device pointer** of the handle's context (the struct
+ * itself lives in host memory). Layout: logits row-major `rows x vocab` of `dtype`.
+ */
+typedef struct BnfCudaBatch {
+  /**
+   * `BNF_DTYPE_F32`, `BNF_DTYPE_F16` or `BNF_DTYPE_BF16`: the type of the logits and of any
+   * gradient buffer.
+   */
+  uint32_t dtype;
+  /**
+   * Vocabulary size `V` (row length), 1 to 2^32 - 1.
+   */
+  size_t vocab;
+  /**
+   * Number of rows, 1 to 2^32 - 1.
+   */
+  size_t rows;
+  /**
+   * `rows x vocab` logits (device).
+   */
+  const void *logits;
+  /**
+   * `rows` target ids (device).
+   */
+  const uint32_t *targets;
+  /**
+   * `rows` row weights `s = label / |y|` (device); read by the fused entries only.
+   */
+  const float *weights;
+  /**
+   * `rows` flags, nonzero = the row counts (device); NULL = every row counts.
+   */
+  const uint8_t *scored;
+  /**
+   * The batch loss is the sum of the row terms divided by this; at least 1. Fused entries
+   * only.
+   */
+  size_t num_responses;
+  /**
+   * `rows` reference log-probs `rho = log pi_ref(y)` (device); required by
+   * `bnf_cuda_forward_backward`, ignored by the other entries.
+   */
+  const float *ref_logp;
+} BnfCudaBatch;
+
+/**
+ * One row's results from the fused GPU entries, as the kernel writes them (device memory,
+ * `rows` of them). Zeros for masked and failed rows.
+ */
+typedef struct BnfCudaRow {
+  /**
+   * The row's term in the batch sum, `s * CE(f, pi)`: the batch loss is the sum of `loss`
+   * over rows divided by `num_responses`.
+   */
+  float loss;
+  /**
+   * `pi_y`, the policy's probability of the target.
+   */
+  float pi_y;
+  /**
+   * `f_y` (1 for NLL).
+   */
+  float f_y;
+  /**
+   * The gradient scale `c` (1 for NLL).
+   */
+  float c;
+  /**
+   * `lse = log sum_j exp(z_j)`.
+   */
+  float lse;
+} BnfCudaRow;
+
+/**
  * The statistics of one row (what `bnf_row_stats_*` computes and `bnf_row_grad_*` consumes).
  * Sums are relative to the row maximum.
  */
@@ -179,6 +339,130 @@ typedef struct BnfRowStats {
 } BnfRowStats;
 
 /**
+ * An objective and its parameters (`losses.md`). Fill it with `bnf_objective_default`, then
+ * change the parameters the objective uses; the others are ignored.
+ */
+typedef struct BnfObjective {
+  /**
+   * One of `BNF_OBJECTIVE_*`.
+   */
+  uint32_t kind;
+  /**
+   * Inverse temperature (DPO, R-DPO, CPO, KTO) or reward scale (SimPO), `> 0`.
+   */
+  float beta;
+  /**
+   * IPO's regularisation, `> 0`.
+   */
+  float tau;
+  /**
+   * SLiC-HF's hinge margin.
+   */
+  float margin;
+  /**
+   * SLiC-HF's NLL weight or ORPO's odds-ratio weight, `>= 0`.
+   */
+  float lambda;
+  /**
+   * SimPO's target margin.
+   */
+  float gamma;
+  /**
+   * R-DPO's length weight.
+   */
+  float alpha;
+  /**
+   * KTO's weight of desirable responses, `>= 0`.
+   */
+  float desirable_weight;
+  /**
+   * KTO's weight of undesirable responses, `>= 0`.
+   */
+  float undesirable_weight;
+  /**
+   * KTO's reference point; NaN: estimated from the batch.
+   */
+  float z0;
+} BnfObjective;
+
+/**
+ * Responses for `bnf_objective_*`, row-major `rows x vocab` logits. Response `i` owns rows
+ * `offsets[i] .. offsets[i + 1]`, of which the scored ones are its completion tokens.
+ */
+typedef struct BnfPrefBatch {
+  /**
+   * Vocabulary size `V`, at least 1.
+   */
+  size_t vocab;
+  /**
+   * Number of rows, at least 1.
+   */
+  size_t rows;
+  /**
+   * `rows` target ids (the next token), below `vocab` on scored rows.
+   */
+  const uint32_t *targets;
+  /**
+   * `rows` flags, nonzero = the row is scored; NULL = every row.
+   */
+  const uint8_t *scored;
+  /**
+   * Number of responses, at least 1.
+   */
+  size_t num_responses;
+  /**
+   * `num_responses + 1` offsets: 0, non-decreasing, ending at `rows`.
+   */
+  const size_t *offsets;
+  /**
+   * `num_responses` labels: +1 (`BNF_PREFERRED`, chosen) or -1 (rejected).
+   */
+  const float *labels;
+  /**
+   * Number of `(chosen, rejected)` pairs; 0 for unpaired data.
+   */
+  size_t num_pairs;
+  /**
+   * `2 * num_pairs` response indices, chosen then rejected per pair; NULL when `num_pairs`
+   * is 0. Pairwise objectives need every response in a pair.
+   */
+  const size_t *pairs;
+  /**
+   * `rows` reference log-probs `log pi_ref(y)` (`<= 0`), or NULL when the objective does not
+   * use them.
+   */
+  const float *ref_logp;
+} BnfPrefBatch;
+
+/**
+ * What `bnf_objective_*` writes besides the gradient. The caller sets the array pointers (each
+ * may be NULL); the library writes `loss`, `kl_estimate` and the arrays given.
+ */
+typedef struct BnfObjectiveOut {
+  /**
+   * The batch loss: the mean over pairs (pairwise objectives) or responses.
+   */
+  float loss;
+  /**
+   * KTO's reference point `z0` as used; NaN for the other objectives.
+   */
+  float kl_estimate;
+  /**
+   * `num_responses` floats: each response's summed log-prob `lp_i`, or NULL.
+   */
+  float *response_logp;
+  /**
+   * `num_responses` floats: `dloss / dlp_i` (for BNF the mean of `-row_weight` over the
+   * response's rows), or NULL.
+   */
+  float *dloss_dlogp;
+  /**
+   * `rows` floats: the `w_r` of each row's gradient `w_r (pi - onehot(y_r))`, or NULL.
+   */
+  float *row_weight;
+} BnfObjectiveOut;
+
+/**
  * BNF's per-row scalars (paper eqs. 6 and 8).
  */
 typedef struct BnfScalars {
@@ -202,7 +486,8 @@ extern "C" {
 
 /**
  * BNF loss only, `float` logits: writes the batch loss to `*loss` and, if `diag` is not
- * NULL, `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8.
+ * NULL, `batch->rows` records to `diag`. Row losses and gradients follow the
+ * paper's eqs. 4, 6 and 8. Nothing is written on error.
  *
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
@@ -216,7 +501,7 @@ enum BnfStatus bnf_forward_f32(const float *logits,
 /**
  * BNF loss and gradient, `float` logits: writes `dloss/dz` to `grad` (same shape as
  * `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
- * `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8. Nothing is written on error.
+ * `batch->rows` records to `diag`. Nothing is written on error.
  *
  * # Safety
  * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
@@ -242,12 +527,10 @@ enum BnfStatus bnf_forward_backward_in_place_f32(float *logits,
                                                  float *loss);
 
 /**
- * BNF loss only, IEEE half (`uint16_t` bits) logits: writes the batch loss to `*loss` and, if `diag` is not
- * NULL, `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8.
+ * As `bnf_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_forward_f32`.
  */
 enum BnfStatus bnf_forward_f16(const uint16_t *logits,
                                const struct BnfBatch *batch,
@@ -255,13 +538,10 @@ enum BnfStatus bnf_forward_f16(const uint16_t *logits,
                                float *loss);
 
 /**
- * BNF loss and gradient, IEEE half (`uint16_t` bits) logits: writes `dloss/dz` to `grad` (same shape as
- * `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
- * `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8. Nothing is written on error.
+ * As `bnf_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_forward_backward_f32`.
  */
 enum BnfStatus bnf_forward_backward_f16(const uint16_t *logits,
                                         const struct BnfBatch *batch,
@@ -270,12 +550,10 @@ enum BnfStatus bnf_forward_backward_f16(const uint16_t *logits,
                                         float *loss);
 
 /**
- * As `bnf_forward_backward_f16`, with the gradient written over `logits` (no second
- * `rows x vocab` buffer; bit for bit the same gradient). On error the logits are untouched.
+ * As `bnf_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_forward_backward_in_place_f32`.
  */
 enum BnfStatus bnf_forward_backward_in_place_f16(uint16_t *logits,
                                                  const struct BnfBatch *batch,
@@ -283,12 +561,10 @@ enum BnfStatus bnf_forward_backward_in_place_f16(uint16_t *logits,
                                                  float *loss);
 
 /**
- * BNF loss only, bfloat16 (`uint16_t` bits) logits: writes the batch loss to `*loss` and, if `diag` is not
- * NULL, `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8.
+ * As `bnf_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_forward_f32`.
  */
 enum BnfStatus bnf_forward_bf16(const uint16_t *logits,
                                 const struct BnfBatch *batch,
@@ -296,13 +572,10 @@ enum BnfStatus bnf_forward_bf16(const uint16_t *logits,
                                 float *loss);
 
 /**
- * BNF loss and gradient, bfloat16 (`uint16_t` bits) logits: writes `dloss/dz` to `grad` (same shape as
- * `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
- * `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8. Nothing is written on error.
+ * As `bnf_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_forward_backward_f32`.
  */
 enum BnfStatus bnf_forward_backward_bf16(const uint16_t *logits,
                                          const struct BnfBatch *batch,
@@ -311,12 +584,10 @@ enum BnfStatus bnf_forward_backward_bf16(const uint16_t *logits,
                                          float *loss);
 
 /**
- * As `bnf_forward_backward_bf16`, with the gradient written over `logits` (no second
- * `rows x vocab` buffer; bit for bit the same gradient). On error the logits are untouched.
+ * As `bnf_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_forward_backward_in_place_f32`.
  */
 enum BnfStatus bnf_forward_backward_in_place_bf16(uint16_t *logits,
                                                   const struct BnfBatch *batch,
@@ -324,8 +595,128 @@ enum BnfStatus bnf_forward_backward_in_place_bf16(uint16_t *logits,
                                                   float *loss);
 
 /**
+ * Open CUDA device `device`'s primary context (the one the CUDA runtime, PyTorch and CuPy use)
+ * with the BNF kernels loaded, make it current on this thread, and store the handle in `*out`
+ * (NULL on error). Errors: `BNF_ERR_CUDA_UNAVAILABLE` without CUDA, driver or that device.
+ *
+ * # Safety
+ * `out` points to a writable `BnfCuda *`.
+ */
+enum BnfStatus bnf_cuda_open(uint32_t device, struct BnfCuda **out);
+
+/**
+ * As `bnf_cuda_open`, for the context current on the calling thread (made by the framework
+ * that owns the memory, e.g. PyTorch after any CUDA work on the device). The context stays
+ * the caller's; the handle holds the loaded kernels and must be released before the context
+ * is destroyed.
+ *
+ * # Safety
+ * `out` points to a writable `BnfCuda *`.
+ */
+enum BnfStatus bnf_cuda_attach(struct BnfCuda **out);
+
+/**
+ * Release a handle from `bnf_cuda_open` / `bnf_cuda_attach` (NULL: nothing to do). Finish the
+ * work queued with it first.
+ *
+ * # Safety
+ * `gpu` is NULL or a handle not released yet; it is invalid afterwards.
+ */
+enum BnfStatus bnf_cuda_release(struct BnfCuda *gpu);
+
+/**
+ * BNF loss terms and gradient on the GPU in one launch per row (paper eqs. 4, 6, 8), queued on
+ * `stream` (a `CUstream`; NULL = the legacy default stream). Writes `rows` records to `row_out`
+ * (batch loss = sum of `row_out[r].loss` / `num_responses`), `rows` kernel statuses to
+ * `row_status` (0 = fine; read a host copy with `bnf_cuda_check_status`), and
+ * `dloss/dlogits` to `grad`: a buffer of the logits' shape and dtype, the logits pointer
+ * itself (in place, no extra memory), or NULL (loss only). A row that fails keeps its
+ * gradient row untouched; the others are written. Reads `batch->ref_logp`.
+ *
+ * # Safety
+ * `gpu` is a live handle; every pointer in `batch`, `grad`, `row_out` and `row_status` is a
+ * device pointer of its context with the sizes stated, alive until the stream has run the
+ * kernel.
+ */
+enum BnfStatus bnf_cuda_forward_backward(struct BnfCuda *gpu,
+                                         const struct BnfCudaBatch *batch,
+                                         void *grad,
+                                         struct BnfCudaRow *row_out,
+                                         int32_t *row_status,
+                                         void *stream);
+
+/**
+ * As `bnf_cuda_forward_backward`, for NLL (the SFT cross-entropy); ignores `batch->ref_logp`.
+ *
+ * # Safety
+ * As `bnf_cuda_forward_backward`.
+ */
+enum BnfStatus bnf_cuda_nll_forward_backward(struct BnfCuda *gpu,
+                                             const struct BnfCudaBatch *batch,
+                                             void *grad,
+                                             struct BnfCudaRow *row_out,
+                                             int32_t *row_status,
+                                             void *stream);
+
+/**
+ * Row statistics of every row on the GPU (`bnf_row_stats_*` per row; zeros for masked rows)
+ * into `stats` (`rows` records, device), statuses into `row_status`; queued on `stream`.
+ * Reads `dtype`, `vocab`, `rows`, `logits`, `targets` and `scored` of `batch`.
+ *
+ * # Safety
+ * As `bnf_cuda_forward_backward`.
+ */
+enum BnfStatus bnf_cuda_row_stats(struct BnfCuda *gpu,
+                                  const struct BnfCudaBatch *batch,
+                                  struct BnfRowStats *stats,
+                                  int32_t *row_status,
+                                  void *stream);
+
+/**
+ * Row gradients on the GPU: row `r` of `out` = `w[r] * (softmax - onehot(y_r))` from
+ * `stats[r]` as `bnf_cuda_row_stats` wrote them (not checked on the device), zeros for masked
+ * rows. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
+ * `w` is `rows` floats; `row_status` (may be NULL) gets a status per row. Queued on `stream`.
+ *
+ * # Safety
+ * As `bnf_cuda_forward_backward`.
+ */
+enum BnfStatus bnf_cuda_row_grad(struct BnfCuda *gpu,
+                                 const struct BnfCudaBatch *batch,
+                                 const struct BnfRowStats *stats,
+                                 const float *w,
+                                 void *out,
+                                 int32_t *row_status,
+                                 void *stream);
+
+/**
+ * Target log-probs `ell = log pi_y` per row on the GPU into `logp` and, if not NULL,
+ * `lse = log sum_j exp(z_j)` into `lse` (`rows` floats each, zeros for masked rows), statuses
+ * into `row_status`; queued on `stream`. The first pass of a sequence-level loss.
+ *
+ * # Safety
+ * As `bnf_cuda_forward_backward`.
+ */
+enum BnfStatus bnf_cuda_gather_logp(struct BnfCuda *gpu,
+                                    const struct BnfCudaBatch *batch,
+                                    float *logp,
+                                    float *lse,
+                                    int32_t *row_status,
+                                    void *stream);
+
+/**
+ * Turn a **host** copy of a GPU entry's `row_status` (`rows` ints) into the status code and
+ * message a host entry gives: `BNF_OK`, or the first failing row's code with a message naming
+ * the row (and how many more failed). Copy the statuses after the stream has run the kernel.
+ *
+ * # Safety
+ * `row_status` points to `rows` ints in host memory.
+ */
+enum BnfStatus bnf_cuda_check_status(const int32_t *row_status, size_t rows);
+
+/**
  * NLL loss only, `float` logits: writes the batch loss to `*loss` and, if `diag` is not
- * NULL, `batch->rows` records to `diag`.
+ * NULL, `batch->rows` records to `diag`. Nothing is written on error.
  *
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
@@ -365,12 +756,10 @@ enum BnfStatus bnf_nll_forward_backward_in_place_f32(float *logits,
                                                      float *loss);
 
 /**
- * NLL loss only, IEEE half (`uint16_t` bits) logits: writes the batch loss to `*loss` and, if `diag` is not
- * NULL, `batch->rows` records to `diag`.
+ * As `bnf_nll_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_nll_forward_f32`.
  */
 enum BnfStatus bnf_nll_forward_f16(const uint16_t *logits,
                                    const struct BnfBatch *batch,
@@ -378,13 +767,10 @@ enum BnfStatus bnf_nll_forward_f16(const uint16_t *logits,
                                    float *loss);
 
 /**
- * NLL loss and gradient, IEEE half (`uint16_t` bits) logits: writes `dloss/dz` to `grad` (same shape as
- * `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
- * `batch->rows` records to `diag`. Nothing is written on error.
+ * As `bnf_nll_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_nll_forward_backward_f32`.
  */
 enum BnfStatus bnf_nll_forward_backward_f16(const uint16_t *logits,
                                             const struct BnfBatch *batch,
@@ -393,12 +779,10 @@ enum BnfStatus bnf_nll_forward_backward_f16(const uint16_t *logits,
                                             float *loss);
 
 /**
- * As `bnf_nll_forward_backward_f16`, with the gradient written over `logits` (no second
- * `rows x vocab` buffer; bit for bit the same gradient). On error the logits are untouched.
+ * As `bnf_nll_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_nll_forward_backward_in_place_f32`.
  */
 enum BnfStatus bnf_nll_forward_backward_in_place_f16(uint16_t *logits,
                                                      const struct BnfBatch *batch,
@@ -406,12 +790,10 @@ enum BnfStatus bnf_nll_forward_backward_in_place_f16(uint16_t *logits,
                                                      float *loss);
 
 /**
- * NLL loss only, bfloat16 (`uint16_t` bits) logits: writes the batch loss to `*loss` and, if `diag` is not
- * NULL, `batch->rows` records to `diag`.
+ * As `bnf_nll_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_nll_forward_f32`.
  */
 enum BnfStatus bnf_nll_forward_bf16(const uint16_t *logits,
                                     const struct BnfBatch *batch,
@@ -419,13 +801,10 @@ enum BnfStatus bnf_nll_forward_bf16(const uint16_t *logits,
                                     float *loss);
 
 /**
- * NLL loss and gradient, bfloat16 (`uint16_t` bits) logits: writes `dloss/dz` to `grad` (same shape as
- * `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
- * `batch->rows` records to `diag`. Nothing is written on error.
+ * As `bnf_nll_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_nll_forward_backward_f32`.
  */
 enum BnfStatus bnf_nll_forward_backward_bf16(const uint16_t *logits,
                                              const struct BnfBatch *batch,
@@ -434,17 +813,133 @@ enum BnfStatus bnf_nll_forward_backward_bf16(const uint16_t *logits,
                                              float *loss);
 
 /**
- * As `bnf_nll_forward_backward_bf16`, with the gradient written over `logits` (no second
- * `rows x vocab` buffer; bit for bit the same gradient). On error the logits are untouched.
+ * As `bnf_nll_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
- * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * As `bnf_nll_forward_backward_in_place_f32`.
  */
 enum BnfStatus bnf_nll_forward_backward_in_place_bf16(uint16_t *logits,
                                                       const struct BnfBatch *batch,
                                                       struct BnfRowDiag *diag,
                                                       float *loss);
+
+/**
+ * Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
+ * "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
+ * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_RESPONSES`
+ * with the list in the message.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string; `out` points to a writable `BnfObjective`.
+ */
+enum BnfStatus bnf_objective_default(const char *name, struct BnfObjective *out);
+
+/**
+ * The loss of `objective` on `batch`, `float` logits: writes `out->loss`, `out->kl_estimate`
+ * and the arrays `out` points to. Checks the batch as core does (offsets, labels, pairs, the
+ * reference where the objective needs it, targets, values). Nothing is written on error.
+ *
+ * # Safety
+ * `logits` points to `batch->rows * batch->vocab` elements; the arrays of `batch` and `out` to
+ * the sizes their fields state.
+ */
+enum BnfStatus bnf_objective_forward_f32(const float *logits,
+                                         const struct BnfPrefBatch *batch,
+                                         const struct BnfObjective *objective,
+                                         struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, and `dloss/dlogits` into `grad` (same shape as `logits`,
+ * must not overlap it).
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`; `grad` points to `batch->rows * batch->vocab` elements.
+ */
+enum BnfStatus bnf_objective_forward_backward_f32(const float *logits,
+                                                  const struct BnfPrefBatch *batch,
+                                                  const struct BnfObjective *objective,
+                                                  float *grad,
+                                                  struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, with the gradient written over `logits` (bit for
+ * bit the same). On error the logits are untouched.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`, with `logits` writable.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_f32(float *logits,
+                                                           const struct BnfPrefBatch *batch,
+                                                           const struct BnfObjective *objective,
+                                                           struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_f16(const uint16_t *logits,
+                                         const struct BnfPrefBatch *batch,
+                                         const struct BnfObjective *objective,
+                                         struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_f16(const uint16_t *logits,
+                                                  const struct BnfPrefBatch *batch,
+                                                  const struct BnfObjective *objective,
+                                                  uint16_t *grad,
+                                                  struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_f16(uint16_t *logits,
+                                                           const struct BnfPrefBatch *batch,
+                                                           const struct BnfObjective *objective,
+                                                           struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_bf16(const uint16_t *logits,
+                                          const struct BnfPrefBatch *batch,
+                                          const struct BnfObjective *objective,
+                                          struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_bf16(const uint16_t *logits,
+                                                   const struct BnfPrefBatch *batch,
+                                                   const struct BnfObjective *objective,
+                                                   uint16_t *grad,
+                                                   struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_bf16(uint16_t *logits,
+                                                            const struct BnfPrefBatch *batch,
+                                                            const struct BnfObjective *objective,
+                                                            struct BnfObjectiveOut *out);
 
 /**
  * Row statistics of `vocab` `float` logits `z` with target `y` (one read of the row).
@@ -498,10 +993,10 @@ enum BnfStatus bnf_dynamic_target_f32(const float *z,
                                       struct BnfRowStats *stats_out);
 
 /**
- * Row statistics of `vocab` IEEE half (`uint16_t` bits) logits `z` with target `y` (one read of the row).
+ * As `bnf_row_stats_f32`, for IEEE half logits passed as `uint16_t` bits.
  *
  * # Safety
- * `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+ * As `bnf_row_stats_f32`.
  */
 enum BnfStatus bnf_row_stats_f16(const uint16_t *z,
                                  size_t vocab,
@@ -509,11 +1004,10 @@ enum BnfStatus bnf_row_stats_f16(const uint16_t *z,
                                  struct BnfRowStats *out);
 
 /**
- * Write `w * (softmax(z) - onehot(y))` into `out` (IEEE half (`uint16_t` bits), `vocab` elements, must not overlap
- * `z`), from `stats = bnf_row_stats_f16(z, y)`.
+ * As `bnf_row_grad_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+ * As `bnf_row_grad_f32`.
  */
 enum BnfStatus bnf_row_grad_f16(const uint16_t *z,
                                 size_t vocab,
@@ -523,10 +1017,10 @@ enum BnfStatus bnf_row_grad_f16(const uint16_t *z,
                                 uint16_t *out);
 
 /**
- * As `bnf_row_grad_f16`, written over `z` itself (bit for bit the same values).
+ * As `bnf_row_grad_in_place_f32`, for IEEE half logits passed as `uint16_t` bits.
  *
  * # Safety
- * `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+ * As `bnf_row_grad_in_place_f32`.
  */
 enum BnfStatus bnf_row_grad_in_place_f16(uint16_t *z,
                                          size_t vocab,
@@ -535,14 +1029,10 @@ enum BnfStatus bnf_row_grad_in_place_f16(uint16_t *z,
                                          float w);
 
 /**
- * The paper's dynamic target distribution `f` (eq. 6) for one row of IEEE half (`uint16_t` bits) logits, written
- * to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
- * `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
- * if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+ * As `bnf_dynamic_target_f32`, for IEEE half logits (`f_out` stays `float`) passed as `uint16_t` bits.
  *
  * # Safety
- * `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
- * `BnfRowStats`.
+ * As `bnf_dynamic_target_f32`.
  */
 enum BnfStatus bnf_dynamic_target_f16(const uint16_t *z,
                                       size_t vocab,
@@ -552,10 +1042,10 @@ enum BnfStatus bnf_dynamic_target_f16(const uint16_t *z,
                                       struct BnfRowStats *stats_out);
 
 /**
- * Row statistics of `vocab` bfloat16 (`uint16_t` bits) logits `z` with target `y` (one read of the row).
+ * As `bnf_row_stats_f32`, for bfloat16 logits passed as `uint16_t` bits.
  *
  * # Safety
- * `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+ * As `bnf_row_stats_f32`.
  */
 enum BnfStatus bnf_row_stats_bf16(const uint16_t *z,
                                   size_t vocab,
@@ -563,11 +1053,10 @@ enum BnfStatus bnf_row_stats_bf16(const uint16_t *z,
                                   struct BnfRowStats *out);
 
 /**
- * Write `w * (softmax(z) - onehot(y))` into `out` (bfloat16 (`uint16_t` bits), `vocab` elements, must not overlap
- * `z`), from `stats = bnf_row_stats_bf16(z, y)`.
+ * As `bnf_row_grad_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
  *
  * # Safety
- * `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+ * As `bnf_row_grad_f32`.
  */
 enum BnfStatus bnf_row_grad_bf16(const uint16_t *z,
                                  size_t vocab,
@@ -577,10 +1066,10 @@ enum BnfStatus bnf_row_grad_bf16(const uint16_t *z,
                                  uint16_t *out);
 
 /**
- * As `bnf_row_grad_bf16`, written over `z` itself (bit for bit the same values).
+ * As `bnf_row_grad_in_place_f32`, for bfloat16 logits passed as `uint16_t` bits.
  *
  * # Safety
- * `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+ * As `bnf_row_grad_in_place_f32`.
  */
 enum BnfStatus bnf_row_grad_in_place_bf16(uint16_t *z,
                                           size_t vocab,
@@ -589,14 +1078,10 @@ enum BnfStatus bnf_row_grad_in_place_bf16(uint16_t *z,
                                           float w);
 
 /**
- * The paper's dynamic target distribution `f` (eq. 6) for one row of bfloat16 (`uint16_t` bits) logits, written
- * to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
- * `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
- * if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+ * As `bnf_dynamic_target_f32`, for bfloat16 logits (`f_out` stays `float`) passed as `uint16_t` bits.
  *
  * # Safety
- * `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
- * `BnfRowStats`.
+ * As `bnf_dynamic_target_f32`.
  */
 enum BnfStatus bnf_dynamic_target_bf16(const uint16_t *z,
                                        size_t vocab,

@@ -1,11 +1,13 @@
 //! The one generic path behind every batch entry point (BNF and NLL; forward, forward+backward,
 //! in place; f32, f16, bf16): check the C arguments, build core's `Batch`, call
 //! `bnf_core::forward*`, copy out the loss and diagnostics. Nothing is written on error.
+//! [`forward`], [`forward_backward`] and [`in_place`] are the bodies of the exported symbols,
+//! which are one-line wrappers written out per objective and dtype so cbindgen sees them.
 
-use bnf_core::{forward, forward_backward, forward_backward_in_place, Batch, Logit};
+use bnf_core::{Batch, Logit};
 use bnf_core::{RowDiag, RowLoss};
 
-use crate::guard::{check_disjoint, required, slice, slice_mut};
+use crate::guard::{check_disjoint, entry, required, slice, slice_mut, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 use crate::types::{BnfBatch, BnfRowDiag};
 
@@ -39,32 +41,44 @@ struct Rows<'a> {
     ref_logp: Option<&'a [f32]>,
 }
 
+/// `rows * vocab`, after rejecting a zero or overflowing size (named `batch->...`).
+pub(crate) fn elements(vocab: usize, rows: usize) -> Result<usize, Fail> {
+    if vocab == 0 {
+        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->vocab is 0"));
+    }
+    if rows == 0 {
+        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->rows is 0"));
+    }
+    rows.checked_mul(vocab).ok_or_else(|| {
+        Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!("batch->rows * batch->vocab = {rows} * {vocab} overflows"),
+        )
+    })
+}
+
+/// The optional `batch->scored` flags as core's `bool`s (NULL: every row counts).
+///
+/// # Safety
+/// If not NULL, `scored` points to `rows` bytes.
+pub(crate) unsafe fn scored_flags(
+    scored: *const u8,
+    rows: usize,
+) -> Result<Option<Vec<bool>>, Fail> {
+    if scored.is_null() {
+        return Ok(None);
+    }
+    let flags = slice(scored, rows, "batch->scored")?;
+    Ok(Some(flags.iter().map(|&f| f != 0).collect()))
+}
+
 /// Check `batch`'s fields.
 ///
 /// # Safety
 /// The pointers in `batch` must satisfy the header's contract (`rows` elements each).
 unsafe fn rows_of(b: &BnfBatch, objective: Objective) -> Result<Rows<'_>, Fail> {
-    if b.vocab == 0 {
-        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->vocab is 0"));
-    }
-    if b.rows == 0 {
-        return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->rows is 0"));
-    }
-    let elements = b.rows.checked_mul(b.vocab).ok_or_else(|| {
-        Fail::new(
-            BnfStatus::BNF_ERR_ZERO_SIZE,
-            format!(
-                "batch->rows * batch->vocab = {} * {} overflows",
-                b.rows, b.vocab
-            ),
-        )
-    })?;
-    let scored = if b.scored.is_null() {
-        None
-    } else {
-        let flags = slice(b.scored, b.rows, "batch->scored")?;
-        Some(flags.iter().map(|&f| f != 0).collect())
-    };
+    let elements = elements(b.vocab, b.rows)?;
+    let scored = scored_flags(b.scored, b.rows)?;
     let ref_logp = match objective {
         Objective::Bnf => Some(slice(b.ref_logp, b.rows, "batch->ref_logp")?),
         Objective::Nll => None,
@@ -116,17 +130,18 @@ pub(crate) unsafe fn run<T: Logit>(
     let value = match grad {
         Grad::None => {
             let z = slice(logits as *const T, r.elements, "logits")?;
-            forward(z, &core_batch, kind, &mut rows)?
+            bnf_core::forward(z, &core_batch, kind, &mut rows)?
         }
         Grad::Into(g) => {
-            check_disjoint(logits, r.elements, g, r.elements, ("logits", "grad"))?;
+            let names = ("logits", "grad");
+            check_disjoint(logits, r.elements, g, r.elements, names, IN_PLACE)?;
             let z = slice(logits as *const T, r.elements, "logits")?;
             let g = slice_mut(g, r.elements, "grad")?;
-            forward_backward(z, &core_batch, kind, g, &mut rows)?
+            bnf_core::forward_backward(z, &core_batch, kind, g, &mut rows)?
         }
         Grad::InPlace => {
             let z = slice_mut(logits, r.elements, "logits")?;
-            forward_backward_in_place(z, &core_batch, kind, &mut rows)?
+            bnf_core::forward_backward_in_place(z, &core_batch, kind, &mut rows)?
         }
     };
     loss_out[0] = value;
@@ -136,4 +151,58 @@ pub(crate) unsafe fn run<T: Logit>(
         }
     }
     Ok(())
+}
+
+/// Body of `bnf_forward_*` and `bnf_nll_forward_*` (entry point `name`): the loss only.
+///
+/// # Safety
+/// As [`run`].
+pub(crate) unsafe fn forward<T: Logit>(
+    name: &str,
+    objective: Objective,
+    logits: *const T,
+    batch: *const BnfBatch,
+    diag: *mut BnfRowDiag,
+    loss: *mut f32,
+) -> BnfStatus {
+    let logits = logits.cast_mut();
+    entry(name, || {
+        run(objective, logits, batch, Grad::None, diag, loss)
+    })
+}
+
+/// Body of `bnf_forward_backward_*` and `bnf_nll_forward_backward_*`: loss and gradient into
+/// `grad`.
+///
+/// # Safety
+/// As [`run`].
+pub(crate) unsafe fn forward_backward<T: Logit>(
+    name: &str,
+    objective: Objective,
+    logits: *const T,
+    batch: *const BnfBatch,
+    grad: *mut T,
+    diag: *mut BnfRowDiag,
+    loss: *mut f32,
+) -> BnfStatus {
+    let (logits, grad) = (logits.cast_mut(), Grad::Into(grad));
+    entry(name, || run(objective, logits, batch, grad, diag, loss))
+}
+
+/// Body of `bnf_forward_backward_in_place_*` and `bnf_nll_forward_backward_in_place_*`: loss,
+/// and the gradient over the logits.
+///
+/// # Safety
+/// As [`run`].
+pub(crate) unsafe fn in_place<T: Logit>(
+    name: &str,
+    objective: Objective,
+    logits: *mut T,
+    batch: *const BnfBatch,
+    diag: *mut BnfRowDiag,
+    loss: *mut f32,
+) -> BnfStatus {
+    entry(name, || {
+        run(objective, logits, batch, Grad::InPlace, diag, loss)
+    })
 }

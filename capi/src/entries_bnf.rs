@@ -1,14 +1,15 @@
 //! The BNF batch entry points: forward, forward+backward into a buffer, and
 //! forward+backward over the logits, for f32, f16 and bf16 logits (f16/bf16 as `uint16_t` bits).
-//! BNF is the paper's eq. 4 with gradient eq. 8; it reads `batch->ref_logp`.
-use crate::batch::{run, Grad, Objective};
-use crate::guard::entry;
+//! BNF is the paper's eq. 4 with gradient eq. 8; it reads `batch->ref_logp`. Each symbol is a
+//! one-line wrapper of a generic body in `batch.rs`, written out so cbindgen sees it.
+use crate::batch::{self, Objective::Bnf};
 use crate::status::BnfStatus;
 use crate::types::{BnfBatch, BnfRowDiag};
 use bnf_core::{bf16, f16};
 
 /// BNF loss only, `float` logits: writes the batch loss to `*loss` and, if `diag` is not
-/// NULL, `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8.
+/// NULL, `batch->rows` records to `diag`. Row losses and gradients follow the
+/// paper's eqs. 4, 6 and 8. Nothing is written on error.
 ///
 /// # Safety
 /// `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
@@ -20,21 +21,12 @@ pub unsafe extern "C" fn bnf_forward_f32(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_f32", || {
-        run(
-            Objective::Bnf,
-            logits as *mut f32,
-            batch,
-            Grad::None,
-            diag,
-            loss,
-        )
-    })
+    batch::forward("bnf_forward_f32", Bnf, logits, batch, diag, loss)
 }
 
 /// BNF loss and gradient, `float` logits: writes `dloss/dz` to `grad` (same shape as
 /// `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
-/// `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8. Nothing is written on error.
+/// `batch->rows` records to `diag`. Nothing is written on error.
 ///
 /// # Safety
 /// `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
@@ -47,16 +39,15 @@ pub unsafe extern "C" fn bnf_forward_backward_f32(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_backward_f32", || {
-        run(
-            Objective::Bnf,
-            logits as *mut f32,
-            batch,
-            Grad::Into(grad),
-            diag,
-            loss,
-        )
-    })
+    batch::forward_backward(
+        "bnf_forward_backward_f32",
+        Bnf,
+        logits,
+        batch,
+        grad,
+        diag,
+        loss,
+    )
 }
 
 /// As `bnf_forward_backward_f32`, with the gradient written over `logits` (no second
@@ -72,17 +63,20 @@ pub unsafe extern "C" fn bnf_forward_backward_in_place_f32(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_backward_in_place_f32", || {
-        run(Objective::Bnf, logits, batch, Grad::InPlace, diag, loss)
-    })
+    batch::in_place(
+        "bnf_forward_backward_in_place_f32",
+        Bnf,
+        logits,
+        batch,
+        diag,
+        loss,
+    )
 }
 
-/// BNF loss only, IEEE half (`uint16_t` bits) logits: writes the batch loss to `*loss` and, if `diag` is not
-/// NULL, `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8.
+/// As `bnf_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
-/// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// As `bnf_forward_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_forward_f16(
     logits: *const u16,
@@ -90,25 +84,20 @@ pub unsafe extern "C" fn bnf_forward_f16(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_f16", || {
-        run(
-            Objective::Bnf,
-            logits as *const f16 as *mut f16,
-            batch,
-            Grad::None,
-            diag,
-            loss,
-        )
-    })
+    batch::forward(
+        "bnf_forward_f16",
+        Bnf,
+        logits.cast::<f16>(),
+        batch,
+        diag,
+        loss,
+    )
 }
 
-/// BNF loss and gradient, IEEE half (`uint16_t` bits) logits: writes `dloss/dz` to `grad` (same shape as
-/// `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
-/// `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8. Nothing is written on error.
+/// As `bnf_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
-/// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// As `bnf_forward_backward_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_forward_backward_f16(
     logits: *const u16,
@@ -117,24 +106,14 @@ pub unsafe extern "C" fn bnf_forward_backward_f16(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_backward_f16", || {
-        run(
-            Objective::Bnf,
-            logits as *const f16 as *mut f16,
-            batch,
-            Grad::Into(grad as *mut f16),
-            diag,
-            loss,
-        )
-    })
+    let (z, g) = (logits.cast::<f16>(), grad.cast::<f16>());
+    batch::forward_backward("bnf_forward_backward_f16", Bnf, z, batch, g, diag, loss)
 }
 
-/// As `bnf_forward_backward_f16`, with the gradient written over `logits` (no second
-/// `rows x vocab` buffer; bit for bit the same gradient). On error the logits are untouched.
+/// As `bnf_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
-/// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// As `bnf_forward_backward_in_place_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_forward_backward_in_place_f16(
     logits: *mut u16,
@@ -142,24 +121,20 @@ pub unsafe extern "C" fn bnf_forward_backward_in_place_f16(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_backward_in_place_f16", || {
-        run(
-            Objective::Bnf,
-            logits as *mut f16,
-            batch,
-            Grad::InPlace,
-            diag,
-            loss,
-        )
-    })
+    batch::in_place(
+        "bnf_forward_backward_in_place_f16",
+        Bnf,
+        logits.cast::<f16>(),
+        batch,
+        diag,
+        loss,
+    )
 }
 
-/// BNF loss only, bfloat16 (`uint16_t` bits) logits: writes the batch loss to `*loss` and, if `diag` is not
-/// NULL, `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8.
+/// As `bnf_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
-/// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// As `bnf_forward_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_forward_bf16(
     logits: *const u16,
@@ -167,25 +142,20 @@ pub unsafe extern "C" fn bnf_forward_bf16(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_bf16", || {
-        run(
-            Objective::Bnf,
-            logits as *const bf16 as *mut bf16,
-            batch,
-            Grad::None,
-            diag,
-            loss,
-        )
-    })
+    batch::forward(
+        "bnf_forward_bf16",
+        Bnf,
+        logits.cast::<bf16>(),
+        batch,
+        diag,
+        loss,
+    )
 }
 
-/// BNF loss and gradient, bfloat16 (`uint16_t` bits) logits: writes `dloss/dz` to `grad` (same shape as
-/// `logits`, must not overlap it), the batch loss to `*loss` and, if `diag` is not NULL,
-/// `batch->rows` records to `diag`. Row losses and gradients follow the paper's eqs. 4, 6 and 8. Nothing is written on error.
+/// As `bnf_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
-/// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// As `bnf_forward_backward_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_forward_backward_bf16(
     logits: *const u16,
@@ -194,24 +164,14 @@ pub unsafe extern "C" fn bnf_forward_backward_bf16(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_backward_bf16", || {
-        run(
-            Objective::Bnf,
-            logits as *const bf16 as *mut bf16,
-            batch,
-            Grad::Into(grad as *mut bf16),
-            diag,
-            loss,
-        )
-    })
+    let (z, g) = (logits.cast::<bf16>(), grad.cast::<bf16>());
+    batch::forward_backward("bnf_forward_backward_bf16", Bnf, z, batch, g, diag, loss)
 }
 
-/// As `bnf_forward_backward_bf16`, with the gradient written over `logits` (no second
-/// `rows x vocab` buffer; bit for bit the same gradient). On error the logits are untouched.
+/// As `bnf_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
-/// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// As `bnf_forward_backward_in_place_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_forward_backward_in_place_bf16(
     logits: *mut u16,
@@ -219,14 +179,12 @@ pub unsafe extern "C" fn bnf_forward_backward_in_place_bf16(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_forward_backward_in_place_bf16", || {
-        run(
-            Objective::Bnf,
-            logits as *mut bf16,
-            batch,
-            Grad::InPlace,
-            diag,
-            loss,
-        )
-    })
+    batch::in_place(
+        "bnf_forward_backward_in_place_bf16",
+        Bnf,
+        logits.cast::<bf16>(),
+        batch,
+        diag,
+        loss,
+    )
 }

@@ -1,7 +1,8 @@
 //! The row-primitive entry points for f32, f16 and bf16 rows (f16/bf16 as `uint16_t` bits):
 //! statistics, gradient (into a buffer or in place), the dynamic target `f` (eq. 6), and BNF's
 //! row scalars. A sequence-level objective computes `bnf_row_stats_*` per row, reduces `ell`
-//! over each sequence, then calls `bnf_row_grad_*` with its own weight.
+//! over each sequence, then calls `bnf_row_grad_*` with its own weight. Each symbol is a
+//! one-line wrapper of a generic body in `row.rs`, written out so cbindgen sees it.
 
 use crate::guard::entry;
 use crate::row;
@@ -20,7 +21,7 @@ pub unsafe extern "C" fn bnf_row_stats_f32(
     y: u32,
     out: *mut BnfRowStats,
 ) -> BnfStatus {
-    entry("bnf_row_stats_f32", || row::stats(z, vocab, y, out))
+    row::stats("bnf_row_stats_f32", z, vocab, y, out)
 }
 
 /// Write `w * (softmax(z) - onehot(y))` into `out` (`float`, `vocab` elements, must not overlap
@@ -37,9 +38,7 @@ pub unsafe extern "C" fn bnf_row_grad_f32(
     w: f32,
     out: *mut f32,
 ) -> BnfStatus {
-    entry("bnf_row_grad_f32", || {
-        row::grad(z.cast_mut(), vocab, y, stats, w, Some(out))
-    })
+    row::grad("bnf_row_grad_f32", z, vocab, y, stats, w, out)
 }
 
 /// As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values).
@@ -54,9 +53,7 @@ pub unsafe extern "C" fn bnf_row_grad_in_place_f32(
     stats: *const BnfRowStats,
     w: f32,
 ) -> BnfStatus {
-    entry("bnf_row_grad_in_place_f32", || {
-        row::grad(z, vocab, y, stats, w, None)
-    })
+    row::grad_in_place("bnf_row_grad_in_place_f32", z, vocab, y, stats, w)
 }
 
 /// The paper's dynamic target distribution `f` (eq. 6) for one row of `float` logits, written
@@ -76,15 +73,21 @@ pub unsafe extern "C" fn bnf_dynamic_target_f32(
     f_out: *mut f32,
     stats_out: *mut BnfRowStats,
 ) -> BnfStatus {
-    entry("bnf_dynamic_target_f32", || {
-        row::target(z, vocab, y, ref_logp, f_out, stats_out)
-    })
+    row::target(
+        "bnf_dynamic_target_f32",
+        z,
+        vocab,
+        y,
+        ref_logp,
+        f_out,
+        stats_out,
+    )
 }
 
-/// Row statistics of `vocab` IEEE half (`uint16_t` bits) logits `z` with target `y` (one read of the row).
+/// As `bnf_row_stats_f32`, for IEEE half logits passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+/// As `bnf_row_stats_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_stats_f16(
     z: *const u16,
@@ -92,16 +95,13 @@ pub unsafe extern "C" fn bnf_row_stats_f16(
     y: u32,
     out: *mut BnfRowStats,
 ) -> BnfStatus {
-    entry("bnf_row_stats_f16", || {
-        row::stats(z.cast::<f16>(), vocab, y, out)
-    })
+    row::stats("bnf_row_stats_f16", z.cast::<f16>(), vocab, y, out)
 }
 
-/// Write `w * (softmax(z) - onehot(y))` into `out` (IEEE half (`uint16_t` bits), `vocab` elements, must not overlap
-/// `z`), from `stats = bnf_row_stats_f16(z, y)`.
+/// As `bnf_row_grad_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+/// As `bnf_row_grad_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_grad_f16(
     z: *const u16,
@@ -111,22 +111,14 @@ pub unsafe extern "C" fn bnf_row_grad_f16(
     w: f32,
     out: *mut u16,
 ) -> BnfStatus {
-    entry("bnf_row_grad_f16", || {
-        row::grad(
-            z.cast::<f16>().cast_mut(),
-            vocab,
-            y,
-            stats,
-            w,
-            Some(out.cast::<f16>()),
-        )
-    })
+    let (z, out) = (z.cast::<f16>(), out.cast::<f16>());
+    row::grad("bnf_row_grad_f16", z, vocab, y, stats, w, out)
 }
 
-/// As `bnf_row_grad_f16`, written over `z` itself (bit for bit the same values).
+/// As `bnf_row_grad_in_place_f32`, for IEEE half logits passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+/// As `bnf_row_grad_in_place_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_grad_in_place_f16(
     z: *mut u16,
@@ -135,19 +127,20 @@ pub unsafe extern "C" fn bnf_row_grad_in_place_f16(
     stats: *const BnfRowStats,
     w: f32,
 ) -> BnfStatus {
-    entry("bnf_row_grad_in_place_f16", || {
-        row::grad(z.cast::<f16>(), vocab, y, stats, w, None)
-    })
+    row::grad_in_place(
+        "bnf_row_grad_in_place_f16",
+        z.cast::<f16>(),
+        vocab,
+        y,
+        stats,
+        w,
+    )
 }
 
-/// The paper's dynamic target distribution `f` (eq. 6) for one row of IEEE half (`uint16_t` bits) logits, written
-/// to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
-/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
-/// if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+/// As `bnf_dynamic_target_f32`, for IEEE half logits (`f_out` stays `float`) passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
-/// `BnfRowStats`.
+/// As `bnf_dynamic_target_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_dynamic_target_f16(
     z: *const u16,
@@ -157,15 +150,22 @@ pub unsafe extern "C" fn bnf_dynamic_target_f16(
     f_out: *mut f32,
     stats_out: *mut BnfRowStats,
 ) -> BnfStatus {
-    entry("bnf_dynamic_target_f16", || {
-        row::target(z.cast::<f16>(), vocab, y, ref_logp, f_out, stats_out)
-    })
+    let z = z.cast::<f16>();
+    row::target(
+        "bnf_dynamic_target_f16",
+        z,
+        vocab,
+        y,
+        ref_logp,
+        f_out,
+        stats_out,
+    )
 }
 
-/// Row statistics of `vocab` bfloat16 (`uint16_t` bits) logits `z` with target `y` (one read of the row).
+/// As `bnf_row_stats_f32`, for bfloat16 logits passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+/// As `bnf_row_stats_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_stats_bf16(
     z: *const u16,
@@ -173,16 +173,13 @@ pub unsafe extern "C" fn bnf_row_stats_bf16(
     y: u32,
     out: *mut BnfRowStats,
 ) -> BnfStatus {
-    entry("bnf_row_stats_bf16", || {
-        row::stats(z.cast::<bf16>(), vocab, y, out)
-    })
+    row::stats("bnf_row_stats_bf16", z.cast::<bf16>(), vocab, y, out)
 }
 
-/// Write `w * (softmax(z) - onehot(y))` into `out` (bfloat16 (`uint16_t` bits), `vocab` elements, must not overlap
-/// `z`), from `stats = bnf_row_stats_bf16(z, y)`.
+/// As `bnf_row_grad_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+/// As `bnf_row_grad_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_grad_bf16(
     z: *const u16,
@@ -192,22 +189,14 @@ pub unsafe extern "C" fn bnf_row_grad_bf16(
     w: f32,
     out: *mut u16,
 ) -> BnfStatus {
-    entry("bnf_row_grad_bf16", || {
-        row::grad(
-            z.cast::<bf16>().cast_mut(),
-            vocab,
-            y,
-            stats,
-            w,
-            Some(out.cast::<bf16>()),
-        )
-    })
+    let (z, out) = (z.cast::<bf16>(), out.cast::<bf16>());
+    row::grad("bnf_row_grad_bf16", z, vocab, y, stats, w, out)
 }
 
-/// As `bnf_row_grad_bf16`, written over `z` itself (bit for bit the same values).
+/// As `bnf_row_grad_in_place_f32`, for bfloat16 logits passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
+/// As `bnf_row_grad_in_place_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_grad_in_place_bf16(
     z: *mut u16,
@@ -216,19 +205,20 @@ pub unsafe extern "C" fn bnf_row_grad_in_place_bf16(
     stats: *const BnfRowStats,
     w: f32,
 ) -> BnfStatus {
-    entry("bnf_row_grad_in_place_bf16", || {
-        row::grad(z.cast::<bf16>(), vocab, y, stats, w, None)
-    })
+    row::grad_in_place(
+        "bnf_row_grad_in_place_bf16",
+        z.cast::<bf16>(),
+        vocab,
+        y,
+        stats,
+        w,
+    )
 }
 
-/// The paper's dynamic target distribution `f` (eq. 6) for one row of bfloat16 (`uint16_t` bits) logits, written
-/// to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
-/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
-/// if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+/// As `bnf_dynamic_target_f32`, for bfloat16 logits (`f_out` stays `float`) passed as `uint16_t` bits.
 ///
 /// # Safety
-/// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
-/// `BnfRowStats`.
+/// As `bnf_dynamic_target_f32`.
 #[no_mangle]
 pub unsafe extern "C" fn bnf_dynamic_target_bf16(
     z: *const u16,
@@ -238,9 +228,16 @@ pub unsafe extern "C" fn bnf_dynamic_target_bf16(
     f_out: *mut f32,
     stats_out: *mut BnfRowStats,
 ) -> BnfStatus {
-    entry("bnf_dynamic_target_bf16", || {
-        row::target(z.cast::<bf16>(), vocab, y, ref_logp, f_out, stats_out)
-    })
+    let z = z.cast::<bf16>();
+    row::target(
+        "bnf_dynamic_target_bf16",
+        z,
+        vocab,
+        y,
+        ref_logp,
+        f_out,
+        stats_out,
+    )
 }
 
 /// BNF's row scalars `f_y`, `c` and the row cross-entropy against `f`, from row statistics and

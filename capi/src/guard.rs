@@ -33,8 +33,11 @@ pub(crate) fn entry(name: &str, body: impl FnOnce() -> Result<(), Fail>) -> BnfS
     }
 }
 
-/// Reject a NULL or misaligned pointer named `what`.
-fn check_ptr<T>(p: *const T, what: &str) -> Result<(), Fail> {
+/// The end of an overlap message where an `_in_place` entry exists.
+pub(crate) const IN_PLACE: &str = "; use the _in_place entry to write over the logits";
+
+/// Reject a NULL or misaligned pointer named `what` (host or device: only the address is read).
+pub(crate) fn check_ptr<T>(p: *const T, what: &str) -> Result<(), Fail> {
     if p.is_null() {
         return Err(Fail::new(
             BnfStatus::BNF_ERR_NULL_POINTER,
@@ -121,13 +124,14 @@ pub(crate) unsafe fn required<'a, T>(p: *const T, what: &str) -> Result<&'a T, F
 
 /// Reject an output buffer `out` of `out_len` `O`s that overlaps the input `input` of `in_len`
 /// `I`s (a `&mut` must not alias a `&`; the in-place entries exist for that case). Checked on the
-/// raw addresses before any slice is made.
+/// raw addresses before any slice is made. `hint` ends the message (say how to write in place).
 pub(crate) fn check_disjoint<I, O>(
     input: *const I,
     in_len: usize,
     out: *const O,
     out_len: usize,
     names: (&str, &str),
+    hint: &str,
 ) -> Result<(), Fail> {
     let a = input as usize;
     let b = out as usize;
@@ -136,10 +140,7 @@ pub(crate) fn check_disjoint<I, O>(
     if a < b_end && b < a_end {
         return Err(Fail::new(
             BnfStatus::BNF_ERR_LENGTH_MISMATCH,
-            format!(
-                "argument `{}` overlaps `{}`; use the _in_place entry to write over the logits",
-                names.1, names.0
-            ),
+            format!("argument `{}` overlaps `{}`{hint}", names.1, names.0),
         ));
     }
     Ok(())
@@ -172,10 +173,10 @@ mod tests {
     fn overlap_is_detected_only_when_ranges_intersect() {
         let a = [0.0f32; 8];
         let p = a.as_ptr();
-        let names = ("in", "out");
-        assert!(check_disjoint(p, 4, unsafe { p.add(4) }, 4, names).is_ok());
-        assert!(check_disjoint(unsafe { p.add(4) }, 4, p, 4, names).is_ok());
-        assert!(check_disjoint(p, 4, unsafe { p.add(3) }, 4, names).is_err());
-        assert!(check_disjoint(p, 8, p, 8, names).is_err());
+        let (names, h) = (("in", "out"), "");
+        assert!(check_disjoint(p, 4, unsafe { p.add(4) }, 4, names, h).is_ok());
+        assert!(check_disjoint(unsafe { p.add(4) }, 4, p, 4, names, h).is_ok());
+        assert!(check_disjoint(p, 4, unsafe { p.add(3) }, 4, names, h).is_err());
+        assert!(check_disjoint(p, 8, p, 8, names, h).is_err());
     }
 }

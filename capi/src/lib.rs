@@ -6,27 +6,45 @@
 //!
 //! - batch objectives, BNF (`bnf_forward*`) and NLL (`bnf_nll_forward*`): loss only, loss and
 //!   gradient into a buffer, or gradient over the logits, for `f32`, `f16` and `bf16` logits;
+//! - every objective of core, the sequence-level baselines included (DPO, IPO, SLiC-HF, SimPO,
+//!   R-DPO, CPO, ORPO, KTO, NLL+PLL): `bnf_objective_default` and `bnf_objective_forward*`;
 //! - row primitives: `bnf_row_stats_*`, `bnf_row_grad_*`, `bnf_dynamic_target_*`,
-//!   `bnf_scalars`; and `bnf_response_weights` for `s = label / |y|`.
+//!   `bnf_scalars`; and `bnf_response_weights` for `s = label / |y|`;
+//! - GPU entries (`bnf_cuda_*`, through `bnf-driver`'s raw entries): BNF / NLL fused forward and
+//!   backward and the row primitives on device pointers with the caller's CUDA stream. They
+//!   run with the `cuda` feature (or `emu`, the driver's host emulator, for tests); otherwise
+//!   they return `BNF_ERR_CUDA_UNAVAILABLE`.
 //!
 //! Every entry returns a [`BnfStatus`]; on failure `bnf_last_error_message()` says which
-//! argument, row and value. Panics never cross the boundary. GPU entries are not in this crate
-//! yet (they need the CUDA driver crate).
+//! argument, row and value. Panics never cross the boundary.
 
 mod batch;
+mod cuda;
 mod entries_bnf;
+mod entries_cuda;
 mod entries_nll;
+mod entries_objective;
 mod entries_row;
 mod guard;
+mod objective;
 mod row;
 mod status;
 mod threads;
 mod types;
 mod weights;
 
+pub use cuda::{BnfCuda, BnfCudaBatch, BnfCudaRow, BNF_DTYPE_BF16, BNF_DTYPE_F16, BNF_DTYPE_F32};
 pub use entries_bnf::*;
+pub use entries_cuda::*;
 pub use entries_nll::*;
+pub use entries_objective::*;
 pub use entries_row::*;
+pub use objective::{
+    BnfObjective, BnfObjectiveOut, BnfPrefBatch, BNF_OBJECTIVE_BNF, BNF_OBJECTIVE_CPO,
+    BNF_OBJECTIVE_DPO, BNF_OBJECTIVE_IPO, BNF_OBJECTIVE_KTO, BNF_OBJECTIVE_NLL,
+    BNF_OBJECTIVE_NLL_PLL, BNF_OBJECTIVE_ORPO, BNF_OBJECTIVE_RDPO, BNF_OBJECTIVE_SIMPO,
+    BNF_OBJECTIVE_SLIC_HF,
+};
 pub use status::{bnf_last_error_message, bnf_status_name, BnfStatus};
 pub use threads::*;
 pub use types::{BnfBatch, BnfRowDiag, BnfRowStats, BnfScalars};

@@ -1,37 +1,14 @@
 //! The generic bodies of the row-primitive entry points (`bnf_row_stats_*`, `bnf_row_grad_*`,
-//! `bnf_dynamic_target_*`, `bnf_scalars`): argument checks, then one call into `bnf-core`.
-//! These are what a sequence-level objective (DPO and friends) builds on.
+//! `bnf_dynamic_target_*`, `bnf_scalars`): argument checks, then one call into `bnf-core`,
+//! run through `guard::entry` under the entry point's name. These are what a sequence-level
+//! objective (DPO and friends) builds on.
 
 use bnf_core::{bnf_scalars, check_ref_logp, dynamic_target, row_grad, row_grad_in_place};
 use bnf_core::{row_stats, BnfError, Logit};
 
-use crate::guard::{check_disjoint, optional_mut, required, slice, slice_mut};
+use crate::guard::{check_disjoint, entry, optional_mut, required, slice, slice_mut, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 use crate::types::{BnfRowStats, BnfScalars};
-
-/// Reject a target id that is not below `vocab` (before any slice is made).
-fn check_target(y: u32, vocab: usize) -> Result<usize, Fail> {
-    if (y as usize) < vocab {
-        Ok(y as usize)
-    } else {
-        Err(Fail::new(
-            BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE,
-            format!("argument `y`: target id {y} is not below vocab size {vocab}"),
-        ))
-    }
-}
-
-/// Reject a non-finite gradient weight.
-fn check_weight(w: f32) -> Result<(), Fail> {
-    if w.is_finite() {
-        Ok(())
-    } else {
-        Err(Fail::new(
-            BnfStatus::BNF_ERR_INVALID_WEIGHT,
-            format!("argument `w`: weight {w} is not finite"),
-        ))
-    }
-}
 
 /// A core error from a single-row call, reported by argument name rather than as "row 0".
 fn single_row(e: BnfError) -> Fail {
@@ -45,80 +22,104 @@ fn single_row(e: BnfError) -> Fail {
             status,
             format!("argument `ref_logp`: {value} is NaN or above 0"),
         ),
+        BnfError::TargetOutOfRange { target, vocab, .. } => Fail::new(
+            status,
+            format!("argument `y`: target id {target} is not below vocab size {vocab}"),
+        ),
+        BnfError::InvalidWeight { value, .. } => Fail::new(
+            status,
+            format!("argument `w`: weight {value} is not finite"),
+        ),
         other => other.into(),
     }
 }
 
-/// `*out = row_stats(z, y)`.
+/// Body of `bnf_row_stats_*` (entry point `name`): `*out = row_stats(z, y)`.
 ///
 /// # Safety
 /// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
 pub(crate) unsafe fn stats<T: Logit>(
+    name: &str,
     z: *const T,
     vocab: usize,
     y: u32,
     out: *mut BnfRowStats,
-) -> Result<(), Fail> {
-    let z = slice(z, vocab, "z")?;
-    let out = slice_mut(out, 1, "out")?;
-    let y = check_target(y, vocab)?;
-    out[0] = row_stats(z, y).map_err(single_row)?.into();
-    Ok(())
+) -> BnfStatus {
+    entry(name, || {
+        let z = slice(z, vocab, "z")?;
+        let out = slice_mut(out, 1, "out")?;
+        out[0] = row_stats(z, y as usize).map_err(single_row)?.into();
+        Ok(())
+    })
 }
 
-/// `out = w * (softmax(z) - onehot(y))`, or over `z` itself when `out` is `None`.
+/// Body of `bnf_row_grad_*`: `out = w * (softmax(z) - onehot(y))`.
 ///
 /// # Safety
-/// `z` (and `out`) point to `vocab` elements; `stats` to one `BnfRowStats`.
+/// `z` and `out` point to `vocab` elements; `stats` to one `BnfRowStats`.
 pub(crate) unsafe fn grad<T: Logit>(
+    name: &str,
+    z: *const T,
+    vocab: usize,
+    y: u32,
+    stats: *const BnfRowStats,
+    w: f32,
+    out: *mut T,
+) -> BnfStatus {
+    entry(name, || {
+        let stats = required(stats, "stats")?.to_core("stats")?;
+        check_disjoint(z, vocab, out, vocab, ("z", "out"), IN_PLACE)?;
+        let z = slice(z, vocab, "z")?;
+        let out = slice_mut(out, vocab, "out")?;
+        row_grad(z, y as usize, &stats, w, out).map_err(single_row)
+    })
+}
+
+/// Body of `bnf_row_grad_in_place_*`: [`grad`] written over `z`.
+///
+/// # Safety
+/// `z` points to `vocab` writable elements; `stats` to one `BnfRowStats`.
+pub(crate) unsafe fn grad_in_place<T: Logit>(
+    name: &str,
     z: *mut T,
     vocab: usize,
     y: u32,
     stats: *const BnfRowStats,
     w: f32,
-    out: Option<*mut T>,
-) -> Result<(), Fail> {
-    let stats = required(stats, "stats")?.to_core("stats")?;
-    check_weight(w)?;
-    match out {
-        Some(out) => {
-            check_disjoint(z, vocab, out, vocab, ("z", "out"))?;
-            let z = slice(z as *const T, vocab, "z")?;
-            let out = slice_mut(out, vocab, "out")?;
-            row_grad(z, check_target(y, vocab)?, &stats, w, out)?;
-        }
-        None => {
-            let z = slice_mut(z, vocab, "z")?;
-            row_grad_in_place(z, check_target(y, vocab)?, &stats, w)?;
-        }
-    }
-    Ok(())
+) -> BnfStatus {
+    entry(name, || {
+        let stats = required(stats, "stats")?.to_core("stats")?;
+        let z = slice_mut(z, vocab, "z")?;
+        row_grad_in_place(z, y as usize, &stats, w).map_err(single_row)
+    })
 }
 
-/// `f_out = f` (eq. 6) for row `z`, target `y`, reference log-prob `rho`; row statistics to
-/// `stats_out` if not NULL.
+/// Body of `bnf_dynamic_target_*`: `f_out = f` (eq. 6) for row `z`, target `y`, reference
+/// log-prob `rho`; row statistics to `stats_out` if not NULL.
 ///
 /// # Safety
 /// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
 /// `BnfRowStats`.
 pub(crate) unsafe fn target<T: Logit>(
+    name: &str,
     z: *const T,
     vocab: usize,
     y: u32,
     rho: f32,
     f_out: *mut f32,
     stats_out: *mut BnfRowStats,
-) -> Result<(), Fail> {
-    check_disjoint(z, vocab, f_out, vocab, ("z", "f_out"))?;
-    let z = slice(z, vocab, "z")?;
-    let f = slice_mut(f_out, vocab, "f_out")?;
-    let stats_out = optional_mut(stats_out, "stats_out")?;
-    let y = check_target(y, vocab)?;
-    let stats = dynamic_target(z, y, rho, f).map_err(single_row)?;
-    if let Some(s) = stats_out {
-        *s = stats.into();
-    }
-    Ok(())
+) -> BnfStatus {
+    entry(name, || {
+        check_disjoint(z, vocab, f_out, vocab, ("z", "f_out"), "")?;
+        let z = slice(z, vocab, "z")?;
+        let f = slice_mut(f_out, vocab, "f_out")?;
+        let stats_out = optional_mut(stats_out, "stats_out")?;
+        let stats = dynamic_target(z, y as usize, rho, f).map_err(single_row)?;
+        if let Some(s) = stats_out {
+            *s = stats.into();
+        }
+        Ok(())
+    })
 }
 
 /// `*out = bnf_scalars(stats, rho)`.

@@ -36,8 +36,14 @@ pub enum BnfStatus {
     /// Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
     /// can produce.
     BNF_ERR_INVALID_STATS = 10,
-    /// A bug inside the library (a caught panic); the message says where.
+    /// A bug inside the library (a caught panic), or a kernel status this build does not know;
+    /// the message says where.
     BNF_ERR_INTERNAL = 11,
+    /// A GPU entry found no CUDA to run on: libbnf built without the `cuda` feature, no CUDA
+    /// driver, no device, or no context current on the calling thread.
+    BNF_ERR_CUDA_UNAVAILABLE = 12,
+    /// A CUDA driver call failed (launch, PTX load...); the message has the driver's words.
+    BNF_ERR_CUDA = 13,
 }
 
 impl BnfStatus {
@@ -77,6 +83,8 @@ impl BnfStatus {
             BnfStatus::BNF_ERR_INVALID_RESPONSES => c"BNF_ERR_INVALID_RESPONSES",
             BnfStatus::BNF_ERR_INVALID_STATS => c"BNF_ERR_INVALID_STATS",
             BnfStatus::BNF_ERR_INTERNAL => c"BNF_ERR_INTERNAL",
+            BnfStatus::BNF_ERR_CUDA_UNAVAILABLE => c"BNF_ERR_CUDA_UNAVAILABLE",
+            BnfStatus::BNF_ERR_CUDA => c"BNF_ERR_CUDA",
         }
     }
 }
@@ -128,7 +136,7 @@ pub extern "C" fn bnf_last_error_message() -> *const c_char {
 /// Static storage; never NULL.
 #[no_mangle]
 pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
-    const ALL: [BnfStatus; 12] = [
+    const ALL: [BnfStatus; 14] = [
         BnfStatus::BNF_OK,
         BnfStatus::BNF_ERR_NULL_POINTER,
         BnfStatus::BNF_ERR_MISALIGNED,
@@ -141,6 +149,8 @@ pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
         BnfStatus::BNF_ERR_INVALID_RESPONSES,
         BnfStatus::BNF_ERR_INVALID_STATS,
         BnfStatus::BNF_ERR_INTERNAL,
+        BnfStatus::BNF_ERR_CUDA_UNAVAILABLE,
+        BnfStatus::BNF_ERR_CUDA,
     ];
     ALL.iter()
         .find(|s| **s as i32 == status)

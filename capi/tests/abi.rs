@@ -6,72 +6,11 @@ use std::ffi::CStr;
 use std::ptr::{null, null_mut};
 
 use bnf::*;
-use bnf_core::{bf16, f16, Batch};
+use bnf_core::{bf16, f16};
 
-/// A small batch: 2 responses (preferred rows 0..2, dispreferred rows 2..5), vocab 6, row 4
-/// masked.
-struct Case {
-    vocab: usize,
-    logits: Vec<f32>,
-    targets: Vec<u32>,
-    weights: Vec<f32>,
-    scored: Vec<u8>,
-    ref_logp: Vec<f32>,
-}
+mod common;
 
-fn case() -> Case {
-    let vocab = 6;
-    let rows = 5;
-    let logits = (0..rows * vocab)
-        .map(|i| ((i * 7919) % 23) as f32 * 0.37 - 3.0)
-        .collect();
-    let scored = vec![1, 1, 1, 1, 0];
-    let mut weights = vec![0.0; rows];
-    let status = unsafe {
-        bnf_response_weights(
-            [0usize, 2, 5].as_ptr(),
-            [BNF_PREFERRED, BNF_DISPREFERRED].as_ptr(),
-            2,
-            scored.as_ptr(),
-            rows,
-            weights.as_mut_ptr(),
-        )
-    };
-    assert_eq!(status, BnfStatus::BNF_OK, "{}", last_error());
-    Case {
-        vocab,
-        logits,
-        targets: vec![1, 5, 0, 3, 2],
-        weights,
-        scored,
-        ref_logp: vec![-0.2, -3.0, -1.1, f32::NEG_INFINITY, -0.5],
-    }
-}
-
-impl Case {
-    fn c_batch(&self) -> BnfBatch {
-        BnfBatch {
-            vocab: self.vocab,
-            rows: self.targets.len(),
-            targets: self.targets.as_ptr(),
-            weights: self.weights.as_ptr(),
-            scored: self.scored.as_ptr(),
-            num_responses: 2,
-            ref_logp: self.ref_logp.as_ptr(),
-        }
-    }
-
-    fn scored_bool(&self) -> Vec<bool> {
-        self.scored.iter().map(|&f| f != 0).collect()
-    }
-}
-
-fn last_error() -> String {
-    unsafe { CStr::from_ptr(bnf_last_error_message()) }
-        .to_str()
-        .unwrap()
-        .to_string()
-}
+use common::{case, last_error, Case};
 
 fn core_diag(d: &bnf_core::RowDiag) -> BnfRowDiag {
     BnfRowDiag {
@@ -89,13 +28,7 @@ fn core_diag(d: &bnf_core::RowDiag) -> BnfRowDiag {
 fn f32_bnf_matches_core_bit_for_bit() {
     let k = case();
     let scored = k.scored_bool();
-    let batch = Batch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        weights: &k.weights,
-        scored: Some(&scored),
-        num_responses: 2,
-    };
+    let batch = k.core_batch(&scored);
     let want = bnf_core::bnf(&k.logits, &batch, &k.ref_logp).unwrap();
 
     let mut grad = vec![f32::NAN; k.logits.len()];
@@ -137,13 +70,7 @@ fn f32_bnf_matches_core_bit_for_bit() {
 fn nll_matches_core_and_ignores_ref_logp() {
     let k = case();
     let scored = k.scored_bool();
-    let batch = Batch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        weights: &k.weights,
-        scored: Some(&scored),
-        num_responses: 2,
-    };
+    let batch = k.core_batch(&scored);
     let want = bnf_core::nll(&k.logits, &batch).unwrap();
     let mut c_batch = k.c_batch();
     c_batch.ref_logp = null();
@@ -169,13 +96,7 @@ fn nll_matches_core_and_ignores_ref_logp() {
 fn half_types_match_core() {
     let k = case();
     let scored = k.scored_bool();
-    let batch = Batch {
-        vocab: k.vocab,
-        targets: &k.targets,
-        weights: &k.weights,
-        scored: Some(&scored),
-        num_responses: 2,
-    };
+    let batch = k.core_batch(&scored);
     let h: Vec<f16> = k.logits.iter().map(|&v| f16::from_f32(v)).collect();
     let want = bnf_core::bnf(&h, &batch, &k.ref_logp).unwrap();
     let bits: Vec<u16> = h.iter().map(|v| v.to_bits()).collect();

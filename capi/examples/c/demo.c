@@ -1,6 +1,8 @@
 /* demo.c: BNF through libbnf's C ABI on a small built-in batch, checked against an independent
  * double-precision computation written straight from the paper (eq. 6 for f, eq. 4 for the
- * loss, eq. 8 for the gradient), plus the error path for a bad target id.
+ * loss, eq. 8 for the gradient), plus the error path for a bad target id, DPO through the
+ * objective entries, and the GPU entries'
+ * answer when there is no GPU (libbnf built without `cuda`, or no CUDA driver/device).
  *
  * Build (from the repository root, after `cargo build --release -p bnf-capi`):
  *   gcc -std=c11 -Wall -Wextra -Werror -I capi/include capi/examples/c/demo.c \
@@ -156,6 +158,53 @@ int main(void) {
     st = bnf_forward_backward_f32(NULL, &batch, grad, NULL, &loss);
     check(st == BNF_ERR_NULL_POINTER && strstr(bnf_last_error_message(), "`logits`") != NULL,
           "NULL logits gives BNF_ERR_NULL_POINTER naming `logits`");
+
+    /* A sequence-level baseline through the same ABI: DPO on the pair (response 0 chosen,
+     * response 1 rejected), against -log sigmoid(beta ((lp_w - rp_w) - (lp_l - rp_l))) with
+     * lp and rp summed over each response's scored rows, computed here in double. */
+    BnfObjective dpo;
+    st = bnf_objective_default("dpo", &dpo);
+    check(st == BNF_OK && dpo.kind == BNF_OBJECTIVE_DPO, "bnf_objective_default(\"dpo\")");
+    size_t pairs[2] = {0, 1};
+    float lp[2] = {NAN, NAN};
+    BnfPrefBatch pb = {
+        .vocab = VOCAB, .rows = ROWS, .targets = targets, .scored = scored,
+        .num_responses = 2, .offsets = offsets, .labels = labels,
+        .num_pairs = 1, .pairs = pairs, .ref_logp = ref_logp,
+    };
+    BnfObjectiveOut out = {.response_logp = lp};
+    st = bnf_objective_forward_backward_f32(logits, &pb, &dpo, grad, &out);
+    double want_lp[2] = {0.0, 0.0}, want_rp[2] = {0.0, 0.0};
+    for (int r = 0; r < ROWS; r++) {
+        if (!scored[r]) continue;
+        int i = r < 4 ? 0 : 1;
+        double m = logits[r * VOCAB], sum = 0.0;
+        for (int j = 1; j < VOCAB; j++) m = fmax(m, logits[r * VOCAB + j]);
+        for (int j = 0; j < VOCAB; j++) sum += exp(logits[r * VOCAB + j] - m);
+        want_lp[i] += logits[r * VOCAB + targets[r]] - m - log(sum);
+        want_rp[i] += ref_logp[r];
+    }
+    double margin = dpo.beta * ((want_lp[0] - want_rp[0]) - (want_lp[1] - want_rp[1]));
+    double want_dpo = log1p(exp(-margin));
+    printf("      DPO loss = %.7f (independent %.7f)\n", out.loss, want_dpo);
+    check(st == BNF_OK && fabs(out.loss - want_dpo) <= 1e-5 &&
+              fabs(lp[0] - want_lp[0]) <= 1e-4 && fabs(lp[1] - want_lp[1]) <= 1e-4,
+          "DPO loss and log pi(y) per response equal the formula");
+
+    /* GPU entries: in every build; without CUDA they say so instead of crashing. */
+    BnfCuda *gpu = NULL;
+    st = bnf_cuda_open(0, &gpu);
+    if (st == BNF_OK) {
+        printf("      GPU found; the GPU entries are tested by capi/tests/cuda.rs\n");
+        check(gpu != NULL && bnf_cuda_release(gpu) == BNF_OK,
+              "bnf_cuda_open gives a handle, bnf_cuda_release frees it");
+    } else {
+        msg = bnf_last_error_message();
+        printf("      no GPU here: %s (%s)\n", bnf_status_name((int32_t)st), msg);
+        check(st == BNF_ERR_CUDA_UNAVAILABLE && gpu == NULL &&
+                  strstr(msg, "no CUDA driver/device") != NULL,
+              "without a GPU, bnf_cuda_open says BNF_ERR_CUDA_UNAVAILABLE: no CUDA driver/device");
+    }
 
     printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;

@@ -4,7 +4,8 @@
 Computes the BNF loss and gradient of a small random batch with the library, then checks them
 against numpy: the loss against the paper's definition with the dynamic target f materialised
 (eq. 6, eq. 4), and the gradient against central finite differences of that loss with f frozen
-(eq. 8 is the gradient with f held constant). Also checks two error paths.
+(eq. 8 is the gradient with f held constant). Also checks two error paths, and that the GPU
+entries say "no CUDA driver/device" when there is no GPU.
 
     python3 capi/examples/python/bnf_demo.py [path/to/libbnf.so]
 
@@ -22,6 +23,7 @@ DEFAULT_LIB = os.path.join(HERE, "..", "..", "..", "target", "release", "libbnf.
 BNF_OK = 0
 BNF_ERR_NULL_POINTER = 1
 BNF_ERR_TARGET_OUT_OF_RANGE = 5
+BNF_ERR_CUDA_UNAVAILABLE = 12
 
 
 class BnfBatch(C.Structure):
@@ -55,8 +57,10 @@ def load(path):
                                            C.c_void_p]
     lib.bnf_response_weights.argtypes = [C.POINTER(C.c_size_t), f32p, C.c_size_t,
                                          C.POINTER(C.c_uint8), C.c_size_t, f32p]
+    lib.bnf_cuda_open.argtypes = [C.c_uint32, C.POINTER(C.c_void_p)]
+    lib.bnf_cuda_release.argtypes = [C.c_void_p]
     for name in ("bnf_forward_backward_f32", "bnf_forward_f16", "bnf_dynamic_target_f32",
-                 "bnf_response_weights"):
+                 "bnf_response_weights", "bnf_cuda_open", "bnf_cuda_release"):
         getattr(lib, name).restype = C.c_int
     lib.bnf_last_error_message.restype = C.c_char_p
     lib.bnf_version.restype = C.c_char_p
@@ -189,6 +193,20 @@ def main():
     msg = lib.bnf_last_error_message().decode()
     check(st == BNF_ERR_NULL_POINTER and "batch->ref_logp" in msg,
           "NULL ref_logp for BNF: BNF_ERR_NULL_POINTER naming batch->ref_logp")
+
+    # GPU entries: in every build; without CUDA they say so instead of crashing.
+    gpu = C.c_void_p()
+    st = lib.bnf_cuda_open(0, C.byref(gpu))
+    if st == BNF_OK:
+        print("      GPU found; the GPU entries are tested by capi/tests/cuda.rs")
+        check(gpu.value is not None and lib.bnf_cuda_release(gpu) == BNF_OK,
+              "bnf_cuda_open gives a handle, bnf_cuda_release frees it")
+    else:
+        msg = lib.bnf_last_error_message().decode()
+        print(f"      no GPU here: {msg}")
+        check(st == BNF_ERR_CUDA_UNAVAILABLE and gpu.value is None
+              and "no CUDA driver/device" in msg,
+              "without a GPU, bnf_cuda_open says BNF_ERR_CUDA_UNAVAILABLE: no CUDA driver/device")
 
     print(("FAILED" if failures else "PASSED") + f": {len(failures)} failure(s)")
     return 1 if failures else 0

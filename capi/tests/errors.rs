@@ -1,0 +1,381 @@
+//! Error paths across the whole ABI: every exported entry names itself in its message (the
+//! names are written by hand beside each symbol), and the cases `abi.rs` does not cover: NULL
+//! per-row arrays, in-place entries leaving the logits alone on error, mismatched sizes in
+//! `bnf_response_weights`, and row-primitive arguments reported by name.
+
+mod common;
+
+use std::ptr::{null, null_mut};
+use std::sync::Mutex;
+
+use bnf::*;
+use common::{case, last_error};
+
+/// The entries `expect_null` has seen.
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Call `f`, expect `BNF_ERR_NULL_POINTER` and a message `"{name}: argument `{arg}` is NULL"`.
+fn expect_null(name: &str, arg: &str, f: impl FnOnce() -> BnfStatus) {
+    SEEN.lock().unwrap().push(name.to_string());
+    let st = f();
+    let msg = last_error();
+    assert_eq!(st, BnfStatus::BNF_ERR_NULL_POINTER, "{name}: {msg}");
+    assert_eq!(msg, format!("{name}: argument `{arg}` is NULL"));
+}
+
+#[test]
+fn every_entry_names_itself() {
+    let k = case();
+    let b = k.c_batch();
+    let mut loss = 0.0f32;
+    let l: *mut f32 = &mut loss;
+    unsafe {
+        expect_null("bnf_forward_f32", "logits", || {
+            bnf_forward_f32(null(), &b, null_mut(), l)
+        });
+        expect_null("bnf_forward_f16", "logits", || {
+            bnf_forward_f16(null(), &b, null_mut(), l)
+        });
+        expect_null("bnf_forward_bf16", "logits", || {
+            bnf_forward_bf16(null(), &b, null_mut(), l)
+        });
+        expect_null("bnf_nll_forward_f32", "logits", || {
+            bnf_nll_forward_f32(null(), &b, null_mut(), l)
+        });
+        expect_null("bnf_nll_forward_f16", "logits", || {
+            bnf_nll_forward_f16(null(), &b, null_mut(), l)
+        });
+        expect_null("bnf_nll_forward_bf16", "logits", || {
+            bnf_nll_forward_bf16(null(), &b, null_mut(), l)
+        });
+        // Out of place: the overlap check reads addresses only, then `logits` is named.
+        let fb: [(&str, unsafe extern "C" fn(_, _, _, _, _) -> _); 2] = [
+            ("bnf_forward_backward_f32", bnf_forward_backward_f32),
+            ("bnf_nll_forward_backward_f32", bnf_nll_forward_backward_f32),
+        ];
+        let mut g32 = vec![0.0f32; k.logits.len()];
+        for (name, f) in fb {
+            expect_null(name, "logits", || {
+                f(null(), &b, g32.as_mut_ptr(), null_mut(), l)
+            });
+        }
+        let fb16: [(&str, unsafe extern "C" fn(_, _, _, _, _) -> _); 4] = [
+            ("bnf_forward_backward_f16", bnf_forward_backward_f16),
+            ("bnf_forward_backward_bf16", bnf_forward_backward_bf16),
+            ("bnf_nll_forward_backward_f16", bnf_nll_forward_backward_f16),
+            (
+                "bnf_nll_forward_backward_bf16",
+                bnf_nll_forward_backward_bf16,
+            ),
+        ];
+        let mut g16 = vec![0u16; k.logits.len()];
+        for (name, f) in fb16 {
+            expect_null(name, "logits", || {
+                f(null(), &b, g16.as_mut_ptr(), null_mut(), l)
+            });
+        }
+        let ip32: [(&str, unsafe extern "C" fn(_, _, _, _) -> _); 2] = [
+            (
+                "bnf_forward_backward_in_place_f32",
+                bnf_forward_backward_in_place_f32,
+            ),
+            (
+                "bnf_nll_forward_backward_in_place_f32",
+                bnf_nll_forward_backward_in_place_f32,
+            ),
+        ];
+        for (name, f) in ip32 {
+            expect_null(name, "logits", || f(null_mut(), &b, null_mut(), l));
+        }
+        let ip16: [(&str, unsafe extern "C" fn(_, _, _, _) -> _); 4] = [
+            (
+                "bnf_forward_backward_in_place_f16",
+                bnf_forward_backward_in_place_f16,
+            ),
+            (
+                "bnf_forward_backward_in_place_bf16",
+                bnf_forward_backward_in_place_bf16,
+            ),
+            (
+                "bnf_nll_forward_backward_in_place_f16",
+                bnf_nll_forward_backward_in_place_f16,
+            ),
+            (
+                "bnf_nll_forward_backward_in_place_bf16",
+                bnf_nll_forward_backward_in_place_bf16,
+            ),
+        ];
+        for (name, f) in ip16 {
+            expect_null(name, "logits", || f(null_mut::<u16>(), &b, null_mut(), l));
+        }
+
+        let mut s = BnfRowStats::default();
+        let sp: *mut BnfRowStats = &mut s;
+        expect_null("bnf_row_stats_f32", "z", || {
+            bnf_row_stats_f32(null(), 3, 0, sp)
+        });
+        expect_null("bnf_row_stats_f16", "z", || {
+            bnf_row_stats_f16(null(), 3, 0, sp)
+        });
+        expect_null("bnf_row_stats_bf16", "z", || {
+            bnf_row_stats_bf16(null(), 3, 0, sp)
+        });
+        // Row gradients check `stats` first.
+        let (o32, o16) = (g32.as_mut_ptr(), g16.as_mut_ptr());
+        expect_null("bnf_row_grad_f32", "stats", || {
+            bnf_row_grad_f32(null(), 3, 0, null(), 1.0, o32)
+        });
+        expect_null("bnf_row_grad_f16", "stats", || {
+            bnf_row_grad_f16(null(), 3, 0, null(), 1.0, o16)
+        });
+        expect_null("bnf_row_grad_bf16", "stats", || {
+            bnf_row_grad_bf16(null(), 3, 0, null(), 1.0, o16)
+        });
+        expect_null("bnf_row_grad_in_place_f32", "stats", || {
+            bnf_row_grad_in_place_f32(null_mut(), 3, 0, null(), 1.0)
+        });
+        expect_null("bnf_row_grad_in_place_f16", "stats", || {
+            bnf_row_grad_in_place_f16(null_mut(), 3, 0, null(), 1.0)
+        });
+        expect_null("bnf_row_grad_in_place_bf16", "stats", || {
+            bnf_row_grad_in_place_bf16(null_mut(), 3, 0, null(), 1.0)
+        });
+        let f = g32.as_mut_ptr();
+        expect_null("bnf_dynamic_target_f32", "z", || {
+            bnf_dynamic_target_f32(null(), 3, 0, -1.0, f, null_mut())
+        });
+        expect_null("bnf_dynamic_target_f16", "z", || {
+            bnf_dynamic_target_f16(null(), 3, 0, -1.0, f, null_mut())
+        });
+        expect_null("bnf_dynamic_target_bf16", "z", || {
+            bnf_dynamic_target_bf16(null(), 3, 0, -1.0, f, null_mut())
+        });
+        expect_null("bnf_scalars", "stats", || {
+            bnf_scalars(null(), -1.0, null_mut())
+        });
+        expect_null("bnf_response_weights", "offsets", || {
+            bnf_response_weights(null(), null(), 1, null(), 1, null_mut())
+        });
+
+        expect_null("bnf_objective_default", "name", || {
+            bnf_objective_default(null(), null_mut())
+        });
+        let fwd: [(&str, unsafe extern "C" fn(*const u16, _, _, _) -> _); 2] = [
+            ("bnf_objective_forward_f16", bnf_objective_forward_f16),
+            ("bnf_objective_forward_bf16", bnf_objective_forward_bf16),
+        ];
+        for (name, f) in fwd {
+            expect_null(name, "batch", || f(null(), null(), null(), null_mut()));
+        }
+        expect_null("bnf_objective_forward_f32", "batch", || {
+            bnf_objective_forward_f32(null(), null(), null(), null_mut())
+        });
+        expect_null("bnf_objective_forward_backward_f32", "batch", || {
+            bnf_objective_forward_backward_f32(null(), null(), null(), null_mut(), null_mut())
+        });
+        let fb: [(&str, unsafe extern "C" fn(*const u16, _, _, _, _) -> _); 2] = [
+            (
+                "bnf_objective_forward_backward_f16",
+                bnf_objective_forward_backward_f16,
+            ),
+            (
+                "bnf_objective_forward_backward_bf16",
+                bnf_objective_forward_backward_bf16,
+            ),
+        ];
+        for (name, f) in fb {
+            expect_null(name, "batch", || {
+                f(null(), null(), null(), null_mut(), null_mut())
+            });
+        }
+        expect_null(
+            "bnf_objective_forward_backward_in_place_f32",
+            "batch",
+            || bnf_objective_forward_backward_in_place_f32(null_mut(), null(), null(), null_mut()),
+        );
+        let ip: [(&str, unsafe extern "C" fn(*mut u16, _, _, _) -> _); 2] = [
+            (
+                "bnf_objective_forward_backward_in_place_f16",
+                bnf_objective_forward_backward_in_place_f16,
+            ),
+            (
+                "bnf_objective_forward_backward_in_place_bf16",
+                bnf_objective_forward_backward_in_place_bf16,
+            ),
+        ];
+        for (name, f) in ip {
+            expect_null(name, "batch", || f(null_mut(), null(), null(), null_mut()));
+        }
+
+        expect_null("bnf_cuda_open", "out", || bnf_cuda_open(0, null_mut()));
+        expect_null("bnf_cuda_attach", "out", || bnf_cuda_attach(null_mut()));
+        expect_null("bnf_cuda_check_status", "row_status", || {
+            bnf_cuda_check_status(null(), 1)
+        });
+        let cb = BnfCudaBatch {
+            dtype: BNF_DTYPE_F32,
+            vocab: 1,
+            rows: 1,
+            logits: null(),
+            targets: null(),
+            weights: null(),
+            scored: null(),
+            num_responses: 1,
+            ref_logp: null(),
+        };
+        let n = null_mut();
+        expect_null("bnf_cuda_forward_backward", "gpu", || {
+            bnf_cuda_forward_backward(n, &cb, n.cast(), n.cast(), n.cast(), n.cast())
+        });
+        expect_null("bnf_cuda_nll_forward_backward", "gpu", || {
+            bnf_cuda_nll_forward_backward(n, &cb, n.cast(), n.cast(), n.cast(), n.cast())
+        });
+        expect_null("bnf_cuda_row_stats", "gpu", || {
+            bnf_cuda_row_stats(n, &cb, n.cast(), n.cast(), n.cast())
+        });
+        expect_null("bnf_cuda_row_grad", "gpu", || {
+            bnf_cuda_row_grad(n, &cb, null(), null(), n.cast(), n.cast(), n.cast())
+        });
+        expect_null("bnf_cuda_gather_logp", "gpu", || {
+            bnf_cuda_gather_logp(n, &cb, n.cast(), n.cast(), n.cast(), n.cast())
+        });
+    }
+    // Every entry of the header that returns a status was called above (bnf_cuda_release
+    // takes NULL as "nothing to release").
+    let header = include_str!("../include/bnf.h");
+    let seen = SEEN.lock().unwrap();
+    for decl in header.split("\nenum BnfStatus ").skip(1) {
+        let name = &decl[..decl.find('(').unwrap()];
+        if name != "bnf_cuda_release" {
+            assert!(seen.iter().any(|s| s == name), "{name} is not tested here");
+        }
+    }
+}
+
+#[test]
+fn null_per_row_arrays_are_named() {
+    let k = case();
+    let mut loss = 0.0;
+    for (field, clear) in [
+        (
+            "batch->targets",
+            (|b: &mut BnfBatch| b.targets = null()) as fn(&mut BnfBatch),
+        ),
+        ("batch->weights", |b| b.weights = null()),
+    ] {
+        let mut b = k.c_batch();
+        clear(&mut b);
+        let st = unsafe { bnf_forward_f32(k.logits.as_ptr(), &b, null_mut(), &mut loss) };
+        assert_eq!(st, BnfStatus::BNF_ERR_NULL_POINTER);
+        assert!(
+            last_error().contains(&format!("`{field}` is NULL")),
+            "{}",
+            last_error()
+        );
+    }
+    // The mask is optional: NULL means every row counts (then row 4's target must be valid,
+    // and it is).
+    let mut b = k.c_batch();
+    b.scored = null();
+    let st = unsafe { bnf_forward_f32(k.logits.as_ptr(), &b, null_mut(), &mut loss) };
+    assert_eq!(st, BnfStatus::BNF_OK, "{}", last_error());
+}
+
+#[test]
+fn in_place_entries_leave_the_logits_alone_on_error() {
+    let mut k = case();
+    k.ref_logp[1] = f32::NAN;
+    let mut z = k.logits.clone();
+    let mut loss = 7.0;
+    let st = unsafe {
+        bnf_forward_backward_in_place_f32(z.as_mut_ptr(), &k.c_batch(), null_mut(), &mut loss)
+    };
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_REF_LOGP);
+    assert!(last_error().contains("row 1"), "{}", last_error());
+    assert_eq!(z, k.logits);
+    assert_eq!(loss, 7.0);
+
+    let stats = BnfRowStats::default(); // S = 0: no row has it
+    let mut row = [1.0f32, 2.0, 3.0];
+    let st = unsafe { bnf_row_grad_in_place_f32(row.as_mut_ptr(), 3, 0, &stats, 1.0) };
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_STATS);
+    assert_eq!(row, [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn response_weights_reject_mismatched_sizes() {
+    let mut w = [9.0f32; 4];
+    // Offsets end at 5 but the batch has 4 rows.
+    let st = unsafe {
+        bnf_response_weights(
+            [0usize, 2, 5].as_ptr(),
+            [1.0f32, -1.0].as_ptr(),
+            2,
+            null(),
+            4,
+            w.as_mut_ptr(),
+        )
+    };
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES, "{}", last_error());
+    assert_eq!(w, [9.0; 4], "nothing written on error");
+    // Zero responses: `labels` has length 0.
+    let st = unsafe {
+        bnf_response_weights(
+            [0usize].as_ptr(),
+            [1.0f32].as_ptr(),
+            0,
+            null(),
+            4,
+            w.as_mut_ptr(),
+        )
+    };
+    assert_eq!(st, BnfStatus::BNF_ERR_ZERO_SIZE);
+    assert!(
+        last_error().contains("`labels` has length 0"),
+        "{}",
+        last_error()
+    );
+}
+
+#[test]
+fn row_primitive_arguments_are_named() {
+    let z = [0.5f32, -1.0, 2.0];
+    let mut stats = BnfRowStats::default();
+    assert_eq!(
+        unsafe { bnf_row_stats_f32(z.as_ptr(), 3, 0, &mut stats) },
+        BnfStatus::BNF_OK
+    );
+    let mut out = [0.0f32; 3];
+    let st = unsafe { bnf_row_grad_f32(z.as_ptr(), 3, 7, &stats, 1.0, out.as_mut_ptr()) };
+    assert_eq!(st, BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE);
+    assert_eq!(
+        last_error(),
+        "bnf_row_grad_f32: argument `y`: target id 7 is not below vocab size 3"
+    );
+    let st = unsafe { bnf_row_grad_f32(z.as_ptr(), 3, 0, &stats, f32::NAN, out.as_mut_ptr()) };
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_WEIGHT);
+    assert_eq!(
+        last_error(),
+        "bnf_row_grad_f32: argument `w`: weight NaN is not finite"
+    );
+    let st = unsafe { bnf_row_grad_f32(z.as_ptr(), 3, 0, &stats, 1.0, z.as_ptr().cast_mut()) };
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH);
+    assert!(last_error().contains("`out` overlaps `z`; use the _in_place entry"));
+    let mut f = [0.0f32; 3];
+    let st = unsafe { bnf_dynamic_target_f32(z.as_ptr(), 3, 3, -1.0, f.as_mut_ptr(), null_mut()) };
+    assert_eq!(st, BnfStatus::BNF_ERR_TARGET_OUT_OF_RANGE);
+    assert!(
+        last_error().contains("argument `y`: target id 3"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(f, [0.0; 3], "nothing written on error");
+    let mut sc = BnfScalars::default();
+    let st = unsafe { bnf_scalars(&stats, 0.5, &mut sc) };
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_REF_LOGP);
+    assert!(
+        last_error().contains("argument `ref_logp`: 0.5"),
+        "{}",
+        last_error()
+    );
+}
