@@ -60,6 +60,17 @@ __device__ bool row_stats(const T* z, unsigned V, unsigned y, T* cache, RowStats
     return true;
 }
 
+// Core's `check_grad_inputs`, in its order: y in range, a finite weight, and statistics a row
+// can have (S >= 1 and finite, max finite, 0 <= S' <= S; NaN fails every comparison). Returns
+// the row status.
+__device__ __forceinline__ int check_grad_inputs(unsigned V, unsigned y, const RowStats& st, float w) {
+    if (y >= V) return BNF_TARGET_OUT_OF_RANGE;
+    if (!isfinite(w)) return BNF_INVALID_WEIGHT;
+    const bool plausible = isfinite(st.sum) && st.sum >= 1.0f && isfinite(st.max) && st.others_sum >= 0.0f &&
+                           st.others_sum <= st.sum;
+    return plausible ? BNF_OK : BNF_INVALID_STATS;
+}
+
 // `out[j] = (w / S) e^(z_j - m)` for j != y and `out[y] = -(w / S) S'`: core's `row_grad`.
 // `src` is the row (or its shared-memory copy); `out` may be the row itself (in place): each
 // element is read and then written by the same thread.
