@@ -103,8 +103,10 @@ pub fn random_case(seed: u64, rows: usize, vocab: usize, scale: f32) -> Case {
 }
 
 /// Rows that stress the numerics, each vocabulary size `vocab`:
-/// pi_y -> 1 (target logit far above the rest) with pi_ref near 1 and near 0,
-/// logits of magnitude 1e4, an all-equal row, -inf logits off the target, and pi_y -> 0.
+/// pi_y -> 1 (target logit far above the rest) with pi_ref near 1 and near 0, pi_y = 1 exactly
+/// in f32 (`S' = 0`, by logits of +-1e4 and by -inf logits) with rho = 0 and rho near 0,
+/// logits of magnitude 1e4, an all-equal row, -inf logits off the target, rho = 0 (c = 0),
+/// rho = -inf (c = 1), and pi_y -> 0.
 pub fn adversarial_case(vocab: usize) -> Case {
     let mut rng = Rng::new(vocab as u64);
     let mut logits = Vec::new();
@@ -116,20 +118,25 @@ pub fn adversarial_case(vocab: usize) -> Case {
         ref_logp.push(rho);
     };
     let y = vocab / 2;
-    let peaked = |hi: f32| {
+    let peaked = |hi: f32, rest: f32| {
         (0..vocab)
-            .map(|j| if j == y { hi } else { 0.0 })
+            .map(|j| if j == y { hi } else { rest })
             .collect::<Vec<_>>()
     };
-    push(peaked(40.0), y, -1e-7);
-    push(peaked(40.0), y, -30.0);
-    push(peaked(-40.0), y, -1e-3);
+    push(peaked(40.0, 0.0), y, -1e-7);
+    push(peaked(40.0, 0.0), y, -30.0);
+    push(peaked(-40.0, 0.0), y, -1e-3);
+    push(peaked(1e4, -1e4), y, 0.0);
+    push(peaked(1e4, -1e4), y, -1e-7);
+    push(peaked(0.5, f32::NEG_INFINITY), y, -0.5);
     let big: Vec<f32> = (0..vocab).map(|_| rng.range(-1e4, 1e4)).collect();
     push(big, y, -2.0);
     let mut big_y: Vec<f32> = (0..vocab).map(|_| rng.range(-1e4, 1e4)).collect();
     big_y[y] = 1e4;
     push(big_y, y, -0.5);
     push(vec![3.0; vocab], y, -(vocab as f32).ln());
+    push(vec![-7.0; vocab], y, 0.0);
+    push(peaked(-20.0, 5.0), y, f32::NEG_INFINITY);
     let masked: Vec<f32> = (0..vocab)
         .map(|j| {
             if j == y || j % 3 == 0 {
