@@ -265,9 +265,14 @@ pub unsafe fn cuMemFree_v2(ptr: DevicePtr) -> i32 {
         None => INVALID_VALUE,
     }
 }
+/// The emulated device's memory size (the host's is what limits it in fact).
+const TOTAL_MEMORY: usize = 64 << 30;
+
 pub unsafe fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> i32 {
-    *free = 1 << 30;
-    *total = 1 << 30;
+    let map = ALLOCATIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let used: usize = map.iter().flat_map(|m| m.values()).map(|l| l.size()).sum();
+    *free = TOTAL_MEMORY.saturating_sub(used);
+    *total = TOTAL_MEMORY;
     SUCCESS
 }
 pub unsafe fn cuMemcpyHtoDAsync_v2(
