@@ -12,7 +12,8 @@
 //! Usage: gpu_bench [--iters N] [--rows R] [--vocab V] [--dtype bf16|f32]
 //!
 //! Built with `--features cuda` it runs on the GPU; with `--features emu` on the host emulator
-//! (a smoke test, times meaningless); with neither it prints "skipped: no GPU".
+//! (a smoke test, times meaningless); with neither, or with no driver or device, it prints
+//! "skipped: no GPU" and exits 0 (2 when `BNF_REQUIRE_GPU=1`).
 
 use bnf_core::{bf16, Logit};
 use bnf_driver::kernels::Dtype;
@@ -226,7 +227,8 @@ fn main() {
         Ok(g) => g,
         Err(e) if e.is_unavailable() => {
             println!("skipped: no GPU ({e})");
-            std::process::exit(0);
+            let required = std::env::var("BNF_REQUIRE_GPU").is_ok_and(|v| v == "1");
+            std::process::exit(if required { 2 } else { 0 });
         }
         Err(e) => {
             println!("gpu_bench: error: {e}");
