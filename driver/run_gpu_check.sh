@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 
 {
     cat BUILD_INFO.txt
-    echo "== run: $(date -u) on $(hostname)"
+    echo "== run: $(date -u) on $(uname -n)"
     uname -a
     if command -v nvidia-smi > /dev/null; then
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
