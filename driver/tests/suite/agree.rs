@@ -2,7 +2,7 @@
 //! row primitives one by one, and the benchmark's naive baseline.
 
 use super::{core_err, core_run, err, gpu_run, to_f32, TestResult};
-use crate::support::{adversarial_case, close, random_case, rtol_of, Case};
+use crate::support::{adversarial_case, close, close_rows, grad_rtol, random_case, rtol_of, Case};
 use bnf_core::{bf16, f16, row_stats, Logit, RowDiag, RowLoss};
 use bnf_driver::{Gpu, NaiveBuffers, RawBnf, RawRows, Rows};
 
@@ -65,11 +65,20 @@ fn agree<T: Logit>(gpu: &Gpu, case: &Case) -> TestResult {
         )?;
         close(&format!("{what} loss"), &[out.loss], &[l_core], 1e-4, 1e-5)?;
         let atol = if T::NAME == "f16" { 1e-7 } else { 1e-30 };
-        close(
+        let rtol: Vec<f32> = d_core
+            .iter()
+            .enumerate()
+            .map(|(r, d)| match loss {
+                RowLoss::Bnf { ref_logp } => grad_rtol::<T>(d, Some(ref_logp[r]), out.rows[r].c),
+                RowLoss::Nll => grad_rtol::<T>(d, None, 1.0),
+            })
+            .collect();
+        close_rows(
             &format!("{what} grad"),
             &to_f32(&g_gpu),
             &to_f32(&g_core),
-            rtol_of::<T>(),
+            case.vocab,
+            &rtol,
             atol,
         )?;
     }

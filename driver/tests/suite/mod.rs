@@ -7,7 +7,9 @@
 //! Tolerances (GPU `expf`/`logf` and a different summation order against core's): per-row
 //! scalars `rtol 1e-4`, `atol 1e-5`; `lse` `rtol 1e-6`, `atol 1e-4`; gradients a few units in
 //! the last place of the storage type (`support::rtol_of`: f32 `2e-5`, f16 `2^-10`, bf16
-//! `2^-7`, with `atol 1e-30`, f16 `1e-7`). Bitwise checks: the same launch repeated, in place
+//! `2^-7`, with `atol 1e-30`, f16 `1e-7`) plus, for BNF, `32 eps` times the magnitude of the
+//! row's log-space terms (`support::grad_rtol`: `c = e^(log c)` turns their rounding into a
+//! relative error of the whole row). Bitwise checks: the same launch repeated, in place
 //! against out of place, the raw entry against the safe one; `repeatable_bit_for_bit` prints a
 //! digest of its outputs so that two runs (two processes) can be compared too.
 //!

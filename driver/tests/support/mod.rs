@@ -2,7 +2,7 @@
 //! (random and adversarial rows) and tolerance checks against `bnf-core`.
 #![allow(dead_code)]
 
-use bnf_core::{Batch, Logit};
+use bnf_core::{math, Batch, Logit, RowDiag};
 
 /// SplitMix64: small, seeded, reproducible.
 pub struct Rng(u64);
@@ -164,10 +164,23 @@ pub fn adversarial_case(vocab: usize) -> Case {
 
 /// `|a - b| <= atol + rtol |b|` for every element, else the first offender.
 pub fn close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32) -> Result<(), String> {
-    if got.len() != want.len() {
+    close_rows(what, got, want, got.len().max(1), &[rtol], atol)
+}
+
+/// [`close`] with rows of `vocab` elements, row `r` compared with `rtol[r]`.
+pub fn close_rows(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    vocab: usize,
+    rtol: &[f32],
+    atol: f32,
+) -> Result<(), String> {
+    if got.len() != want.len() || got.len() > vocab * rtol.len() {
         return Err(format!("{what}: length {} != {}", got.len(), want.len()));
     }
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let rtol = rtol[i / vocab];
         let ok = g == w || (g - w).abs() <= atol + rtol * w.abs();
         if !ok {
             return Err(format!(
@@ -185,4 +198,23 @@ pub fn rtol_of<T: Logit>() -> f32 {
         "f16" => 2.0 * 2f32.powi(-11),
         _ => 2e-5,
     }
+}
+
+/// Gradient tolerance of one row: [`rtol_of`], plus, for a BNF row where core's or the GPU's
+/// `c` (`gpu_c`) is below 1, the f32 rounding of `log c`: its terms (`ell`, `ln S`, `ln S'`,
+/// `log_odds(rho)`) are rounded to a few ulp of their magnitude, and `c = e^(log c)` turns that
+/// absolute error into a relative one of every gradient element of the row.
+pub fn grad_rtol<T: Logit>(d: &RowDiag, rho: Option<f32>, gpu_c: f32) -> f32 {
+    let finite = |x: f32| if x.is_finite() { x.abs() } else { 0.0 };
+    let s = &d.stats;
+    let magnitude = match rho {
+        Some(rho) if d.c < 1.0 || gpu_c < 1.0 => {
+            finite(s.ell)
+                + finite(math::ln(s.sum))
+                + finite(math::ln(s.others_sum))
+                + finite(math::log_odds(rho.min(0.0)))
+        }
+        _ => 0.0,
+    };
+    rtol_of::<T>() + 32.0 * f32::EPSILON * magnitude
 }
