@@ -18,6 +18,18 @@ struct RowStats {
     float others_dot;
 };
 
+// log(pi_y / (1 - pi_y)) = (z_y - m) - ln S', +inf when S' = 0: core's `RowStats::log_odds_y`
+// (1 - pi_y is S'/S, never 1 - e^ell).
+__device__ __forceinline__ float log_odds_y(const RowStats& st) {
+    return st.others_sum > 0.0f ? st.ell - (logf(st.others_sum) - logf(st.sum)) : INFINITY;
+}
+
+// T'/S' - lse, the other tokens' mean log-prob under their renormalised distribution; 0 when
+// S' = 0: core's `RowStats::others_mean_logp`.
+__device__ __forceinline__ float others_mean_logp(const RowStats& st) {
+    return st.others_sum > 0.0f ? st.others_dot / st.others_sum - logf(st.sum) : 0.0f;
+}
+
 // Row statistics of z (length V) with target y (< V). When `cache` is not null it holds room
 // for the row in shared memory: the max pass copies the row there and later passes read it
 // from there (one read of device memory per row). Returns false when core's `row_stats`
