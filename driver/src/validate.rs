@@ -60,19 +60,24 @@ pub(crate) fn len(what: &'static str, expected: usize, found: usize) -> Result<(
 /// targets are checked by the kernels (and, where something is written, by
 /// [`check_batch_rows`] or [`check_grad_rows`] first).
 pub fn check_rows(rows: &Rows<'_>, logits_len: usize) -> Result<(u32, u32), GpuError> {
-    if rows.vocab == 0 {
-        return Err(BnfError::EmptyVocab.into());
-    }
     let n = rows.len();
-    let expected = n.checked_mul(rows.vocab).ok_or(GpuError::TooLarge {
-        what: "rows x vocab",
-        value: n,
-    })?;
-    len("logits", expected, logits_len)?;
+    check_logits(rows.vocab, n, logits_len)?;
     if let Some(m) = rows.scored {
         len("scored", n, m.len())?;
     }
     kernel_sizes(n, rows.vocab)
+}
+
+/// A vocabulary, and `rows x vocab` logits.
+fn check_logits(vocab: usize, rows: usize, logits_len: usize) -> Result<(), GpuError> {
+    if vocab == 0 {
+        return Err(BnfError::EmptyVocab.into());
+    }
+    let expected = rows.checked_mul(vocab).ok_or(GpuError::TooLarge {
+        what: "rows x vocab",
+        value: rows,
+    })?;
+    Ok(len("logits", expected, logits_len)?)
 }
 
 fn kernel_sizes(rows: usize, vocab: usize) -> Result<(u32, u32), GpuError> {
@@ -94,15 +99,8 @@ pub fn check_batch(
     loss: &RowLoss<'_>,
     logits_len: usize,
 ) -> Result<(u32, u32), GpuError> {
-    if batch.vocab == 0 {
-        return Err(BnfError::EmptyVocab.into());
-    }
     let n = batch.rows();
-    let expected = n.checked_mul(batch.vocab).ok_or(GpuError::TooLarge {
-        what: "rows x vocab",
-        value: n,
-    })?;
-    len("logits", expected, logits_len)?;
+    check_logits(batch.vocab, n, logits_len)?;
     len("weights", n, batch.weights.len())?;
     if let Some(m) = batch.scored {
         len("scored", n, m.len())?;
@@ -122,14 +120,7 @@ pub fn check_batch(
 /// [`check_batch`].
 pub fn check_batch_rows(batch: &Batch<'_>, loss: &RowLoss<'_>) -> Result<(), BnfError> {
     for r in (0..batch.rows()).filter(|&r| batch.is_scored(r)) {
-        let y = batch.targets[r];
-        if y as usize >= batch.vocab {
-            return Err(BnfError::TargetOutOfRange {
-                row: r,
-                target: y,
-                vocab: batch.vocab,
-            });
-        }
+        check_target(r, batch.targets[r], batch.vocab)?;
         let w = batch.weights[r];
         if !w.is_finite() {
             return Err(BnfError::InvalidWeight { row: r, value: w });
@@ -141,19 +132,20 @@ pub fn check_batch_rows(batch: &Batch<'_>, loss: &RowLoss<'_>) -> Result<(), Bnf
     Ok(())
 }
 
+fn check_target(row: usize, target: u32, vocab: usize) -> Result<(), BnfError> {
+    if (target as usize) < vocab {
+        Ok(())
+    } else {
+        Err(BnfError::TargetOutOfRange { row, target, vocab })
+    }
+}
+
 /// What core's `row_grad` checks per scored row, in its order: target, weight, statistics.
 /// The first failing row's error. Call after [`check_rows`] and the length checks of `stats`
 /// and `w`.
 pub fn check_grad_rows(rows: &Rows<'_>, stats: &[RowStats], w: &[f32]) -> Result<(), BnfError> {
     for r in (0..rows.len()).filter(|&r| rows.is_scored(r)) {
-        let y = rows.targets[r];
-        if y as usize >= rows.vocab {
-            return Err(BnfError::TargetOutOfRange {
-                row: r,
-                target: y,
-                vocab: rows.vocab,
-            });
-        }
+        check_target(r, rows.targets[r], rows.vocab)?;
         // Core's own weight and statistics checks, run on a one-element row (whose length and
         // target checks pass), so the rule lives in one place.
         row_grad_in_place(&mut [0.0f32], 0, &stats[r], w[r]).map_err(|e| e.at_row(r))?;

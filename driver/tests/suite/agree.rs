@@ -1,10 +1,11 @@
 //! Values against core: the fused kernel on random and adversarial rows in every dtype, the
 //! row primitives one by one, and the benchmark's naive baseline.
 
+use super::device::DeviceCase;
 use super::{core_err, core_run, err, gpu_run, to_f32, TestResult};
 use crate::support::{adversarial_case, close, close_rows, grad_rtol, random_case, rtol_of, Case};
 use bnf_core::{bf16, f16, row_stats, Logit, RowDiag, RowLoss};
-use bnf_driver::{Gpu, NaiveBuffers, RawBnf, RawRows, Rows};
+use bnf_driver::{Gpu, GpuRow, NaiveBuffers, Rows};
 
 /// The GPU agrees with core on `case` in `T`, for BNF and NLL.
 fn agree<T: Logit>(gpu: &Gpu, case: &Case) -> TestResult {
@@ -26,43 +27,25 @@ fn agree<T: Logit>(gpu: &Gpu, case: &Case) -> TestResult {
         );
         let (l_core, g_core, d_core) = core_run::<T>(case, loss)?;
         let (out, g_gpu) = gpu_run::<T>(gpu, case, loss)?;
-        let pick = |f: fn(&RowDiag) -> f32| d_core.iter().map(f).collect::<Vec<_>>();
-        let rows = |f: fn(&bnf_driver::GpuRow) -> f32| out.rows.iter().map(f).collect::<Vec<_>>();
-        close(
-            &format!("{what} pi_y"),
-            &rows(|r| r.pi_y),
-            &pick(|d| d.pi_y),
-            1e-4,
-            1e-5,
-        )?;
-        close(
-            &format!("{what} f_y"),
-            &rows(|r| r.f_y),
-            &pick(|d| d.f_y),
-            1e-4,
-            1e-5,
-        )?;
-        close(
-            &format!("{what} c"),
-            &rows(|r| r.c),
-            &pick(|d| d.c),
-            1e-4,
-            1e-5,
-        )?;
-        close(
-            &format!("{what} lse"),
-            &rows(|r| r.lse),
-            &pick(|d| d.stats.lse),
-            1e-6,
-            1e-4,
-        )?;
-        close(
-            &format!("{what} row loss"),
-            &rows(|r| r.loss),
-            &pick(|d| d.loss),
-            1e-4,
-            1e-5,
-        )?;
+        type Pair = (
+            &'static str,
+            fn(&GpuRow) -> f32,
+            fn(&RowDiag) -> f32,
+            f32,
+            f32,
+        );
+        let scalars: [Pair; 5] = [
+            ("pi_y", |r| r.pi_y, |d| d.pi_y, 1e-4, 1e-5),
+            ("f_y", |r| r.f_y, |d| d.f_y, 1e-4, 1e-5),
+            ("c", |r| r.c, |d| d.c, 1e-4, 1e-5),
+            ("lse", |r| r.lse, |d| d.stats.lse, 1e-6, 1e-4),
+            ("row loss", |r| r.loss, |d| d.loss, 1e-4, 1e-5),
+        ];
+        for (name, gpu_of, core_of, rtol, atol) in scalars {
+            let got: Vec<f32> = out.rows.iter().map(gpu_of).collect();
+            let want: Vec<f32> = d_core.iter().map(core_of).collect();
+            close(&format!("{what} {name}"), &got, &want, rtol, atol)?;
+        }
         close(&format!("{what} loss"), &[out.loss], &[l_core], 1e-4, 1e-5)?;
         let atol = if T::NAME == "f16" { 1e-7 } else { 1e-30 };
         let rtol: Vec<f32> = d_core
@@ -193,30 +176,10 @@ pub fn naive_baseline_matches_core(gpu: &Gpu) -> TestResult {
             ref_logp: &case.ref_logp,
         },
     )?;
-    let logits = gpu.upload(&case.logits).map_err(err)?;
-    let grad = gpu.alloc::<f32>(logits.len()).map_err(err)?;
-    let (targets, weights) = (
-        gpu.upload(&case.targets).map_err(err)?,
-        gpu.upload(&case.weights).map_err(err)?,
-    );
-    let ref_logp = gpu.upload(&case.ref_logp).map_err(err)?;
+    let dev = DeviceCase::<f32>::upload(gpu, &case)?;
+    let grad = gpu.alloc::<f32>(case.logits.len()).map_err(err)?;
     let bufs = NaiveBuffers::new(gpu, case.rows(), case.vocab).map_err(err)?;
-    let args = RawBnf {
-        rows: RawRows {
-            dtype: bnf_driver::kernels::Dtype::F32,
-            rows: case.rows() as u32,
-            vocab: case.vocab as u32,
-            logits: logits.as_raw(),
-            targets: targets.as_raw(),
-            scored: 0,
-        },
-        grad: grad.as_raw(),
-        weights: weights.as_raw(),
-        ref_logp: ref_logp.as_raw(),
-        num_responses: case.num_responses as f32,
-        out: 0,
-        status: 0,
-    };
+    let args = dev.bnf(grad.as_raw());
     // SAFETY: every buffer is live and sized for this batch.
     unsafe { gpu.naive_bnf_raw(&args, &bufs, gpu.stream()) }.map_err(err)?;
     gpu.synchronize().map_err(err)?;

@@ -1,11 +1,12 @@
 //! Bad input and missing hardware: core's errors for the same rows, nothing written where core
 //! writes nothing, row statuses from the kernels themselves, and the driver's own messages.
 
+use super::device::DeviceCase;
 use super::{err, TestResult};
 use crate::support::{random_case, Case};
 use bnf_core::{forward_backward, row_grad, Logit, RowDiag, RowLoss, RowStats};
-use bnf_driver::kernels::{status, Dtype, BNF_PTX, ROW_STATS_FLOATS};
-use bnf_driver::{device_count, Gpu, GpuError, RawBnf, RawRows, Rows};
+use bnf_driver::kernels::{status, BNF_PTX, ROW_STATS_FLOATS};
+use bnf_driver::{device_count, Gpu, GpuError, RawRows, Rows};
 
 const V: usize = 50;
 
@@ -192,36 +193,14 @@ pub fn kernels_check_rows_themselves(gpu: &Gpu) -> TestResult {
         status::OK,
     ];
     let n = case.rows();
-    let logits = gpu.upload(&case.logits).map_err(err)?;
+    let dev = DeviceCase::<f32>::upload(gpu, &case)?;
     let sentinel = vec![7.0f32; case.logits.len()];
     let grad = gpu.upload(&sentinel).map_err(err)?;
-    let (targets, weights) = (
-        gpu.upload(&case.targets).map_err(err)?,
-        gpu.upload(&case.weights).map_err(err)?,
-    );
-    let ref_logp = gpu.upload(&case.ref_logp).map_err(err)?;
-    let out = gpu.alloc::<f32>(n * 5).map_err(err)?;
-    let st = gpu.alloc::<i32>(n).map_err(err)?;
-    let rows = RawRows {
-        dtype: Dtype::F32,
-        rows: n as u32,
-        vocab: V as u32,
-        logits: logits.as_raw(),
-        targets: targets.as_raw(),
-        scored: 0,
-    };
-    let args = RawBnf {
-        rows,
-        grad: grad.as_raw(),
-        weights: weights.as_raw(),
-        ref_logp: ref_logp.as_raw(),
-        num_responses: 2.0,
-        out: out.as_raw(),
-        status: st.as_raw(),
-    };
+    let (rows, st) = (dev.rows(), &dev.status);
+    let args = dev.bnf(grad.as_raw());
     // SAFETY: every pointer is a live buffer of this context sized for the batch.
     unsafe { gpu.bnf_fwd_bwd_raw(&args, gpu.stream()) }.map_err(err)?;
-    let got = gpu.to_host(&st).map_err(err)?;
+    let got = gpu.to_host(st).map_err(err)?;
     if got != want {
         return Err(format!("bnf_fwd_bwd statuses {got:?}, want {want:?}"));
     }
@@ -247,7 +226,7 @@ pub fn kernels_check_rows_themselves(gpu: &Gpu) -> TestResult {
             c => c,
         })
         .collect();
-    let got = gpu.to_host(&st).map_err(err)?;
+    let got = gpu.to_host(st).map_err(err)?;
     if got != logits_statuses {
         return Err(format!(
             "row_stats statuses {got:?}, want {logits_statuses:?}"
@@ -268,7 +247,7 @@ pub fn kernels_check_rows_themselves(gpu: &Gpu) -> TestResult {
         )
     }
     .map_err(err)?;
-    let got = gpu.to_host(&st).map_err(err)?;
+    let got = gpu.to_host(st).map_err(err)?;
     if got != logits_statuses {
         return Err(format!(
             "gather_logp statuses {got:?}, want {logits_statuses:?}"
@@ -320,7 +299,7 @@ pub fn kernels_check_rows_themselves(gpu: &Gpu) -> TestResult {
     }
     .map_err(err)?;
     let want = [0, 1, 2, 5, 5, 5, 0];
-    let got = gpu.to_host(&st).map_err(err)?;
+    let got = gpu.to_host(st).map_err(err)?;
     if got != want {
         return Err(format!("row_grad statuses {got:?}, want {want:?}"));
     }

@@ -1,10 +1,11 @@
 //! Bit-for-bit checks: repeated launches, in place against out of place, and the raw entry on
 //! a foreign stream against the safe entry.
 
+use super::device::DeviceCase;
 use super::{bits, err, gpu_run, TestResult};
 use crate::support::{adversarial_case, random_case, Case};
 use bnf_core::{bf16, f16, Logit, RowLoss};
-use bnf_driver::{Gpu, RawBnf, RawRows};
+use bnf_driver::Gpu;
 
 /// FNV-1a over bytes: a digest to compare runs in different processes.
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
@@ -99,49 +100,22 @@ pub fn raw_entry_on_a_foreign_stream(gpu: &Gpu) -> TestResult {
     )?;
     gpu.make_current().map_err(err)?;
     let attached = Gpu::attach_current().map_err(err)?;
-    let logits = attached.upload(&case.logits_as::<bf16>()).map_err(err)?;
-    let targets = attached.upload(&case.targets).map_err(err)?;
-    let weights = attached.upload(&case.weights).map_err(err)?;
-    let ref_logp = attached.upload(&case.ref_logp).map_err(err)?;
-    let scored: Vec<u8> = case
-        .scored
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|&s| u8::from(s))
-        .collect();
-    let scored = attached.upload(&scored).map_err(err)?;
-    let out = attached.alloc::<f32>(case.rows() * 5).map_err(err)?;
-    let status = attached.alloc::<i32>(case.rows()).map_err(err)?;
-    let args = RawBnf {
-        rows: RawRows {
-            dtype: bnf_driver::kernels::Dtype::Bf16,
-            rows: case.rows() as u32,
-            vocab: case.vocab as u32,
-            logits: logits.as_raw(),
-            targets: targets.as_raw(),
-            scored: scored.as_raw(),
-        },
-        grad: logits.as_raw(),
-        weights: weights.as_raw(),
-        ref_logp: ref_logp.as_raw(),
-        num_responses: case.num_responses as f32,
-        out: out.as_raw(),
-        status: status.as_raw(),
-    };
+    let dev = DeviceCase::<bf16>::upload(&attached, &case)?;
+    let args = dev.bnf(dev.logits.as_raw());
     // SAFETY: every pointer is a live buffer of the current context with the documented size.
     unsafe { attached.bnf_fwd_bwd_raw(&args, gpu.stream()) }.map_err(err)?;
     gpu.synchronize().map_err(err)?;
-    let rows = attached.to_host(&out).map_err(err)?;
+    let rows = attached.to_host(&dev.out).map_err(err)?;
     let want_rows: Vec<f32> = want
         .rows
         .iter()
         .flat_map(|r| [r.loss, r.pi_y, r.f_y, r.c, r.lse])
         .collect();
+    let grad = attached.to_host(&dev.logits).map_err(err)?;
     if bytemuck::cast_slice::<f32, u32>(&rows) != bytemuck::cast_slice::<f32, u32>(&want_rows)
-        || attached.to_host(&logits).map_err(err)? != want_grad
+        || bytemuck::cast_slice::<bf16, u16>(&grad) != bytemuck::cast_slice::<bf16, u16>(&want_grad)
         || attached
-            .to_host(&status)
+            .to_host(&dev.status)
             .map_err(err)?
             .iter()
             .any(|&s| s != 0)

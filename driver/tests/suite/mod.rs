@@ -17,6 +17,7 @@
 //! `errors.rs` (bad input and missing hardware).
 
 mod agree;
+mod device;
 mod errors;
 mod exact;
 
