@@ -10,8 +10,12 @@
 set -euo pipefail
 OUT="$(mkdir -p "$1" && cd "$1" && pwd)"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CUST_RAW="$(cd "$ROOT" && cargo metadata --format-version 1 --features bnf-driver/cuda 2>/dev/null |
-    python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="cust_raw"))')"
+CUST_RAW="$(cd "$ROOT" && cargo metadata --format-version 1 --features bnf-driver/cuda |
+    python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next((os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="cust_raw"), ""))')"
+if [ ! -f "$CUST_RAW/src/cuda.rs" ]; then
+    echo "make_stub.sh: cannot find cust_raw's sources (cargo metadata --features bnf-driver/cuda)" >&2
+    exit 1
+fi
 mkdir -p "$OUT/lib64"
 python3 - "$ROOT/driver/src/ffi.rs" "$CUST_RAW/src/cuda.rs" > "$OUT/lib64/stub.c" <<'PY'
 import re, sys

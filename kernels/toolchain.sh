@@ -9,8 +9,14 @@ TOOLCHAIN="$KERNELS_DIR/.toolchain"
 CUDA_HOME_PIP="$TOOLCHAIN/nvidia/cu13"
 if [ "$(cat "$TOOLCHAIN/pins" 2>/dev/null)" != "$CUDA_PIP_PINS" ]; then
     rm -rf "$TOOLCHAIN"
-    # --no-deps: every package the compiler needs is pinned above, nothing floats.
-    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$TOOLCHAIN" $CUDA_PIP_PINS
+    # --no-deps: every package the compiler needs is pinned above, nothing floats. --target
+    # installs beside the repository, outside any (externally managed) Python environment.
+    if ! PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+        --no-deps --target "$TOOLCHAIN" $CUDA_PIP_PINS; then
+        echo "kernels/toolchain.sh: could not install $CUDA_PIP_PINS from PyPI" >&2
+        rm -rf "$TOOLCHAIN"
+        return 1 2> /dev/null || exit 1
+    fi
     echo "$CUDA_PIP_PINS" > "$TOOLCHAIN/pins"
 fi
 NVCC="$CUDA_HOME_PIP/bin/nvcc"

@@ -3,8 +3,8 @@
 
 use crate::error::GpuError;
 use crate::ffi::{self, check, Handle};
-use bnf_kernels::{Dtype, Launch, BNF_PTX, NAIVE_PTX};
-use std::cell::OnceCell;
+use bnf_kernels::{entry_params, Dtype, Launch, BNF_PTX, NAIVE_PTX};
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CString};
 
@@ -21,6 +21,46 @@ pub enum Module {
     Naive,
 }
 
+impl Module {
+    fn ptx(self) -> (&'static str, &'static str) {
+        match self {
+            Module::Bnf => ("bnf", BNF_PTX),
+            Module::Naive => ("naive", NAIVE_PTX),
+        }
+    }
+}
+
+/// One argument of [`Gpu::launch`]: where its value is and how many bytes it has, so the
+/// launch can be checked against the kernel's PTX signature.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelArg {
+    ptr: *mut c_void,
+    bytes: usize,
+}
+
+impl KernelArg {
+    /// The argument `value`, which must stay alive and in place until the launch returns.
+    pub fn new<T: Copy>(value: &mut T) -> KernelArg {
+        KernelArg {
+            ptr: value as *mut T as *mut c_void,
+            bytes: std::mem::size_of::<T>(),
+        }
+    }
+}
+
+/// `[KernelArg; N]` of local variables, in the kernel's parameter order.
+macro_rules! kernel_args {
+    ($($a:ident),*) => { [$( $crate::context::KernelArg::new(&mut $a) ),*] };
+}
+pub(crate) use kernel_args;
+
+/// A kernel's handle and the byte sizes of its parameters (from its PTX).
+#[derive(Clone)]
+struct Kernel {
+    function: Handle,
+    params: Vec<u32>,
+}
+
 /// A CUDA context with the BNF kernels loaded. Not `Send`: use it on the thread that made it.
 pub struct Gpu {
     ctx: Handle,
@@ -29,7 +69,7 @@ pub struct Gpu {
     stream: Handle,
     bnf: Handle,
     naive: OnceCell<Handle>,
-    functions: HashMap<&'static str, Handle>,
+    kernels: RefCell<HashMap<&'static str, Kernel>>,
 }
 
 impl Gpu {
@@ -78,7 +118,7 @@ impl Gpu {
             stream: std::ptr::null_mut(),
             bnf: std::ptr::null_mut(),
             naive: OnceCell::new(),
-            functions: HashMap::new(),
+            kernels: RefCell::new(HashMap::new()),
         };
         gpu.make_current()?;
         // SAFETY: out-parameter; flags 0 = a blocking stream in the current context.
@@ -89,8 +129,7 @@ impl Gpu {
         for d in Dtype::ALL {
             let k = d.kernels();
             for name in [k.row_stats, k.row_grad, k.bnf_fwd_bwd, k.gather_logp] {
-                let f = get_function(gpu.bnf, name)?;
-                gpu.functions.insert(name, f);
+                gpu.kernel(Module::Bnf, name)?;
             }
         }
         Ok(gpu)
@@ -139,49 +178,80 @@ impl Gpu {
         Ok((free, total))
     }
 
-    /// The handle of kernel `name` in `module`.
+    /// The handle of kernel `name` in `module` (the naive module is loaded on first use).
     pub fn function(&self, module: Module, name: &'static str) -> Result<Handle, GpuError> {
-        match module {
-            Module::Bnf => match self.functions.get(name) {
-                Some(&f) => Ok(f),
-                None => get_function(self.bnf, name),
-            },
-            Module::Naive => {
-                let m = match self.naive.get() {
-                    Some(&m) => m,
-                    None => {
-                        self.make_current()?;
-                        let m = load_module("naive", NAIVE_PTX)?;
-                        *self.naive.get_or_init(|| m)
-                    }
-                };
-                get_function(m, name)
-            }
-        }
+        Ok(self.kernel(module, name)?.function)
     }
 
-    /// Launch kernel `name` of `module` with `shape` on `stream`.
+    fn kernel(&self, module: Module, name: &'static str) -> Result<Kernel, GpuError> {
+        if let Some(k) = self.kernels.borrow().get(name) {
+            return Ok(k.clone());
+        }
+        let handle = match module {
+            Module::Bnf => self.bnf,
+            Module::Naive => match self.naive.get() {
+                Some(&m) => m,
+                None => {
+                    self.make_current()?;
+                    let m = load_module("naive", NAIVE_PTX)?;
+                    *self.naive.get_or_init(|| m)
+                }
+            },
+        };
+        let (module_name, ptx) = module.ptx();
+        let params = entry_params(ptx, name).ok_or_else(|| GpuError::PtxLoad {
+            module: module_name,
+            message: format!("kernel {name}: no readable .entry signature in the PTX"),
+        })?;
+        let k = Kernel {
+            function: get_function(handle, name)?,
+            params,
+        };
+        self.kernels.borrow_mut().insert(name, k.clone());
+        Ok(k)
+    }
+
+    /// Load `ptx` into this context as module `name` and unload it again: whether this driver
+    /// accepts it. A refusal is [`GpuError::PtxLoad`] with the driver's result and JIT log.
+    pub fn check_ptx(&self, name: &'static str, ptx: &str) -> Result<(), GpuError> {
+        self.make_current()?;
+        let m = load_module(name, ptx)?;
+        // SAFETY: loaded just above, unloaded once.
+        check("cuModuleUnload", unsafe { ffi::cuModuleUnload(m) })
+    }
+
+    /// Launch kernel `name` of `module` with `shape` on `stream`. The number and byte sizes of
+    /// `args` are checked against the kernel's PTX signature first ([`GpuError::KernelArgs`]).
     ///
     /// # Safety
-    /// `args` must point to one value per kernel parameter, of the parameter's type, and every
+    /// `args` must hold one value per kernel parameter, of the parameter's type, and every
     /// device pointer among them must be valid for what the kernel reads and writes.
     pub unsafe fn launch(
         &self,
         module: Module,
         name: &'static str,
         shape: Launch,
-        args: &mut [*mut c_void],
+        args: &[KernelArg],
         stream: RawStream,
     ) -> Result<(), GpuError> {
+        let k = self.kernel(module, name)?;
+        let found: Vec<u32> = args.iter().map(|a| a.bytes as u32).collect();
+        if found != k.params {
+            return Err(GpuError::KernelArgs {
+                kernel: name,
+                expected: k.params,
+                found,
+            });
+        }
         if shape.blocks == 0 {
             return Ok(());
         }
-        let f = self.function(module, name)?;
+        let mut ptrs: Vec<*mut c_void> = args.iter().map(|a| a.ptr).collect();
         self.make_current()?;
         check(
             "cuLaunchKernel",
             ffi::cuLaunchKernel(
-                f,
+                k.function,
                 shape.blocks,
                 1,
                 1,
@@ -190,7 +260,7 @@ impl Gpu {
                 1,
                 shape.shared_bytes,
                 stream,
-                args.as_mut_ptr(),
+                ptrs.as_mut_ptr(),
                 std::ptr::null_mut(),
             ),
         )

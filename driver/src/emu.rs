@@ -6,7 +6,9 @@
 //! bits.
 #![allow(non_snake_case, clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use crate::ffi::{DevicePtr, Handle, SUCCESS};
+use crate::ffi::{
+    DevicePtr, Handle, JIT_ERROR_LOG_BUFFER, JIT_ERROR_LOG_BUFFER_SIZE_BYTES, SUCCESS,
+};
 use std::alloc::{alloc, dealloc, Layout};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -28,6 +30,7 @@ extern "C" {
 const INVALID_VALUE: i32 = 1;
 const OUT_OF_MEMORY: i32 = 2;
 const INVALID_IMAGE: i32 = 200;
+const UNSUPPORTED_PTX_VERSION: i32 = 222;
 const NOT_FOUND: i32 = 500;
 const LAUNCH_FAILED: i32 = 719;
 /// The one context's handle (any non-null value).
@@ -96,6 +99,7 @@ fn error_name(code: i32) -> &'static CStr {
         INVALID_VALUE => c"CUDA_ERROR_INVALID_VALUE",
         OUT_OF_MEMORY => c"CUDA_ERROR_OUT_OF_MEMORY",
         INVALID_IMAGE => c"CUDA_ERROR_INVALID_IMAGE",
+        UNSUPPORTED_PTX_VERSION => c"CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
         NOT_FOUND => c"CUDA_ERROR_NOT_FOUND",
         LAUNCH_FAILED => c"CUDA_ERROR_LAUNCH_FAILED",
         _ => c"CUDA_ERROR_UNKNOWN",
@@ -112,20 +116,67 @@ pub unsafe fn cuGetErrorString(code: i32, text: *mut *const c_char) -> i32 {
     };
     SUCCESS
 }
+/// The newest PTX ISA a CUDA 13.0 driver JIT-compiles (the version this emulator reports).
+const MAX_PTX_ISA: (u32, u32) = (9, 0);
+
 pub unsafe fn cuModuleLoadDataEx(
     module: *mut Handle,
     image: *const c_void,
-    _num_options: c_uint,
-    _options: *mut c_int,
-    _values: *mut *mut c_void,
+    num_options: c_uint,
+    options: *mut c_int,
+    values: *mut *mut c_void,
 ) -> i32 {
-    // The emulator runs the sources, not the PTX; still refuse what is not PTX.
+    // The emulator runs the sources, not the PTX; still refuse what a CUDA 13.0 driver would:
+    // text that is not PTX, or a newer PTX ISA, with a message in the JIT error log.
     let text = CStr::from_ptr(image as *const c_char).to_string_lossy();
-    if !text.contains(".version") {
-        return INVALID_IMAGE;
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix(".version "))
+        .and_then(|v| v.trim().split_once('.'))
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let (code, log) = match version {
+        None => (
+            INVALID_IMAGE,
+            "bnf-emu: no .version directive: not PTX".to_string(),
+        ),
+        Some(v) if v > MAX_PTX_ISA => (
+            UNSUPPORTED_PTX_VERSION,
+            format!(
+                "bnf-emu: PTX ISA {}.{} is newer than this driver's {}.{}",
+                v.0, v.1, MAX_PTX_ISA.0, MAX_PTX_ISA.1
+            ),
+        ),
+        Some(_) => {
+            *module = Box::into_raw(Box::new(text.into_owned())) as Handle;
+            return SUCCESS;
+        }
+    };
+    write_jit_log(num_options, options, values, &log);
+    code
+}
+
+/// Copy `log` (NUL-terminated, truncated to fit) into the caller's JIT error log buffer, if
+/// the options name one.
+unsafe fn write_jit_log(
+    num_options: c_uint,
+    options: *mut c_int,
+    values: *mut *mut c_void,
+    log: &str,
+) {
+    let (mut buf, mut size) = (std::ptr::null_mut::<u8>(), 0usize);
+    for i in 0..num_options as usize {
+        match *options.add(i) {
+            JIT_ERROR_LOG_BUFFER => buf = *values.add(i) as *mut u8,
+            JIT_ERROR_LOG_BUFFER_SIZE_BYTES => size = *values.add(i) as usize,
+            _ => {}
+        }
     }
-    *module = Box::into_raw(Box::new(text.into_owned())) as Handle;
-    SUCCESS
+    if buf.is_null() || size == 0 {
+        return;
+    }
+    let n = log.len().min(size - 1);
+    std::ptr::copy_nonoverlapping(log.as_ptr(), buf, n);
+    *buf.add(n) = 0;
 }
 pub unsafe fn cuModuleUnload(module: Handle) -> i32 {
     drop(Box::from_raw(module as *mut String));
@@ -214,9 +265,14 @@ pub unsafe fn cuMemFree_v2(ptr: DevicePtr) -> i32 {
         None => INVALID_VALUE,
     }
 }
+/// The emulated device's memory size (the host's is what limits it in fact).
+const TOTAL_MEMORY: usize = 64 << 30;
+
 pub unsafe fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> i32 {
-    *free = 1 << 30;
-    *total = 1 << 30;
+    let map = ALLOCATIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let used: usize = map.iter().flat_map(|m| m.values()).map(|l| l.size()).sum();
+    *free = TOTAL_MEMORY.saturating_sub(used);
+    *total = TOTAL_MEMORY;
     SUCCESS
 }
 pub unsafe fn cuMemcpyHtoDAsync_v2(

@@ -45,6 +45,22 @@ pub enum GpuError {
     Input(BnfError),
     /// A logit type without kernels (every `bnf_core::Logit` has them).
     UnsupportedDtype(&'static str),
+    /// A kernel wrote a row status this crate does not know (a kernels/driver version mismatch).
+    UnknownStatus {
+        /// The row.
+        row: usize,
+        /// The status code.
+        code: i32,
+    },
+    /// A launch passed arguments whose number or sizes differ from the kernel's PTX signature.
+    KernelArgs {
+        /// The kernel.
+        kernel: &'static str,
+        /// Byte size of each parameter the PTX declares.
+        expected: Vec<u32>,
+        /// Byte size of each argument passed.
+        found: Vec<u32>,
+    },
     /// A size does not fit the kernels' 32-bit row or vocabulary indices.
     TooLarge {
         /// What is too large ("rows", "vocab").
@@ -86,6 +102,17 @@ impl fmt::Display for GpuError {
             } => write!(f, "{call} failed: {code} {message}"),
             GpuError::Input(e) => write!(f, "{e}"),
             GpuError::UnsupportedDtype(name) => write!(f, "no kernels for logit type {name}"),
+            GpuError::UnknownStatus { row, code } => {
+                write!(f, "row {row}: unknown kernel status {code}")
+            }
+            GpuError::KernelArgs {
+                kernel,
+                expected,
+                found,
+            } => write!(
+                f,
+                "kernel {kernel} takes parameters of {expected:?} bytes, the launch passed {found:?}"
+            ),
             GpuError::TooLarge { what, value } => {
                 write!(
                     f,

@@ -4,12 +4,11 @@
 //! `rows x vocab` intermediates ([`NaiveBuffers`]), which is the memory BNF's fused kernel saves.
 
 use crate::buffer::DeviceBuffer;
-use crate::context::{Gpu, Module, RawStream};
+use crate::context::{kernel_args, Gpu, Module, RawStream};
 use crate::error::GpuError;
 use crate::raw::RawBnf;
 use bnf_core::BnfError;
-use bnf_kernels::{naive, Launch, THREADS};
-use std::ffi::c_void;
+use bnf_kernels::naive;
 
 /// The naive BNF's intermediates for `rows x vocab` logits.
 pub struct NaiveBuffers {
@@ -49,29 +48,6 @@ impl NaiveBuffers {
 
     /// Extra device bytes per logit (the two `f32` intermediates).
     pub const BYTES_PER_LOGIT: usize = 8;
-}
-
-/// Pointers to each argument, as `cuLaunchKernel` wants them.
-macro_rules! args {
-    ($($a:ident),*) => { [$( &mut $a as *mut _ as *mut c_void ),*] };
-}
-
-fn per_row(rows: u32) -> Launch {
-    Launch {
-        blocks: rows,
-        threads: THREADS,
-        shared_bytes: 0,
-        cached: 0,
-    }
-}
-
-fn per_thread(rows: u32) -> Launch {
-    Launch {
-        blocks: rows.div_ceil(THREADS),
-        threads: THREADS,
-        shared_bytes: 0,
-        cached: 0,
-    }
 }
 
 impl Gpu {
@@ -114,43 +90,43 @@ impl Gpu {
         let (mut targets, mut weights, mut ref_logp, mut grad) =
             (r.targets, a.weights, a.ref_logp, a.grad);
         let (mut vocab, mut rows, mut n) = (r.vocab, r.rows, a.num_responses);
-        let (rows_launch, threads_launch) = (per_row(r.rows), per_thread(r.rows));
+        let (rows_launch, threads_launch) = (naive::per_row(r.rows), naive::per_thread(r.rows));
         self.launch(
             Module::Naive,
             k.naive_log_softmax,
             rows_launch,
-            &mut args!(logits, logp, vocab),
+            &kernel_args!(logits, logp, vocab),
             stream,
         )?;
         self.launch(
             Module::Naive,
             naive::GATHER,
             threads_launch,
-            &mut args!(logp, targets, vocab, rows, ell),
+            &kernel_args!(logp, targets, vocab, rows, ell),
             stream,
         )?;
         self.launch(
             Module::Naive,
             naive::OTHER_SUM,
             rows_launch,
-            &mut args!(logp, ell, vocab, other),
+            &kernel_args!(logp, ell, vocab, other),
             stream,
         )?;
-        let mut scalars = args!(ell, ref_logp, weights, other, rows, rt, ot, loss);
+        let scalars = kernel_args!(ell, ref_logp, weights, other, rows, rt, ot, loss);
         self.launch(
             Module::Naive,
             naive::SCALARS,
             threads_launch,
-            &mut scalars,
+            &scalars,
             stream,
         )?;
-        let mut dlogp = args!(logp, targets, weights, rt, ot, vocab, n, g);
-        self.launch(Module::Naive, naive::DLOGP, rows_launch, &mut dlogp, stream)?;
+        let dlogp = kernel_args!(logp, targets, weights, rt, ot, vocab, n, g);
+        self.launch(Module::Naive, naive::DLOGP, rows_launch, &dlogp, stream)?;
         self.launch(
             Module::Naive,
             k.naive_log_softmax_bwd,
             rows_launch,
-            &mut args!(logp, g, vocab, grad),
+            &kernel_args!(logp, g, vocab, grad),
             stream,
         )
     }

@@ -3,14 +3,20 @@
 //! device logits. Host inputs are validated first (core's errors), small per-row arrays are
 //! uploaded, the kernel runs on the context's own stream, and per-row results come back.
 //!
-//! A row whose logits turn out non-finite on the device is reported as core's
-//! `NonFiniteLogits` and its gradient row is left untouched; other rows are written.
+//! Errors are core's, for the same (lowest) row. When the host finds a bad row, the fused
+//! kernel runs without a gradient to see whether an earlier row has non-finite logits (which
+//! only the device sees), so nothing is written. A row whose logits turn out non-finite in a
+//! batch the host found clean is reported as core's `NonFiniteLogits` and its gradient row is
+//! left untouched, but the other rows' gradients are written (in place: over their logits),
+//! where core writes nothing: the fused kernel cannot know before it writes.
 
 use crate::buffer::DeviceBuffer;
 use crate::context::Gpu;
 use crate::error::GpuError;
 use crate::raw::{RawBnf, RawRows};
-use crate::validate::{check_batch, check_rows, len, status_error, Rows};
+use crate::validate::{
+    check_batch, check_batch_rows, check_grad_rows, check_rows, len, status_error, Rows,
+};
 use bnf_core::{Batch, Logit, RowLoss, RowStats};
 use bnf_kernels::{Dtype, BNF_OUT_FLOATS, ROW_STATS_FLOATS};
 
@@ -96,6 +102,8 @@ impl Gpu {
         loss: RowLoss<'_>,
     ) -> Result<GpuOutput, GpuError> {
         let (nrows, vocab) = check_batch(batch, &loss, logits_len)?;
+        let host_verdict = check_batch_rows(batch, &loss);
+        let grad = if host_verdict.is_ok() { grad } else { 0 };
         let rows = Rows::from(batch);
         let n = rows.len();
         let inputs = RowInputs::upload(self, &rows)?;
@@ -121,6 +129,8 @@ impl Gpu {
         unsafe { self.bnf_fwd_bwd_raw(&args, self.stream())? };
         let statuses = self.to_host(&status)?;
         status_error(&statuses, &rows, Some(batch.weights), ref_host)?;
+        // The kernel checks all the host does, so a host error came back as a status above.
+        host_verdict?;
         let flat = self.to_host(&out)?;
         let per_row: Vec<GpuRow> = flat
             .chunks_exact(BNF_OUT_FLOATS)
@@ -220,6 +230,7 @@ impl Gpu {
         let (nrows, vocab) = check_rows(rows, logits_len)?;
         len("stats", rows.len(), stats.len())?;
         len("w", rows.len(), w.len())?;
+        check_grad_rows(rows, stats, w)?;
         let inputs = RowInputs::upload(self, rows)?;
         let flat: Vec<f32> = stats
             .iter()
@@ -227,6 +238,7 @@ impl Gpu {
             .collect();
         let stats_dev = self.upload(&flat)?;
         let w_dev = self.upload(w)?;
+        let status = self.alloc::<i32>(rows.len())?;
         let raw = inputs.raw(dtype_of::<T>()?, nrows, vocab, logits);
         // SAFETY: live buffers of this context with the sizes checked above.
         unsafe {
@@ -235,15 +247,16 @@ impl Gpu {
                 out,
                 stats_dev.as_raw(),
                 w_dev.as_raw(),
-                0,
+                status.as_raw(),
                 self.stream(),
             )?
         };
-        self.synchronize()
+        status_error(&self.to_host(&status)?, rows, Some(w), None)
     }
 
     /// Core's `row_grad` for every row: `out` row `r` = `w[r] (softmax - onehot)` from
-    /// `stats[r]` (as `row_stats` returned them); masked rows get zeros.
+    /// `stats[r]` (as `row_stats` returned them); masked rows get zeros. Core's errors (target,
+    /// weight, statistics) for the lowest bad row, found before anything is written.
     pub fn row_grad<T: Logit>(
         &self,
         logits: &DeviceBuffer<T>,

@@ -4,11 +4,10 @@
 //! `rows x vocab` of the dtype, targets `u32`, weights and reference log-probs `f32`, the
 //! scored mask one byte per row (0 = masked), statuses one `i32` per row.
 
-use crate::context::{Gpu, Module, RawStream};
+use crate::context::{kernel_args, Gpu, Module, RawStream};
 use crate::error::GpuError;
 use bnf_core::BnfError;
 use bnf_kernels::{launch, Dtype, Launch};
-use std::ffi::c_void;
 
 /// The rows a kernel runs over.
 #[derive(Clone, Copy, Debug)]
@@ -46,11 +45,6 @@ pub struct RawBnf {
     pub status: u64,
 }
 
-/// Pointers to each kernel argument, in order, as `cuLaunchKernel` wants them.
-macro_rules! args {
-    ($($a:ident),*) => { [$( &mut $a as *mut _ as *mut c_void ),*] };
-}
-
 impl RawRows {
     fn shape(&self) -> Result<Launch, GpuError> {
         if self.vocab == 0 {
@@ -77,13 +71,14 @@ impl Gpu {
         let (mut ref_logp, mut scored, mut vocab, mut n) =
             (a.ref_logp, r.scored, r.vocab, a.num_responses);
         let (mut cached, mut out, mut status) = (shape.cached, a.out, a.status);
-        let mut args =
-            args!(logits, grad, targets, weights, ref_logp, scored, vocab, n, cached, out, status);
+        let args = kernel_args!(
+            logits, grad, targets, weights, ref_logp, scored, vocab, n, cached, out, status
+        );
         self.launch(
             Module::Bnf,
             r.dtype.kernels().bnf_fwd_bwd,
             shape,
-            &mut args,
+            &args,
             stream,
         )
     }
@@ -103,12 +98,12 @@ impl Gpu {
         let (mut logits, mut targets, mut scored, mut vocab) =
             (r.logits, r.targets, r.scored, r.vocab);
         let (mut cached, mut stats, mut status) = (shape.cached, stats, status);
-        let mut args = args!(logits, targets, scored, vocab, cached, stats, status);
+        let args = kernel_args!(logits, targets, scored, vocab, cached, stats, status);
         self.launch(
             Module::Bnf,
             r.dtype.kernels().row_stats,
             shape,
-            &mut args,
+            &args,
             stream,
         )
     }
@@ -131,12 +126,12 @@ impl Gpu {
         let (mut logits, mut out, mut targets, mut scored) = (r.logits, out, r.targets, r.scored);
         let (mut stats, mut w, mut vocab, mut cached, mut status) =
             (stats, w, r.vocab, shape.cached, status);
-        let mut args = args!(logits, out, targets, scored, stats, w, vocab, cached, status);
+        let args = kernel_args!(logits, out, targets, scored, stats, w, vocab, cached, status);
         self.launch(
             Module::Bnf,
             r.dtype.kernels().row_grad,
             shape,
-            &mut args,
+            &args,
             stream,
         )
     }
@@ -157,12 +152,12 @@ impl Gpu {
         let (mut logits, mut targets, mut scored, mut vocab) =
             (r.logits, r.targets, r.scored, r.vocab);
         let (mut cached, mut logp, mut lse, mut status) = (shape.cached, logp, lse, status);
-        let mut args = args!(logits, targets, scored, vocab, cached, logp, lse, status);
+        let args = kernel_args!(logits, targets, scored, vocab, cached, logp, lse, status);
         self.launch(
             Module::Bnf,
             r.dtype.kernels().gather_logp,
             shape,
-            &mut args,
+            &args,
             stream,
         )
     }

@@ -44,7 +44,8 @@ __device__ void row_stats_kernel(const T* logits, const unsigned* targets, const
 }
 
 // `out` row r = w[r] * (softmax - onehot) from the stats `row_stats` wrote; masked rows get
-// zeros. `out` may equal `logits`. `status` (may be null) gets 1 for a target out of range.
+// zeros. `out` may equal `logits`. `status` (may be null) gets core's `row_grad` errors
+// (`check_grad_inputs`); a failed row is left untouched.
 template <typename T>
 __device__ void row_grad_kernel(const T* logits, T* out, const unsigned* targets, const unsigned char* scored,
                                 const float* stats, const float* w, unsigned vocab, int cached, int* status) {
@@ -56,17 +57,19 @@ __device__ void row_grad_kernel(const T* logits, T* out, const unsigned* targets
         return;
     }
     const unsigned y = targets[r];
-    if (status != nullptr && threadIdx.x == 0) status[r] = y < vocab ? BNF_OK : BNF_TARGET_OUT_OF_RANGE;
-    if (y >= vocab) return;
     const float* s = stats + 6 * r;
     const RowStats st = {s[0], s[1], s[2], s[3], s[4], s[5]};
+    const float wr = w[r];
+    const int code = check_grad_inputs(vocab, y, st, wr);
+    if (status != nullptr && threadIdx.x == 0) status[r] = code;
+    if (code != BNF_OK) return;
     const T* z = logits + r * vocab;
     T* cache = row_cache<T>(cached);
     if (cache != nullptr) {
         for (unsigned j = threadIdx.x; j < vocab; j += BNF_THREADS) cache[j] = z[j];
         __syncthreads();
     }
-    row_grad(cache != nullptr ? cache : z, o, vocab, y, st, w[r]);
+    row_grad(cache != nullptr ? cache : z, o, vocab, y, st, wr);
 }
 
 // BNF forward and backward fused, one block per row: statistics, core's `bnf_scalars`, the
@@ -152,7 +155,6 @@ __device__ void gather_logp_kernel(const T* logits, const unsigned* targets, con
             code = BNF_TARGET_OUT_OF_RANGE;
         } else if (!row_stats(logits + r * vocab, vocab, y, row_cache<T>(cached), &st, shf, shd)) {
             code = BNF_NON_FINITE_LOGITS;
-            st.ell = st.lse = 0.0f;
         }
     }
     if (threadIdx.x == 0) {

@@ -12,12 +12,13 @@
 #define BNF_THREADS 256
 
 // Row status written by every kernel (0: fine). Mirrors core's `BnfError` variants, checked in
-// core's order: target, weight, logits, reference log-prob.
+// core's order: target, weight, logits, reference log-prob (statistics: row_grad only).
 #define BNF_OK 0
 #define BNF_TARGET_OUT_OF_RANGE 1
 #define BNF_INVALID_WEIGHT 2
 #define BNF_NON_FINITE_LOGITS 3
 #define BNF_INVALID_REF_LOGP 4
+#define BNF_INVALID_STATS 5
 
 // Declares the dynamic shared memory array `name` (a macro so that the host emulator in
 // kernels/emu can supply its own storage).

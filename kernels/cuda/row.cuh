@@ -18,6 +18,18 @@ struct RowStats {
     float others_dot;
 };
 
+// log(pi_y / (1 - pi_y)) = (z_y - m) - ln S', +inf when S' = 0: core's `RowStats::log_odds_y`
+// (1 - pi_y is S'/S, never 1 - e^ell).
+__device__ __forceinline__ float log_odds_y(const RowStats& st) {
+    return st.others_sum > 0.0f ? st.ell - (logf(st.others_sum) - logf(st.sum)) : INFINITY;
+}
+
+// T'/S' - lse, the other tokens' mean log-prob under their renormalised distribution; 0 when
+// S' = 0: core's `RowStats::others_mean_logp`.
+__device__ __forceinline__ float others_mean_logp(const RowStats& st) {
+    return st.others_sum > 0.0f ? st.others_dot / st.others_sum - logf(st.sum) : 0.0f;
+}
+
 // Row statistics of z (length V) with target y (< V). When `cache` is not null it holds room
 // for the row in shared memory: the max pass copies the row there and later passes read it
 // from there (one read of device memory per row). Returns false when core's `row_stats`
@@ -58,6 +70,17 @@ __device__ bool row_stats(const T* z, unsigned V, unsigned y, T* cache, RowStats
     st->others_sum = others_sum;
     st->others_dot = others_dot;
     return true;
+}
+
+// Core's `check_grad_inputs`, in its order: y in range, a finite weight, and statistics a row
+// can have (S >= 1 and finite, max finite, 0 <= S' <= S; NaN fails every comparison). Returns
+// the row status.
+__device__ __forceinline__ int check_grad_inputs(unsigned V, unsigned y, const RowStats& st, float w) {
+    if (y >= V) return BNF_TARGET_OUT_OF_RANGE;
+    if (!isfinite(w)) return BNF_INVALID_WEIGHT;
+    const bool plausible = isfinite(st.sum) && st.sum >= 1.0f && isfinite(st.max) && st.others_sum >= 0.0f &&
+                           st.others_sum <= st.sum;
+    return plausible ? BNF_OK : BNF_INVALID_STATS;
 }
 
 // `out[j] = (w / S) e^(z_j - m)` for j != y and `out[y] = -(w / S) S'`: core's `row_grad`.

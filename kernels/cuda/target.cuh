@@ -39,7 +39,7 @@ __device__ __forceinline__ BnfScalars bnf_scalars(const RowStats& st, float rho)
     const float log_f_y = gap < 0.0f ? gap : 0.0f;
     const float f_y = expf(log_f_y);
     const float one_minus_f_y = -expm1f(log_f_y);
-    const float lo = st.others_sum > 0.0f ? st.ell - (logf(st.others_sum) - logf(st.sum)) : INFINITY;
+    const float lo = log_odds_y(st);
     const float lo_ref = log_odds(rho);
     float c;
     if (lo == INFINITY || lo_ref == -INFINITY) {
@@ -50,8 +50,7 @@ __device__ __forceinline__ BnfScalars bnf_scalars(const RowStats& st, float rho)
         const float log_c = lo - lo_ref;
         c = expf(log_c < 0.0f ? log_c : 0.0f);
     }
-    const float mean_logp = st.others_sum > 0.0f ? st.others_dot / st.others_sum - logf(st.sum) : 0.0f;
-    const float others = one_minus_f_y > 0.0f ? one_minus_f_y * mean_logp : 0.0f;
+    const float others = one_minus_f_y > 0.0f ? one_minus_f_y * others_mean_logp(st) : 0.0f;
     BnfScalars b;
     b.f_y = f_y;
     b.c = c;

@@ -11,12 +11,15 @@
 //! `CUDA_ERROR_UNSUPPORTED_PTX_VERSION`.
 //!
 //! Every kernel runs one block of [`THREADS`] threads per row (grid = rows) and reduces in a
-//! fixed tree order, so results repeat bit for bit. [`launch`] gives the shape for a batch.
+//! fixed tree order, so results repeat bit for bit. [`launch`] gives the shape for a batch,
+//! [`entry_params`] the byte size of each parameter of a kernel as its PTX declares it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod params;
 mod shape;
 
+pub use params::entry_params;
 pub use shape::{launch, Launch, ROW_CACHE_MAX_BYTES, THREADS};
 
 /// PTX of `kernels/cuda/bnf.cu`: the row primitives for f32, f16 and bf16 logits.
@@ -46,6 +49,8 @@ pub mod status {
     pub const NON_FINITE_LOGITS: i32 = 3;
     /// The reference log-prob is NaN or above 0 by more than `bnf_core::REF_LOGP_TOLERANCE`.
     pub const INVALID_REF_LOGP: i32 = 4;
+    /// `row_grad` only: statistics no row can have (`bnf_core::BnfError::InvalidStats`).
+    pub const INVALID_STATS: i32 = 5;
 }
 
 /// Storage type of logits and gradients; each kernel of [`BNF_PTX`] exists once per type.
@@ -77,9 +82,12 @@ pub struct Kernels {
     pub naive_log_softmax_bwd: &'static str,
 }
 
-/// The dtype-independent kernels of [`NAIVE_PTX`] (one thread per row for `gather` and
-/// `scalars`, one block per row for the others).
+/// The dtype-independent kernels of [`NAIVE_PTX`] and the launch shapes of that module: one
+/// thread per row for `gather` and `scalars` ([`naive::per_thread`]), one block per row for the
+/// others ([`naive::per_row`]).
 pub mod naive {
+    use crate::{Launch, THREADS};
+
     /// `naive_gather(logp, targets, vocab, rows, ell)`.
     pub const GATHER: &str = "naive_gather";
     /// `naive_other_sum(logp, ell, vocab, other)`.
@@ -88,6 +96,24 @@ pub mod naive {
     pub const SCALARS: &str = "naive_scalars";
     /// `naive_dlogp(logp, targets, weights, resp_t, others_t, vocab, num_responses, g)`.
     pub const DLOGP: &str = "naive_dlogp";
+
+    /// One block of [`THREADS`] per row, no dynamic shared memory (the row-wide kernels).
+    pub fn per_row(rows: u32) -> Launch {
+        Launch {
+            blocks: rows,
+            threads: THREADS,
+            shared_bytes: 0,
+            cached: 0,
+        }
+    }
+
+    /// One thread per row ([`GATHER`], [`SCALARS`]).
+    pub fn per_thread(rows: u32) -> Launch {
+        Launch {
+            blocks: rows.div_ceil(THREADS),
+            ..per_row(rows)
+        }
+    }
 }
 
 impl Dtype {

@@ -1,6 +1,8 @@
 //! The checked-in PTX against the names, shapes and codes the crate exports (no GPU needed).
 
-use bnf_kernels::{launch, naive, status, Dtype, BNF_PTX, NAIVE_PTX, ROW_CACHE_MAX_BYTES, THREADS};
+use bnf_kernels::{
+    entry_params, launch, naive, status, Dtype, BNF_PTX, NAIVE_PTX, ROW_CACHE_MAX_BYTES, THREADS,
+};
 
 const COMMON: &str = include_str!("../cuda/common.cuh");
 
@@ -34,6 +36,65 @@ fn every_named_kernel_is_in_its_module() {
         naive::DLOGP,
     ] {
         assert!(has_entry(NAIVE_PTX, name), "{name} missing from naive.ptx");
+    }
+}
+
+/// Byte sizes of the parameters as the doc comments of `Kernels` and `naive` list them
+/// (pointers 8, `unsigned`/`int`/`float` 4), against what the PTX declares.
+#[test]
+fn kernel_signatures_are_the_documented_ones() {
+    let (p, u) = (8u32, 4u32);
+    for d in Dtype::ALL {
+        let k = d.kernels();
+        let bnf = [
+            (k.row_stats, vec![p, p, p, u, u, p, p]),
+            (k.row_grad, vec![p, p, p, p, p, p, u, u, p]),
+            (k.bnf_fwd_bwd, vec![p, p, p, p, p, p, u, u, u, p, p]),
+            (k.gather_logp, vec![p, p, p, u, u, p, p, p]),
+        ];
+        for (name, want) in bnf {
+            assert_eq!(entry_params(BNF_PTX, name), Some(want), "{name}");
+        }
+        assert_eq!(
+            entry_params(NAIVE_PTX, k.naive_log_softmax),
+            Some(vec![p, p, u])
+        );
+        assert_eq!(
+            entry_params(NAIVE_PTX, k.naive_log_softmax_bwd),
+            Some(vec![p, p, u, p])
+        );
+    }
+    let naive = [
+        (naive::GATHER, vec![p, p, u, u, p]),
+        (naive::OTHER_SUM, vec![p, p, u, p]),
+        (naive::SCALARS, vec![p, p, p, p, u, p, p, p]),
+        (naive::DLOGP, vec![p, p, p, p, p, u, u, p]),
+    ];
+    for (name, want) in naive {
+        assert_eq!(entry_params(NAIVE_PTX, name), Some(want), "{name}");
+    }
+    assert_eq!(entry_params(BNF_PTX, "no_such_kernel"), None);
+    assert_eq!(entry_params(BNF_PTX, "row_stats_f3"), None);
+}
+
+#[test]
+fn entry_params_reads_qualified_and_rejects_unknown_parameters() {
+    let ptx =
+        ".visible .entry k(\n\t.param .u64 .ptr .align 1 k_param_0,\n\t.param .f32 k_param_1\n)\n";
+    assert_eq!(entry_params(ptx, "k"), Some(vec![8, 4]));
+    let array = ".visible .entry k(\n\t.param .align 8 .b8 k_param_0[16]\n)\n";
+    assert_eq!(entry_params(array, "k"), None);
+    let unterminated = ".visible .entry k(\n\t.param .u32 k_param_0\n";
+    assert_eq!(entry_params(unterminated, "k"), None);
+}
+
+#[test]
+fn naive_launch_shapes_cover_every_row() {
+    assert_eq!(naive::per_row(5).blocks, 5);
+    assert_eq!(naive::per_row(5).shared_bytes, 0);
+    for rows in [1, THREADS - 1, THREADS, THREADS + 1, 100_000] {
+        let l = naive::per_thread(rows);
+        assert!(l.blocks * l.threads >= rows && (l.blocks - 1) * l.threads < rows);
     }
 }
 
@@ -90,6 +151,10 @@ fn constants_match_the_cuda_header() {
     assert_eq!(
         define("BNF_INVALID_REF_LOGP"),
         i64::from(status::INVALID_REF_LOGP)
+    );
+    assert_eq!(
+        define("BNF_INVALID_STATS"),
+        i64::from(status::INVALID_STATS)
     );
 }
 

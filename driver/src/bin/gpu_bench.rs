@@ -3,14 +3,17 @@
 //! the paper's appendix code (materialised log-softmax, gather, exp and products, autograd's
 //! backward through log_softmax).
 //!
-//! For rows in {4096, 16384}, V in {32000, 128256}, dtypes bf16 and f32 it prints median
-//! times, effective bandwidth (one read of the logits + one write of the gradient) as a
-//! fraction of copy bandwidth, the naive/fused time ratio, and extra device memory per logit.
+//! For rows in {4096, 16384}, V in {32000, 128256}, dtypes bf16 and f32 it prints, for the
+//! fused BNF (out of place and in place), the fused NLL (plain cross-entropy, `c = 1`), the
+//! naive BNF and the copy: median time, effective bandwidth (one read of the logits + one write
+//! of the gradient) and its fraction of the copy's, the time ratio to fused BNF, and the extra
+//! device memory per logit (device memory in use beyond the logits, from `cuMemGetInfo`).
 //!
 //! Usage: gpu_bench [--iters N] [--rows R] [--vocab V] [--dtype bf16|f32]
 //!
 //! Built with `--features cuda` it runs on the GPU; with `--features emu` on the host emulator
-//! (a smoke test, times meaningless); with neither it prints "skipped: no GPU".
+//! (a smoke test, times meaningless); with neither, or with no driver or device, it prints
+//! "skipped: no GPU" and exits 0 (2 when `BNF_REQUIRE_GPU=1`).
 
 use bnf_core::{bf16, Logit};
 use bnf_driver::kernels::Dtype;
@@ -84,12 +87,20 @@ fn logits<T: Logit>(n: usize) -> Vec<T> {
         .collect()
 }
 
+/// Device bytes in use now (total minus free), for the extra memory each variant needs.
+fn used_bytes(gpu: &Gpu) -> Result<usize, GpuError> {
+    gpu.memory_info().map(|(free, total)| total - free)
+}
+
 fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(), GpuError> {
     let d = Dtype::from_name(T::NAME).ok_or(GpuError::UnsupportedDtype(T::NAME))?;
     let n = rows * v;
     let elem = std::mem::size_of::<T>();
     let logits = gpu.upload(&logits::<T>(n))?;
-    let mut grad = gpu.alloc::<T>(n)?;
+    let base = used_bytes(gpu)?;
+    let extra = |gpu: &Gpu| -> Result<f64, GpuError> {
+        Ok(used_bytes(gpu)?.saturating_sub(base) as f64 / n as f64)
+    };
     let targets: Vec<u32> = (0..rows).map(|r| ((r * 7919) % v) as u32).collect();
     let responses = rows.div_ceil(256);
     let weights: Vec<f32> = (0..rows)
@@ -109,8 +120,10 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
     );
     let out = gpu.alloc::<f32>(rows * 5)?;
     let status = gpu.alloc::<i32>(rows)?;
-    let num_responses = responses as f32;
-    let fused = |grad_ptr: u64| RawBnf {
+    let extra_in_place = extra(gpu)?;
+    let mut grad = gpu.alloc::<T>(n)?;
+    let extra_out_of_place = extra(gpu)?;
+    let fused = |grad_ptr: u64, ref_ptr: u64| RawBnf {
         rows: RawRows {
             dtype: d,
             rows: rows as u32,
@@ -121,13 +134,17 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         },
         grad: grad_ptr,
         weights: w_dev.as_raw(),
-        ref_logp: rho_dev.as_raw(),
-        num_responses,
+        ref_logp: ref_ptr,
+        num_responses: responses as f32,
         out: out.as_raw(),
         status: status.as_raw(),
     };
-    let out_of_place = fused(grad.as_raw());
-    // SAFETY: all buffers are live and sized for rows x vocab.
+    let out_of_place = fused(grad.as_raw(), rho_dev.as_raw());
+    let nll = fused(grad.as_raw(), 0);
+    // SAFETY (every launch below): all buffers are live and sized for rows x vocab.
+    let t_nll = time(gpu, iters, || unsafe {
+        gpu.bnf_fwd_bwd_raw(&nll, gpu.stream())
+    })?;
     let t_fused = time(gpu, iters, || unsafe {
         gpu.bnf_fwd_bwd_raw(&out_of_place, gpu.stream())
     })?;
@@ -138,7 +155,7 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         .sum();
     let t_copy = time(gpu, iters, || gpu.copy(&logits, &mut grad))?;
     let naive_bufs = NaiveBuffers::new(gpu, rows, v)?;
-    // SAFETY: as above; the naive buffers are sized for rows x vocab.
+    let extra_naive = extra(gpu)?;
     let t_naive = time(gpu, iters, || unsafe {
         gpu.naive_bnf_raw(&out_of_place, &naive_bufs, gpu.stream())
     })?;
@@ -149,17 +166,50 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         .sum();
     drop(naive_bufs);
     // In place last: it overwrites the logits (later runs see gradients, same traffic).
-    let in_place = fused(logits.as_raw());
-    // SAFETY: as above; grad aliases logits, which the kernel allows.
+    let in_place = fused(logits.as_raw(), rho_dev.as_raw());
     let t_in_place = time(gpu, iters, || unsafe {
         gpu.bnf_fwd_bwd_raw(&in_place, gpu.stream())
     })?;
     let bytes = 2.0 * (n * elem) as f64;
-    let gbs = |ms: f32| bytes / (ms as f64 * 1e-3) / 1e9;
+    let line = |what: &str, ms: f32, extra: f64| {
+        println!(
+            "  {what:<46} {ms:>9.3} ms {:>8.1} GB/s {:>6.1}% of copy {:>6.2}x fused | extra {extra:.3} B/logit",
+            bytes / (ms as f64 * 1e-3) / 1e9,
+            100.0 * t_copy / ms,
+            ms / t_fused,
+        )
+    };
     println!(
-        "{:>5} {:>6} {:>7} | fused {:>8.3} ms {:>7.1} GB/s {:>5.1}% of copy | in place {:>8.3} ms | copy {:>8.3} ms {:>7.1} GB/s | naive {:>8.3} ms ({:>5.2}x fused) | extra B/logit: in place 0, out of place {}, naive {} | loss rel diff naive {:.1e}",
-        T::NAME, rows, v, t_fused, gbs(t_fused), 100.0 * t_copy / t_fused, t_in_place, t_copy, gbs(t_copy),
-        t_naive, t_naive / t_fused, elem, NaiveBuffers::BYTES_PER_LOGIT + elem,
+        "{} rows {rows} V {v}: {n} logits, {:.1} MB read + {:.1} MB written per pass",
+        T::NAME,
+        (n * elem) as f64 / 1e6,
+        (n * elem) as f64 / 1e6
+    );
+    line(
+        "fused BNF fwd+bwd, out of place",
+        t_fused,
+        extra_out_of_place,
+    );
+    line("fused BNF fwd+bwd, in place", t_in_place, extra_in_place);
+    line(
+        "fused NLL (plain cross-entropy), out of place",
+        t_nll,
+        extra_out_of_place,
+    );
+    line(
+        "naive BNF (paper appendix, 6 kernels)",
+        t_naive,
+        extra_naive,
+    );
+    line(
+        "device-to-device copy of the same bytes",
+        t_copy,
+        extra_out_of_place,
+    );
+    println!(
+        "  loss: fused {:.6e}, naive {:.6e}, rel diff {:.1e}",
+        fused_loss,
+        naive_loss,
         ((naive_loss - fused_loss) / fused_loss.abs().max(1e-30)).abs()
     );
     Ok(())
@@ -175,16 +225,31 @@ fn main() {
     };
     let gpu = match Gpu::new(0) {
         Ok(g) => g,
-        Err(e) => {
+        Err(e) if e.is_unavailable() => {
             println!("skipped: no GPU ({e})");
-            std::process::exit(if e.is_unavailable() { 0 } else { 1 });
+            let required = std::env::var("BNF_REQUIRE_GPU").is_ok_and(|v| v == "1");
+            std::process::exit(if required { 2 } else { 0 });
+        }
+        Err(e) => {
+            println!("gpu_bench: error: {e}");
+            std::process::exit(1);
         }
     };
     let version = bnf_driver::driver_version().map_or("?".into(), |(a, b)| format!("{a}.{b}"));
     println!(
-        "device {} | driver CUDA {version} | median of {} runs | bandwidth counts one read of the logits and one write of the gradient; copy is cuMemcpyDtoD of the same bytes",
+        "device {} | driver CUDA {version} | median of {} runs after 3 warm-up runs{}",
         gpu.device_name().unwrap_or_default(),
-        args.iters
+        args.iters,
+        if bnf_driver::EMULATED {
+            " | HOST EMULATOR: times mean nothing"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "bandwidth counts one read of the logits and one write of the gradient; the copy is \
+         cuMemcpyDtoD of the same bytes; extra B/logit is device memory in use beyond the \
+         logits (cuMemGetInfo), per logit"
     );
     for &d in &args.dtypes {
         for &rows in &args.rows {

@@ -2,7 +2,7 @@
 //! (random and adversarial rows) and tolerance checks against `bnf-core`.
 #![allow(dead_code)]
 
-use bnf_core::{Batch, Logit};
+use bnf_core::{math, Batch, Logit, RowDiag};
 
 /// SplitMix64: small, seeded, reproducible.
 pub struct Rng(u64);
@@ -103,8 +103,10 @@ pub fn random_case(seed: u64, rows: usize, vocab: usize, scale: f32) -> Case {
 }
 
 /// Rows that stress the numerics, each vocabulary size `vocab`:
-/// pi_y -> 1 (target logit far above the rest) with pi_ref near 1 and near 0,
-/// logits of magnitude 1e4, an all-equal row, -inf logits off the target, and pi_y -> 0.
+/// pi_y -> 1 (target logit far above the rest) with pi_ref near 1 and near 0, pi_y = 1 exactly
+/// in f32 (`S' = 0`, by logits of +-1e4 and by -inf logits) with rho = 0 and rho near 0,
+/// logits of magnitude 1e4, an all-equal row, -inf logits off the target, rho = 0 (c = 0),
+/// rho = -inf (c = 1), and pi_y -> 0.
 pub fn adversarial_case(vocab: usize) -> Case {
     let mut rng = Rng::new(vocab as u64);
     let mut logits = Vec::new();
@@ -116,20 +118,25 @@ pub fn adversarial_case(vocab: usize) -> Case {
         ref_logp.push(rho);
     };
     let y = vocab / 2;
-    let peaked = |hi: f32| {
+    let peaked = |hi: f32, rest: f32| {
         (0..vocab)
-            .map(|j| if j == y { hi } else { 0.0 })
+            .map(|j| if j == y { hi } else { rest })
             .collect::<Vec<_>>()
     };
-    push(peaked(40.0), y, -1e-7);
-    push(peaked(40.0), y, -30.0);
-    push(peaked(-40.0), y, -1e-3);
+    push(peaked(40.0, 0.0), y, -1e-7);
+    push(peaked(40.0, 0.0), y, -30.0);
+    push(peaked(-40.0, 0.0), y, -1e-3);
+    push(peaked(1e4, -1e4), y, 0.0);
+    push(peaked(1e4, -1e4), y, -1e-7);
+    push(peaked(0.5, f32::NEG_INFINITY), y, -0.5);
     let big: Vec<f32> = (0..vocab).map(|_| rng.range(-1e4, 1e4)).collect();
     push(big, y, -2.0);
     let mut big_y: Vec<f32> = (0..vocab).map(|_| rng.range(-1e4, 1e4)).collect();
     big_y[y] = 1e4;
     push(big_y, y, -0.5);
     push(vec![3.0; vocab], y, -(vocab as f32).ln());
+    push(vec![-7.0; vocab], y, 0.0);
+    push(peaked(-20.0, 5.0), y, f32::NEG_INFINITY);
     let masked: Vec<f32> = (0..vocab)
         .map(|j| {
             if j == y || j % 3 == 0 {
@@ -157,10 +164,23 @@ pub fn adversarial_case(vocab: usize) -> Case {
 
 /// `|a - b| <= atol + rtol |b|` for every element, else the first offender.
 pub fn close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32) -> Result<(), String> {
-    if got.len() != want.len() {
+    close_rows(what, got, want, got.len().max(1), &[rtol], atol)
+}
+
+/// [`close`] with rows of `vocab` elements, row `r` compared with `rtol[r]`.
+pub fn close_rows(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    vocab: usize,
+    rtol: &[f32],
+    atol: f32,
+) -> Result<(), String> {
+    if got.len() != want.len() || got.len() > vocab * rtol.len() {
         return Err(format!("{what}: length {} != {}", got.len(), want.len()));
     }
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let rtol = rtol[i / vocab];
         let ok = g == w || (g - w).abs() <= atol + rtol * w.abs();
         if !ok {
             return Err(format!(
@@ -178,4 +198,23 @@ pub fn rtol_of<T: Logit>() -> f32 {
         "f16" => 2.0 * 2f32.powi(-11),
         _ => 2e-5,
     }
+}
+
+/// Gradient tolerance of one row: [`rtol_of`], plus, for a BNF row where core's or the GPU's
+/// `c` (`gpu_c`) is below 1, the f32 rounding of `log c`: its terms (`ell`, `ln S`, `ln S'`,
+/// `log_odds(rho)`) are rounded to a few ulp of their magnitude, and `c = e^(log c)` turns that
+/// absolute error into a relative one of every gradient element of the row.
+pub fn grad_rtol<T: Logit>(d: &RowDiag, rho: Option<f32>, gpu_c: f32) -> f32 {
+    let finite = |x: f32| if x.is_finite() { x.abs() } else { 0.0 };
+    let s = &d.stats;
+    let magnitude = match rho {
+        Some(rho) if d.c < 1.0 || gpu_c < 1.0 => {
+            finite(s.ell)
+                + finite(math::ln(s.sum))
+                + finite(math::ln(s.others_sum))
+                + finite(math::log_odds(rho.min(0.0)))
+        }
+        _ => 0.0,
+    };
+    rtol_of::<T>() + 32.0 * f32::EPSILON * magnitude
 }
