@@ -31,16 +31,42 @@ $bnf eval --model "$work/bnf.safetensors" --data "$work/data.jsonl" --max-new 4 
 grep -q "preference accuracy (margin vs reference)" "$work/eval.txt"
 $bnf generate --model "$work/bnf.safetensors" --prompt "1+1=" --max-new 4
 
-# Unavailable objectives and bad data lines fail with a clear message, before training.
-if $bnf align --objective dpo --init "$work/sft.safetensors" --data "$work/data.jsonl" --out "$work/x.safetensors" 2>"$work/err.txt"; then
-    echo "expected --objective dpo to fail"; exit 1
-fi
-grep -q "not available yet" "$work/err.txt"
-if $bnf sft --data trainer/tests/data/bad.jsonl --out "$work/x.safetensors" --steps 1 "${shape[@]}" 2>"$work/err.txt"; then
-    echo "expected bad data to fail"; exit 1
-fi
-grep -q "line 2" "$work/err.txt"
-test ! -e "$work/x.safetensors"
+# Every objective of `bnf objectives` aligns on tiny data: pairwise ones on the pairs only,
+# the others on pairs and lone responses; the checkpoint records the objective's parameters.
+head -3 trainer/tests/data/tiny.jsonl > "$work/pairs.jsonl"
+$bnf precompute-ref --model "$work/sft.safetensors" --data "$work/pairs.jsonl"
+$bnf objectives | tee "$work/objectives.txt"
+test "$(wc -l < "$work/objectives.txt")" -ge 11
+while read -r name _ needs _; do
+    data="$work/data.jsonl"
+    case "$needs" in pairs*) data="$work/pairs.jsonl" ;; esac
+    $bnf align --objective "$name" --init "$work/sft.safetensors" --data "$data" \
+        --out "$work/$name.safetensors" --steps 2 --batch 2
+    grep -q "\"name\": \"$name\"" "$work/$name.safetensors.json"
+done < "$work/objectives.txt"
+$bnf align --objective dpo --beta 0.3 --init "$work/sft.safetensors" --data "$work/pairs.jsonl" \
+    --out "$work/dpo.safetensors" --steps 2 --batch 2
+grep -q '"beta": 0.3' "$work/dpo.safetensors.json"
+
+# What an objective cannot use, and bad data lines, fail with a clear message before training.
+fails() { # fails WORDS... -- COMMAND...: the command fails, writes no x.safetensors, says WORDS
+    local words=()
+    while [ "$1" != "--" ]; do words+=("$1"); shift; done
+    shift
+    if "$@" 2>"$work/err.txt"; then echo "expected to fail: $*"; exit 1; fi
+    for w in "${words[@]}"; do grep -qF -- "$w" "$work/err.txt" || { cat "$work/err.txt"; exit 1; }; done
+    test ! -e "$work/x.safetensors"
+}
+x=(--init "$work/sft.safetensors" --out "$work/x.safetensors")
+fails pairwise "line 4" -- $bnf align --objective dpo --data "$work/data.jsonl" "${x[@]}"
+fails pairwise "pairing ratio 0.5" -- $bnf align --objective simpo --pairing-ratio 0.5 --data "$work/pairs.jsonl" "${x[@]}"
+fails "does not use --gamma" -- $bnf align --objective dpo --gamma 1 --data "$work/pairs.jsonl" "${x[@]}"
+fails "unknown objective" -- $bnf align --objective zzz --data "$work/pairs.jsonl" "${x[@]}"
+fails "align --objective kto" -- $bnf sft --objective kto --data "$work/data.jsonl" --out "$work/x.safetensors"
+cp "$work/pairs.jsonl" "$work/noref.jsonl"
+fails precompute-ref -- $bnf align --objective kto --data "$work/noref.jsonl" "${x[@]}"
+fails "--features cuda" -- $bnf align --device gpu --objective dpo --data "$work/pairs.jsonl" "${x[@]}"
+fails "line 2" -- $bnf sft --data trainer/tests/data/bad.jsonl --out "$work/x.safetensors" --steps 1 "${shape[@]}"
 
 # The demo end to end, shortened.
 $bnf demo --dir "$work/demo" --sft-steps 20 --align-steps 10

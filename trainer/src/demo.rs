@@ -5,7 +5,7 @@
 
 use crate::cli::{run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs};
 use crate::eval::EvalReport;
-use crate::objective::Objective;
+use crate::objective::{Device, Objective, ObjectiveArgs};
 use crate::rng::Rng;
 use clap::Args;
 use std::time::Instant;
@@ -72,7 +72,8 @@ fn train_args(data: &str, out: &str, steps: usize, seed: u64) -> TrainArgs {
         init: None,
         resume: None,
         until: None,
-        objective: "nll".into(),
+        objective: ObjectiveArgs::default(),
+        device: Device::Cpu,
         reference: None,
         pairing_ratio: 1.0,
         steps,
@@ -183,7 +184,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let aligned_path = format!("{dir}/bnf.safetensors");
     println!("[3/4] BNF alignment for {} steps", args.align_steps);
     let mut align = train_args(&train_path, &aligned_path, args.align_steps, args.seed);
-    align.objective = "bnf".into();
+    align.objective.objective = Some("bnf".into());
     align.init = Some(sft_path.clone());
     align.lr = 3e-4;
     align.batch = 16;
