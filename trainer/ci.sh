@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# CI for the trainer (bnf-trainer): format, lints, tests, and a smoke run of every CLI command
-# on tiny data (seconds). Needs only cargo; no GPU.
+# CI for the trainer (bnf-trainer): format, lints, tests, a smoke run of every CLI command and
+# every objective on tiny data, and the GPU path on the host emulator. Needs cargo, g++ and
+# python3; no GPU, no CUDA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +68,27 @@ cp "$work/pairs.jsonl" "$work/noref.jsonl"
 fails precompute-ref -- $bnf align --objective kto --data "$work/noref.jsonl" "${x[@]}"
 fails "--features cuda" -- $bnf align --device gpu --objective dpo --data "$work/pairs.jsonl" "${x[@]}"
 fails "line 2" -- $bnf sft --data trainer/tests/data/bad.jsonl --out "$work/x.safetensors" --steps 1 "${shape[@]}"
+
+# The GPU path of the loss (--device gpu) against the CPU path, on the host emulator of the
+# CUDA kernels (needs g++ with C++20); then the `cuda` build type-checks with no CUDA installed
+# (cust's build script only needs CUDA_LIBRARY_PATH/lib64 to exist) and, linked against a
+# stub libcuda, reports itself skipped rather than passed.
+if ! command -v g++ > /dev/null; then
+    apt-get update -qq && apt-get install -y -qq g++ > /dev/null
+fi
+cargo test -p bnf-trainer --features emu --test gpu_loss | tee "$work/gpu.txt"
+grep -q "^trainer GPU test result: ok" "$work/gpu.txt"
+mkdir -p "$work/nocuda/lib64"
+CUDA_LIBRARY_PATH="$work/nocuda" cargo check -q -p bnf-trainer --features cuda --all-targets
+driver/make_stub.sh "$work/stub"
+test_bin="$(CUDA_LIBRARY_PATH="$work/stub" cargo test -q -p bnf-trainer --features cuda --test gpu_loss --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gpu_loss" and m.get("executable"):
+        print(m["executable"])')"
+LD_LIBRARY_PATH="$work/stub/lib64" "$test_bin" | tee "$work/gpu.txt"
+grep -q "^trainer GPU test result: SKIPPED" "$work/gpu.txt"
 
 # The demo end to end, shortened.
 $bnf demo --dir "$work/demo" --sft-steps 20 --align-steps 10

@@ -25,6 +25,9 @@ pub struct DemoArgs {
     /// Seed (data split, initialisation, order).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Where the loss rows run: cpu, or gpu (a build with `--features cuda` and a GPU).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
 }
 
 /// Operands are `0..MAX_OPERAND`, written with `DIGITS` digits, as is the sum.
@@ -65,7 +68,7 @@ pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
     (train, eval)
 }
 
-fn train_args(data: &str, out: &str, steps: usize, seed: u64) -> TrainArgs {
+fn train_args(data: &str, out: &str, steps: usize, seed: u64, device: Device) -> TrainArgs {
     TrainArgs {
         data: data.into(),
         out: out.into(),
@@ -73,7 +76,7 @@ fn train_args(data: &str, out: &str, steps: usize, seed: u64) -> TrainArgs {
         resume: None,
         until: None,
         objective: ObjectiveArgs::default(),
-        device: Device::Cpu,
+        device,
         reference: None,
         pairing_ratio: 1.0,
         steps,
@@ -158,7 +161,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let sft_path = format!("{dir}/sft.safetensors");
     println!("[1/4] SFT (nll) for {} steps", args.sft_steps);
     run_training(
-        &train_args(&train_path, &sft_path, args.sft_steps, args.seed),
+        &train_args(
+            &train_path,
+            &sft_path,
+            args.sft_steps,
+            args.seed,
+            args.device,
+        ),
         Objective::Nll,
     )?;
 
@@ -183,7 +192,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
 
     let aligned_path = format!("{dir}/bnf.safetensors");
     println!("[3/4] BNF alignment for {} steps", args.align_steps);
-    let mut align = train_args(&train_path, &aligned_path, args.align_steps, args.seed);
+    let mut align = train_args(
+        &train_path,
+        &aligned_path,
+        args.align_steps,
+        args.seed,
+        args.device,
+    );
     align.objective.objective = Some("bnf".into());
     align.init = Some(sft_path.clone());
     align.lr = 3e-4;

@@ -180,6 +180,9 @@ pub fn train(
     check_data(&objective, cfg.pairing_ratio, responses, refs)?;
     let refs = refs.filter(|_| objective.needs_reference());
     let loss_fn = Loss::new(objective, control.device)?;
+    if let Some(name) = loss_fn.gpu_name() {
+        eprintln!("{label}: loss rows on {name}");
+    }
     let mut batcher = Batcher {
         units: units(responses),
         seed: cfg.seed,

@@ -3,15 +3,18 @@
 //! [`loss_and_grad`] lays a [`TokenBatch`] out as a [`PrefBatch`] (targets, scored rows,
 //! response offsets, labels, pairs, per-row reference log-probs) and runs
 //! `objective_forward_backward_in_place`, so the gradient is written over the logits. [`Loss`]
-//! is the same call bound to a device. Also here: the per-row and per-response log-probs that
-//! the reference cache and evaluation use.
+//! is the same call bound to a device: the CPU, or a GPU through `bnf-driver` ([`gpu`]). Also
+//! here: the per-row and per-response log-probs that the reference cache and evaluation use.
 //!
 //! - [`params`]: hyperparameters by name (`--beta`, ...), and the objective's record in a run's
 //!   config;
-//! - [`check`]: what an objective needs of the data, checked before training.
+//! - [`check`]: what an objective needs of the data, checked before training;
+//! - [`gpu`] and [`seqloss`]: the GPU path (`--device gpu`).
 
 pub mod check;
+pub mod gpu;
 pub mod params;
+pub mod seqloss;
 
 use crate::seq::TokenBatch;
 use bnf_core::{forward, objective_forward_backward_in_place, Batch, RowDiag, RowLoss};
@@ -86,7 +89,8 @@ pub enum Device {
 /// An objective bound to the device its loss rows run on.
 pub struct Loss {
     objective: Objective,
-    device: Device,
+    /// `Some` on the GPU.
+    gpu: Option<gpu::GpuLoss>,
 }
 
 impl Loss {
@@ -95,12 +99,11 @@ impl Loss {
         objective
             .validate()
             .map_err(|e| format!("objective {}: {e}", objective.name()))?;
-        if device == Device::Gpu {
-            return Err(
-                "--device gpu: this build has no GPU support (rebuild with --features cuda)".into(),
-            );
-        }
-        Ok(Loss { objective, device })
+        let gpu = match device {
+            Device::Cpu => None,
+            Device::Gpu => Some(gpu::GpuLoss::new()?),
+        };
+        Ok(Loss { objective, gpu })
     }
 
     /// The objective.
@@ -110,7 +113,15 @@ impl Loss {
 
     /// The device.
     pub fn device(&self) -> Device {
-        self.device
+        match self.gpu {
+            Some(_) => Device::Gpu,
+            None => Device::Cpu,
+        }
+    }
+
+    /// The GPU's name (`None` on the CPU).
+    pub fn gpu_name(&self) -> Option<String> {
+        self.gpu.as_ref().map(|g| g.describe())
     }
 
     /// [`loss_and_grad`] on this loss's device.
@@ -122,7 +133,14 @@ impl Loss {
         ref_logp: Option<&[f32]>,
         scale: f32,
     ) -> Result<ObjectiveOutput, String> {
-        loss_and_grad(&self.objective, logits, vocab, batch, ref_logp, scale)
+        match &self.gpu {
+            None => loss_and_grad(&self.objective, logits, vocab, batch, ref_logp, scale),
+            Some(g) => {
+                let out = g.loss_and_grad(&self.objective, logits, vocab, batch, ref_logp)?;
+                scale_grad(logits, scale);
+                Ok(out)
+            }
+        }
     }
 }
 
@@ -145,16 +163,21 @@ pub fn row_logps(logits: &[f32], vocab: usize, batch: &TokenBatch) -> Result<Vec
         .collect())
 }
 
-/// `log pi(y) = sum_i ell_i` of each response, summed in row order in f64.
-pub fn sequence_logps(row_logp: &[f32], batch: &TokenBatch) -> Vec<f64> {
+/// Sum `f(r)` over each response's scored rows, in row order, in `f64`.
+pub(crate) fn per_response(batch: &TokenBatch, f: impl Fn(usize) -> f64) -> Vec<f64> {
     batch
         .offsets
         .windows(2)
-        .map(|w| {
-            (w[0]..w[1])
-                .filter(|&r| batch.scored[r])
-                .map(|r| row_logp[r] as f64)
-                .sum()
-        })
+        .map(|w| (w[0]..w[1]).filter(|&r| batch.scored[r]).map(&f).sum())
         .collect()
+}
+
+/// Round per-response `f64` sums to `f32`.
+pub(crate) fn to_f32(v: Vec<f64>) -> Vec<f32> {
+    v.into_iter().map(|x| x as f32).collect()
+}
+
+/// `log pi(y) = sum_i ell_i` of each response, summed in row order in f64.
+pub fn sequence_logps(row_logp: &[f32], batch: &TokenBatch) -> Vec<f64> {
+    per_response(batch, |r| row_logp[r] as f64)
 }
