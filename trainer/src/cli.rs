@@ -6,7 +6,8 @@ use crate::eval::evaluate;
 use crate::generate::greedy;
 use crate::model::params::Params;
 use crate::model::{Model, ModelConfig};
-use crate::objective::{params::describe_all, Device, Objective, ObjectiveArgs};
+use crate::objective::params::{describe_all, display};
+use crate::objective::{Device, Objective, ObjectiveArgs};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reference::{default_path, RefLogps};
 use crate::run::training_responses;
@@ -197,6 +198,15 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
             let state = ck
                 .train
                 .ok_or_else(|| format!("{path}: no training state to resume from"))?;
+            let asked = args.objective.objective.is_some() || !args.objective.given().is_empty();
+            if asked && objective != state.config.objective {
+                return Err(format!(
+                    "{path}: the run was started with objective {}; --resume continues it as \
+                     it was, so leave out --objective and its hyperparameters (asked for {})",
+                    display(&state.config.objective),
+                    display(&objective)
+                ));
+            }
             (ck.model, opt, state)
         }
         None => {

@@ -221,6 +221,20 @@ fn objective_data_mismatches_fail_before_training() {
         align("d.jsonl", "kto", |a| a.objective.beta = Some(0.0)),
         &["kto", "beta", "out of range"],
     );
+    // Resuming a run with another objective than the one it was started with is refused.
+    let mut first = args(&p("d.jsonl"), &p("kto.safetensors"));
+    first.init = Some(p("sft.safetensors"));
+    first.objective.objective = Some("kto".into());
+    first.until = Some(1);
+    run_training(&first, first.objective.resolve("bnf").unwrap()).unwrap();
+    let mut resume = args(&p("d.jsonl"), &p("kto.safetensors"));
+    resume.resume = Some(p("kto.safetensors"));
+    resume.objective.objective = Some("bnf".into());
+    let err = run_training(&resume, Objective::Bnf).unwrap_err();
+    assert!(err.contains("started with objective kto(beta=0.1"), "{err}");
+    resume.objective = ObjectiveArgs::default();
+    assert_eq!(run_training(&resume, Objective::Bnf).unwrap().len(), 2);
+
     // The same mixed data trains unpaired objectives at any pairing ratio.
     for name in ["bnf", "kto"] {
         let mut a = args(&p("d.jsonl"), &p(&format!("{name}.safetensors")));

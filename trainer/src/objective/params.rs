@@ -51,6 +51,16 @@ pub fn params(obj: &Objective) -> Vec<(&'static str, Option<f32>)> {
         .collect()
 }
 
+/// `obj` as a name with its hyperparameters, e.g. `dpo(beta=0.1)`; unset optional ones are
+/// left out.
+pub fn display(obj: &Objective) -> String {
+    let ps: Vec<String> = params(obj)
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| format!("{n}={v}")))
+        .collect();
+    format!("{}({})", obj.name(), ps.join(", "))
+}
+
 /// The command-line spelling of a parameter name.
 fn flag(name: &str) -> String {
     format!("--{}", name.replace('_', "-"))
@@ -349,6 +359,16 @@ mod tests {
                 .unwrap(),
             Objective::Dpo(DpoConfig { beta: 0.5 })
         );
+    }
+
+    #[test]
+    fn display_names_every_set_parameter() {
+        let kto = build("kto", &[("beta", 0.5)]).unwrap();
+        assert_eq!(
+            display(&kto),
+            "kto(beta=0.5, desirable_weight=1, undesirable_weight=1)"
+        );
+        assert_eq!(display(&Objective::Bnf), "bnf()");
     }
 
     #[test]
