@@ -136,6 +136,26 @@ pub struct TrainArgs {
     pub shape: ShapeArgs,
 }
 
+impl TrainArgs {
+    /// The command line's defaults for training on `data` into `out` (as `bnf align --data
+    /// DATA --out OUT` would parse), for programs and tests to adjust.
+    pub fn new(data: &str, out: &str) -> Self {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        let argv = [
+            "bnf".to_string(),
+            format!("--data={data}"),
+            format!("--out={out}"),
+        ];
+        Wrap::try_parse_from(argv)
+            .expect("two string values and defaults always parse")
+            .args
+    }
+}
+
 /// Arguments of `precompute-ref`.
 #[derive(Args, Debug)]
 pub struct RefArgs {

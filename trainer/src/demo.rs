@@ -5,7 +5,7 @@
 
 use crate::cli::{run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs};
 use crate::eval::EvalReport;
-use crate::objective::{Device, Objective, ObjectiveArgs};
+use crate::objective::{Device, Objective};
 use crate::rng::Rng;
 use clap::Args;
 use std::time::Instant;
@@ -69,31 +69,19 @@ pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
 }
 
 fn train_args(data: &str, out: &str, steps: usize, seed: u64, device: Device) -> TrainArgs {
-    TrainArgs {
-        data: data.into(),
-        out: out.into(),
-        init: None,
-        resume: None,
-        until: None,
-        objective: ObjectiveArgs::default(),
-        device,
-        reference: None,
-        pairing_ratio: 1.0,
-        steps,
-        batch: 32,
-        accum: 1,
-        lr: 3e-3,
-        weight_decay: 0.0,
-        grad_clip: 1.0,
-        seed,
-        save_every: 0,
-        shape: ShapeArgs {
-            channels: 64,
-            layers: 2,
-            heads: 4,
-            block_size: 16,
-        },
-    }
+    let mut a = TrainArgs::new(data, out);
+    a.device = device;
+    a.steps = steps;
+    a.batch = 32;
+    a.lr = 3e-3;
+    a.seed = seed;
+    a.shape = ShapeArgs {
+        channels: 64,
+        layers: 2,
+        heads: 4,
+        block_size: 16,
+    };
+    a
 }
 
 fn row(name: &str, before: String, after: String) {

@@ -7,35 +7,21 @@ use bnf_trainer::checkpoint;
 use bnf_trainer::cli::{
     run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
 };
-use bnf_trainer::objective::{Device, Objective, ObjectiveArgs};
+use bnf_trainer::objective::{Objective, ObjectiveArgs};
 use std::path::{Path, PathBuf};
 
 fn args(data: &str, out: &str) -> TrainArgs {
-    TrainArgs {
-        data: data.into(),
-        out: out.into(),
-        init: None,
-        resume: None,
-        until: None,
-        objective: ObjectiveArgs::default(),
-        device: Device::Cpu,
-        reference: None,
-        pairing_ratio: 1.0,
-        steps: 3,
-        batch: 2,
-        accum: 1,
-        lr: 1e-2,
-        weight_decay: 0.0,
-        grad_clip: 1.0,
-        seed: 0,
-        save_every: 0,
-        shape: ShapeArgs {
-            channels: 8,
-            layers: 1,
-            heads: 2,
-            block_size: 32,
-        },
-    }
+    let mut a = TrainArgs::new(data, out);
+    a.steps = 3;
+    a.batch = 2;
+    a.lr = 1e-2;
+    a.shape = ShapeArgs {
+        channels: 8,
+        layers: 1,
+        heads: 2,
+        block_size: 32,
+    };
+    a
 }
 
 #[test]
@@ -119,12 +105,8 @@ fn workdir(tag: &str) -> (PathBuf, impl Fn(&str) -> String) {
     (dir, p)
 }
 
-/// `align` with every objective core offers: unpaired ones on the mixed file, pairwise ones on
-/// the pairs; each run saves its objective with every hyperparameter in the checkpoint.
-#[test]
-fn align_with_every_objective() {
-    let (dir, p) = workdir("all");
-    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+/// Reference log-probs of the SFT model for both data files of [`workdir`].
+fn precompute_both(p: &impl Fn(&str) -> String) {
     for data in ["d.jsonl", "pairs.jsonl"] {
         run_precompute(&RefArgs {
             model: p("sft.safetensors"),
@@ -133,6 +115,15 @@ fn align_with_every_objective() {
         })
         .unwrap();
     }
+}
+
+/// `align` with every objective core offers: unpaired ones on the mixed file, pairwise ones on
+/// the pairs; each run saves its objective with every hyperparameter in the checkpoint.
+#[test]
+fn align_with_every_objective() {
+    let (dir, p) = workdir("all");
+    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    precompute_both(&p);
     for name in OBJECTIVE_NAMES {
         let mut objective = ObjectiveArgs {
             objective: Some(name.to_string()),
@@ -193,14 +184,7 @@ fn objective_data_mismatches_fail_before_training() {
             fails(align("d.jsonl", name, |_| {}), &[name, "precompute-ref"]);
         }
     }
-    for data in ["d.jsonl", "pairs.jsonl"] {
-        run_precompute(&RefArgs {
-            model: p("sft.safetensors"),
-            data: p(data),
-            out: None,
-        })
-        .unwrap();
-    }
+    precompute_both(&p);
     // Pairwise objectives on data with lone responses (line 4 is the first unpaired example).
     for name in ["dpo", "simpo", "orpo", "nll_pll"] {
         fails(

@@ -103,6 +103,13 @@ fn only_scored_rows_carry_gradient() {
     assert!(tb.scored_rows() > 0);
 }
 
+/// A policy, and reference log-probs of `all` from another model (so log-ratios are not 0).
+fn policy_and_reference(all: &[Response]) -> (Model, RefLogps) {
+    let mut reference = Model::new(CFG, 5).unwrap();
+    let refs = RefLogps::compute(&mut reference, all, 4).unwrap();
+    (Model::new(CFG, 3).unwrap(), refs)
+}
+
 /// Every objective core offers, through the trainer (batch layout, in-place gradient, scaling
 /// for accumulation), equals `bnf_core::objective_forward_backward` (out of place) on the same
 /// logits and batch, bit for bit: loss, every diagnostic, and gradient. Scaling by 1/2 is
@@ -111,9 +118,7 @@ fn only_scored_rows_carry_gradient() {
 #[test]
 fn every_objective_equals_core_bit_for_bit() {
     let all = data();
-    let mut reference = Model::new(CFG, 5).unwrap();
-    let refs = RefLogps::compute(&mut reference, &all, 4).unwrap();
-    let mut model = Model::new(CFG, 3).unwrap();
+    let (mut model, refs) = policy_and_reference(&all);
     let paired: Vec<&Response> = all.iter().filter(|r| r.partner.is_some()).collect();
     let every: Vec<&Response> = all.iter().collect();
     // Non-default hyperparameters, so the configuration is seen to arrive in core.
@@ -163,9 +168,7 @@ fn every_objective_equals_core_bit_for_bit() {
 fn host_sequence_loss_equals_core_bit_for_bit() {
     use bnf_trainer::objective::seqloss::{sequence_loss, SeqInputs};
     let all = data();
-    let mut reference = Model::new(CFG, 5).unwrap();
-    let refs = RefLogps::compute(&mut reference, &all, 4).unwrap();
-    let mut model = Model::new(CFG, 3).unwrap();
+    let (mut model, refs) = policy_and_reference(&all);
     let paired: Vec<&Response> = all.iter().filter(|r| r.partner.is_some()).collect();
     let every: Vec<&Response> = all.iter().collect();
     let mut checked = 0;

@@ -7,7 +7,7 @@ use bnf_trainer::cli::{run_precompute, run_training, RefArgs, ShapeArgs, TrainAr
 use bnf_trainer::data::{parse_jsonl, responses};
 use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::Model;
-use bnf_trainer::objective::{build, Device, Objective, ObjectiveArgs};
+use bnf_trainer::objective::{build, Device, Objective};
 use bnf_trainer::optim::AdamWConfig;
 use bnf_trainer::reference::RefLogps;
 use bnf_trainer::run::train_run;
@@ -23,26 +23,14 @@ fn shape() -> ShapeArgs {
 }
 
 fn args(data: &str, out: &str, steps: usize) -> TrainArgs {
-    TrainArgs {
-        data: data.into(),
-        out: out.into(),
-        init: None,
-        resume: None,
-        until: None,
-        objective: ObjectiveArgs::default(),
-        device: Device::Cpu,
-        reference: None,
-        pairing_ratio: 1.0,
-        steps,
-        batch: 4,
-        accum: 2,
-        lr: 3e-3,
-        weight_decay: 0.0,
-        grad_clip: 1.0,
-        seed: 5,
-        save_every: 0,
-        shape: shape(),
-    }
+    let mut a = TrainArgs::new(data, out);
+    a.steps = steps;
+    a.batch = 4;
+    a.accum = 2;
+    a.lr = 3e-3;
+    a.seed = 5;
+    a.shape = shape();
+    a
 }
 
 fn config(objective: Objective, steps: usize) -> TrainConfig {
@@ -52,10 +40,8 @@ fn config(objective: Objective, steps: usize) -> TrainConfig {
         batch: 4,
         accum: 2,
         lr: 3e-3,
-        grad_clip: 1.0,
         seed: 5,
-        save_every: 0,
-        pairing_ratio: 1.0,
+        ..TrainConfig::DEFAULT
     }
 }
 
