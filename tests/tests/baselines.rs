@@ -5,8 +5,8 @@
 use bnf_core::seq::{self, PairInput, PairLoss};
 use bnf_core::{
     bf16, objective_forward, objective_forward_backward, objective_forward_backward_in_place,
-    response_weights, Batch, KtoConfig, Logit, Objective, PrefBatch, RowDiag, RowLoss,
-    OBJECTIVE_NAMES,
+    response_weights, row_stats, Batch, BnfError, KtoConfig, Logit, Objective, PrefBatch, RowDiag,
+    RowLoss, OBJECTIVE_NAMES,
 };
 use bnf_tests::oracle::{self, central_diff, softmax};
 use bnf_tests::seq_oracle::{self, logsig, sigma, Batch64, Pair64};
@@ -27,19 +27,9 @@ fn pairwise() -> Vec<Objective> {
         .collect()
 }
 
-/// Dispatch to core's scalar function for a pairwise objective.
+/// Core's scalar function for a pairwise objective.
 fn core_pair(obj: &Objective, p: &PairInput) -> PairLoss {
-    match obj {
-        Objective::NllPll => seq::nll_pll_loss(p),
-        Objective::Dpo(c) => seq::dpo_loss(p, c),
-        Objective::Ipo(c) => seq::ipo_loss(p, c),
-        Objective::SlicHf(c) => seq::slic_hf_loss(p, c),
-        Objective::SimPo(c) => seq::simpo_loss(p, c),
-        Objective::RDpo(c) => seq::rdpo_loss(p, c),
-        Objective::Cpo(c) => seq::cpo_loss(p, c),
-        Objective::Orpo(c) => seq::orpo_loss(p, c),
-        other => panic!("{} is not pairwise", other.name()),
-    }
+    seq::pair_loss(obj, p).expect("a pairwise objective")
 }
 
 fn to64(p: &PairInput) -> Pair64 {
@@ -347,6 +337,125 @@ proptest! {
             prop_assert_eq!(&a.row_weight, &f.row_weight);
         }
     }
+
+    /// The sequence path's steps 2-3 from row statistics computed elsewhere
+    /// (`seq::forward_from_stats`) and from per-response sums (`seq::sequence_loss`) give the
+    /// batch functions' results bit for bit.
+    #[test]
+    fn sequence_steps_alone_agree(c in case()) {
+        let pb = c.batch();
+        let stats: Vec<_> = (0..pb.rows())
+            .map(|r| {
+                let z = &c.logits[r * pb.vocab..(r + 1) * pb.vocab];
+                row_stats(z, pb.targets[r] as usize).unwrap_or_default()
+            })
+            .collect();
+        for obj in all_objectives() {
+            let want = objective_forward(&c.logits, &pb, &obj).unwrap();
+            if matches!(obj, Objective::Bnf | Objective::Nll) {
+                prop_assert!(seq::forward_from_stats(&pb, &obj, &stats).is_err());
+                continue;
+            }
+            let got = seq::forward_from_stats(&pb, &obj, &stats).unwrap();
+            prop_assert_eq!(&got, &want, "{}", obj.name());
+            let s = seq::sequence_loss(&obj, &seq::SeqInputs {
+                logp: &want.logp,
+                ref_logp: &want.ref_logp,
+                lengths: &want.lengths,
+                labels: pb.labels,
+                pairs: pb.pairs.unwrap_or(&[]),
+            }).unwrap();
+            prop_assert_eq!(s.loss.to_bits(), want.loss.to_bits());
+            prop_assert_eq!(&s.terms, &want.terms);
+            prop_assert_eq!(&s.dloss_dlogp, &want.dloss_dlogp);
+            prop_assert_eq!(s.kl_estimate, want.kl_estimate);
+        }
+    }
+}
+
+/// `seq::sequence_loss` checks its inputs like the batch functions do.
+#[test]
+fn sequence_loss_rejects_bad_inputs() {
+    let dpo = Objective::parse("dpo").unwrap();
+    let ok = seq::SeqInputs {
+        logp: &[-3.0, -4.0],
+        ref_logp: &[-3.5, -3.5],
+        lengths: &[2, 3],
+        labels: &[1.0, -1.0],
+        pairs: &[[0, 1]],
+    };
+    assert!(seq::sequence_loss(&dpo, &ok).is_ok());
+    let err = |s: seq::SeqInputs<'_>, obj: &Objective| seq::sequence_loss(obj, &s).unwrap_err();
+    assert!(matches!(
+        err(
+            seq::SeqInputs {
+                ref_logp: &[],
+                ..ok
+            },
+            &dpo
+        ),
+        BnfError::MissingReference { objective: "dpo" }
+    ));
+    assert!(matches!(
+        err(
+            seq::SeqInputs {
+                lengths: &[2],
+                ..ok
+            },
+            &dpo
+        ),
+        BnfError::LengthMismatch {
+            what: "lengths",
+            expected: 2,
+            found: 1
+        }
+    ));
+    assert!(matches!(
+        err(
+            seq::SeqInputs {
+                lengths: &[2, 0],
+                ..ok
+            },
+            &dpo
+        ),
+        BnfError::EmptyResponse { response: 1 }
+    ));
+    assert!(matches!(
+        err(seq::SeqInputs { pairs: &[], ..ok }, &dpo),
+        BnfError::MissingPairs { .. }
+    ));
+    assert!(matches!(
+        err(
+            seq::SeqInputs {
+                pairs: &[[0, 2]],
+                ..ok
+            },
+            &dpo
+        ),
+        BnfError::InvalidPair { pair: 0, .. }
+    ));
+    assert!(matches!(
+        err(
+            seq::SeqInputs {
+                logp: &[-3.0, f32::NAN],
+                ..ok
+            },
+            &dpo
+        ),
+        BnfError::InvalidLabel { response: 1, .. }
+    ));
+    let kto = Objective::parse("kto").unwrap();
+    assert!(matches!(
+        err(seq::SeqInputs { labels: &[1.0, 0.0], pairs: &[], ..ok }, &kto),
+        BnfError::InvalidLabel { response: 1, value } if value == 0.0
+    ));
+    assert!(matches!(
+        err(ok, &Objective::Bnf),
+        BnfError::InvalidConfig {
+            objective: "bnf",
+            ..
+        }
+    ));
 }
 
 /// A fixed batch: vocab 4, two pairs (the second listed rejected-first), prompt rows masked.

@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 pub use config::{
     CpoConfig, DpoConfig, IpoConfig, KtoConfig, OrpoConfig, RDpoConfig, SimPoConfig, SlicConfig,
 };
-pub(crate) use prepare::{per_response, to_f32, Prepared};
+pub(crate) use prepare::{check_pairs, per_response, to_f32, Prepared};
 
 use crate::dtype::Logit;
 use crate::error::{check_len, BnfError};

@@ -34,7 +34,8 @@ impl Prepared {
             })?;
             check_len("ref_logp", rows, rp.len())?;
         }
-        check_pairs(pb, responses, obj)?;
+        check_len("labels", responses, pb.labels.len())?;
+        check_pairs(pb.pairs, pb.labels, obj)?;
         if matches!(obj, Objective::Kto(_)) {
             if let Some(i) = pb.labels.iter().position(|&l| l == 0.0) {
                 return Err(BnfError::InvalidLabel {
@@ -81,10 +82,16 @@ pub(crate) fn to_f32(v: Vec<f64>) -> Vec<f32> {
     v.into_iter().map(|x| x as f32).collect()
 }
 
-/// Pairs name two different responses of this batch, chosen labelled `> 0`, rejected `< 0`;
-/// a pairwise objective needs pairs, and every response in at least one of them.
-fn check_pairs(pb: &PrefBatch<'_>, responses: usize, obj: &Objective) -> Result<(), BnfError> {
-    let pairs = match (pb.pairs, obj.needs_pairs()) {
+/// Pairs name two different responses of the batch (`labels` has one per response), chosen
+/// labelled `> 0`, rejected `< 0`; a pairwise objective needs pairs, and every response in at
+/// least one of them.
+pub(crate) fn check_pairs(
+    pairs: Option<&[[usize; 2]]>,
+    labels: &[f32],
+    obj: &Objective,
+) -> Result<(), BnfError> {
+    let responses = labels.len();
+    let pairs = match (pairs, obj.needs_pairs()) {
         (Some(p), _) => p,
         (None, true) => {
             return Err(BnfError::MissingPairs {
@@ -105,10 +112,10 @@ fn check_pairs(pb: &PrefBatch<'_>, responses: usize, obj: &Objective) -> Result<
         if c == r {
             return bad(p, "chosen and rejected are the same response");
         }
-        if pb.labels[c] <= 0.0 {
+        if labels[c] <= 0.0 {
             return bad(p, "chosen response is not labelled preferred (> 0)");
         }
-        if pb.labels[r] >= 0.0 {
+        if labels[r] >= 0.0 {
             return bad(p, "rejected response is not labelled dispreferred (< 0)");
         }
         partnered[c] = true;

@@ -22,9 +22,9 @@ pub use pair::{
 };
 
 use crate::dtype::Logit;
-use crate::error::BnfError;
+use crate::error::{check_len, BnfError};
 use crate::objective::{
-    per_response, to_f32, KtoConfig, Objective, ObjectiveOutput, PrefBatch, Prepared,
+    check_pairs, per_response, to_f32, KtoConfig, Objective, ObjectiveOutput, PrefBatch, Prepared,
 };
 use crate::row::RowStats;
 use crate::target::check_ref_logp;
@@ -45,45 +45,87 @@ pub(crate) fn forward<T: Logit>(
     obj: &Objective,
 ) -> Result<SeqForward, BnfError> {
     let prep = Prepared::new(logits.len(), pb, obj)?;
-    let ref_logp = if obj.needs_reference() {
-        reference_sums(pb)?
-    } else {
-        Vec::new()
-    };
+    let ref_logp = reference_sums(pb, obj)?;
     let mut stats = vec![RowStats::default(); pb.rows()];
     prep.batch(pb)
         .stats_pass(logits, &mut stats, |_, s| Ok(s))?;
+    let out = finish(pb, obj, &prep, ref_logp, &stats);
+    Ok(SeqForward { prep, stats, out })
+}
+
+/// Steps 2-3 for row statistics computed elsewhere (a GPU's `row_stats`, say): everything
+/// [`crate::objective_forward`] returns for a sequence-level objective, `row_weight` among it,
+/// so the caller writes `row_weight[r] * (pi - onehot)` per row with its own row-gradient
+/// primitive. The same bits as the host path for the same statistics.
+///
+/// `stats` has one entry per row (masked rows are ignored). Errors: as
+/// [`crate::objective_forward`] for the batch, `LengthMismatch` for `stats`, `InvalidConfig`
+/// for BNF and NLL (row-local: use their fused kernels), `InvalidStats` for a scored row whose
+/// `ell` is not a log-prob (NaN or above 0).
+pub fn forward_from_stats(
+    pb: &PrefBatch<'_>,
+    obj: &Objective,
+    stats: &[RowStats],
+) -> Result<ObjectiveOutput, BnfError> {
+    if matches!(obj, Objective::Bnf | Objective::Nll) {
+        return Err(row_local_error(obj));
+    }
+    let logits_len = pb.rows().saturating_mul(pb.vocab);
+    let prep = Prepared::new(logits_len, pb, obj)?;
+    check_len("row stats", pb.rows(), stats.len())?;
+    if let Some(r) =
+        (0..pb.rows()).find(|&r| pb.is_scored(r) && (stats[r].ell.is_nan() || stats[r].ell > 0.0))
+    {
+        return Err(BnfError::InvalidStats { row: r });
+    }
+    let ref_logp = reference_sums(pb, obj)?;
+    Ok(finish(pb, obj, &prep, ref_logp, stats))
+}
+
+/// Per-response sums, the sequence loss and the row weights `w_r = -dL/dlp_i`.
+fn finish(
+    pb: &PrefBatch<'_>,
+    obj: &Objective,
+    prep: &Prepared,
+    ref_logp: Vec<f32>,
+    stats: &[RowStats],
+) -> ObjectiveOutput {
     let logp = to_f32(per_response(pb, |r| stats[r].ell as f64));
-    let seq = SeqInputs {
-        logp: &logp,
-        ref_logp: &ref_logp,
-        lengths: &prep.lengths,
-    };
-    let (terms, g, kl_estimate) = match obj {
-        Objective::Kto(cfg) => kto_terms(&seq, pb.labels, cfg),
-        _ => {
-            let (t, g) = pair_terms(&seq, pb.pairs.unwrap_or(&[]), obj);
-            (t, g, None)
-        }
-    };
-    let loss = mean(&terms);
+    let seq = reduce(
+        obj,
+        &SeqInputs {
+            logp: &logp,
+            ref_logp: &ref_logp,
+            lengths: &prep.lengths,
+            labels: pb.labels,
+            pairs: pb.pairs.unwrap_or(&[]),
+        },
+    );
     let mut row_weight = vec![0.0f32; pb.rows()];
     for (i, w) in pb.offsets.windows(2).enumerate() {
         for r in (w[0]..w[1]).filter(|&r| pb.is_scored(r)) {
-            row_weight[r] = -g[i];
+            row_weight[r] = -seq.dloss_dlogp[i];
         }
     }
-    let out = ObjectiveOutput {
-        loss,
-        terms,
+    ObjectiveOutput {
+        loss: seq.loss,
+        terms: seq.terms,
         logp,
         ref_logp,
         lengths: prep.lengths.clone(),
-        dloss_dlogp: g,
+        dloss_dlogp: seq.dloss_dlogp,
         row_weight,
-        kl_estimate,
-    };
-    Ok(SeqForward { prep, stats, out })
+        kl_estimate: seq.kl_estimate,
+    }
+}
+
+/// The error for a row-local objective given to a sequence-level entry.
+fn row_local_error(obj: &Objective) -> BnfError {
+    BnfError::InvalidConfig {
+        objective: obj.name(),
+        what: "objective (row-local, not sequence-level)",
+        value: f32::NAN,
+    }
 }
 
 impl SeqForward {
@@ -113,24 +155,13 @@ impl SeqForward {
     }
 }
 
-/// Per-response quantities the scalar losses read.
-struct SeqInputs<'a> {
-    logp: &'a [f32],
-    /// Empty when the objective has no reference (read as 0).
-    ref_logp: &'a [f32],
-    lengths: &'a [usize],
-}
-
-impl SeqInputs<'_> {
-    fn rp(&self, i: usize) -> f32 {
-        self.ref_logp.get(i).copied().unwrap_or(0.0)
+/// The reference's summed log-prob per response (empty when `obj` uses no reference). Each
+/// scored row's value must pass [`check_ref_logp`] and be finite: a reference that gives a
+/// completion token zero mass makes every log-ratio infinite.
+fn reference_sums(pb: &PrefBatch<'_>, obj: &Objective) -> Result<Vec<f32>, BnfError> {
+    if !obj.needs_reference() {
+        return Ok(Vec::new());
     }
-}
-
-/// The reference's summed log-prob per response. Each scored row's value must pass
-/// [`check_ref_logp`] and be finite: a reference that gives a completion token zero mass makes
-/// every log-ratio infinite.
-fn reference_sums(pb: &PrefBatch<'_>) -> Result<Vec<f32>, BnfError> {
     // Presence and length were checked by `Prepared::new`.
     let rp = pb.ref_logp.unwrap_or(&[]);
     for r in (0..pb.rows()).filter(|&r| pb.is_scored(r)) {
@@ -142,9 +173,102 @@ fn reference_sums(pb: &PrefBatch<'_>) -> Result<Vec<f32>, BnfError> {
     Ok(to_f32(per_response(pb, |r| rp[r].min(0.0) as f64)))
 }
 
-/// The pair loss of a pairwise objective.
-fn pair_loss(obj: &Objective, p: &PairInput) -> PairLoss {
-    match obj {
+/// Per-response inputs of a sequence-level loss (step 3 on its own, for callers whose rows
+/// run elsewhere, e.g. on a GPU, and who reduce `ell` to `lp` themselves).
+#[derive(Clone, Copy, Debug)]
+pub struct SeqInputs<'a> {
+    /// `lp_i`: the policy's summed log-prob of response `i` over its scored rows.
+    pub logp: &'a [f32],
+    /// `rp_i`: the reference's summed log-prob; empty when the objective uses no reference.
+    pub ref_logp: &'a [f32],
+    /// `|y_i|`: the number of scored rows of response `i` (at least 1).
+    pub lengths: &'a [usize],
+    /// One per response: `> 0` preferred, `< 0` dispreferred.
+    pub labels: &'a [f32],
+    /// `[chosen, rejected]` response indices (empty for KTO).
+    pub pairs: &'a [[usize; 2]],
+}
+
+impl SeqInputs<'_> {
+    fn rp(&self, i: usize) -> f32 {
+        self.ref_logp.get(i).copied().unwrap_or(0.0)
+    }
+}
+
+/// A sequence-level objective's batch loss and its derivatives.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeqLoss {
+    /// The mean of `terms`, summed in `f64`.
+    pub loss: f32,
+    /// One per pair (pairwise objectives) or per response (KTO).
+    pub terms: Vec<f32>,
+    /// `dloss / dlp_i` per response; the row gradient of response `i` is
+    /// `-dloss_dlogp[i] * (pi - onehot)` on each of its scored rows.
+    pub dloss_dlogp: Vec<f32>,
+    /// KTO's reference point `z0` as used; `None` for other objectives.
+    pub kl_estimate: Option<f32>,
+}
+
+/// Step 3 alone: the batch loss of a sequence-level objective (not BNF or NLL, which are
+/// row-local) from per-response sums, exactly as [`crate::objective_forward_backward`] computes
+/// it (same order, same bits).
+///
+/// Errors: `InvalidConfig` for a bad configuration or a row-local objective, `LengthMismatch`
+/// for per-response slices of different lengths, `EmptyResponse` for a zero length,
+/// `MissingReference` when the objective needs `ref_logp` and it is empty, `InvalidLabel` for
+/// a non-finite value, `MissingPairs` / `InvalidPair` as for the batch functions.
+pub fn sequence_loss(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
+    obj.validate()?;
+    if matches!(obj, Objective::Bnf | Objective::Nll) {
+        return Err(row_local_error(obj));
+    }
+    let n = s.logp.len();
+    check_len("lengths", n, s.lengths.len())?;
+    check_len("labels", n, s.labels.len())?;
+    if obj.needs_reference() {
+        if s.ref_logp.is_empty() && n > 0 {
+            return Err(BnfError::MissingReference {
+                objective: obj.name(),
+            });
+        }
+        check_len("ref_logp", n, s.ref_logp.len())?;
+    }
+    if let Some(i) = s.lengths.iter().position(|&l| l == 0) {
+        return Err(BnfError::EmptyResponse { response: i });
+    }
+    let kto = matches!(obj, Objective::Kto(_));
+    for i in 0..n {
+        let bad_label = !s.labels[i].is_finite() || (kto && s.labels[i] == 0.0);
+        let bad = [s.logp[i], s.rp(i)].into_iter().find(|v| !v.is_finite());
+        if let Some(value) = bad.or(bad_label.then_some(s.labels[i])) {
+            return Err(BnfError::InvalidLabel { response: i, value });
+        }
+    }
+    let pairs = (!s.pairs.is_empty()).then_some(s.pairs);
+    check_pairs(pairs, s.labels, obj)?;
+    Ok(reduce(obj, s))
+}
+
+/// Step 3 on checked inputs.
+fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> SeqLoss {
+    let (terms, dloss_dlogp, kl_estimate) = match obj {
+        Objective::Kto(cfg) => kto_terms(s, cfg),
+        _ => {
+            let (t, g) = pair_terms(s, obj);
+            (t, g, None)
+        }
+    };
+    SeqLoss {
+        loss: mean(&terms),
+        terms,
+        dloss_dlogp,
+        kl_estimate,
+    }
+}
+
+/// The loss of one pair under a pairwise objective (`None` for BNF, NLL and KTO).
+pub fn pair_loss(obj: &Objective, p: &PairInput) -> Option<PairLoss> {
+    Some(match obj {
         Objective::NllPll => nll_pll_loss(p),
         Objective::Dpo(c) => dpo_loss(p, c),
         Objective::Ipo(c) => ipo_loss(p, c),
@@ -153,51 +277,45 @@ fn pair_loss(obj: &Objective, p: &PairInput) -> PairLoss {
         Objective::RDpo(c) => rdpo_loss(p, c),
         Objective::Cpo(c) => cpo_loss(p, c),
         Objective::Orpo(c) => orpo_loss(p, c),
-        // The dispatch in `objective` sends only pairwise objectives here.
-        Objective::Bnf | Objective::Nll | Objective::Kto(_) => {
-            unreachable!("not a pairwise objective")
-        }
-    }
+        Objective::Bnf | Objective::Nll | Objective::Kto(_) => return None,
+    })
 }
 
 /// One term per pair and `g_i = dL/dlp_i` of the mean over pairs (a response in several pairs
 /// collects from each).
-fn pair_terms(seq: &SeqInputs<'_>, pairs: &[[usize; 2]], obj: &Objective) -> (Vec<f32>, Vec<f32>) {
-    let n_pairs = pairs.len() as f64;
-    let mut g = vec![0.0f64; seq.logp.len()];
-    let terms = pairs
+fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> (Vec<f32>, Vec<f32>) {
+    let n_pairs = s.pairs.len() as f64;
+    let mut g = vec![0.0f64; s.logp.len()];
+    let terms = s
+        .pairs
         .iter()
-        .map(|&[c, r]| {
+        .filter_map(|&[c, r]| {
             let input = PairInput {
-                lp_w: seq.logp[c],
-                lp_l: seq.logp[r],
-                rp_w: seq.rp(c),
-                rp_l: seq.rp(r),
-                len_w: seq.lengths[c],
-                len_l: seq.lengths[r],
+                lp_w: s.logp[c],
+                lp_l: s.logp[r],
+                rp_w: s.rp(c),
+                rp_l: s.rp(r),
+                len_w: s.lengths[c],
+                len_l: s.lengths[r],
             };
-            let pl = pair_loss(obj, &input);
+            let pl = pair_loss(obj, &input)?;
             g[c] += pl.d_w as f64 / n_pairs;
             g[r] += pl.d_l as f64 / n_pairs;
-            pl.loss
+            Some(pl.loss)
         })
         .collect();
     (terms, g.into_iter().map(|x| x as f32).collect())
 }
 
 /// One KTO term per response, `g_i = dL/dlp_i` of their mean, and the `z0` used.
-fn kto_terms(
-    seq: &SeqInputs<'_>,
-    labels: &[f32],
-    cfg: &KtoConfig,
-) -> (Vec<f32>, Vec<f32>, Option<f32>) {
-    let n = seq.logp.len();
+fn kto_terms(s: &SeqInputs<'_>, cfg: &KtoConfig) -> (Vec<f32>, Vec<f32>, Option<f32>) {
+    let n = s.logp.len();
     let z0 = cfg
         .z0
-        .unwrap_or_else(|| kto_z0((0..n).map(|i| seq.logp[i] - seq.rp(i))));
+        .unwrap_or_else(|| kto_z0((0..n).map(|i| s.logp[i] - s.rp(i))));
     let (terms, g) = (0..n)
         .map(|i| {
-            let l = kto_loss(seq.logp[i], seq.rp(i), labels[i] > 0.0, z0, cfg);
+            let l = kto_loss(s.logp[i], s.rp(i), s.labels[i] > 0.0, z0, cfg);
             (l.loss, l.d / n as f32)
         })
         .unzip();

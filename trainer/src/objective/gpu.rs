@@ -4,18 +4,18 @@
 //! - BNF and NLL: one fused launch per row (`Gpu::forward_backward_in_place`), with the row
 //!   weights `label / |y|` from core;
 //! - sequence-level objectives: row statistics on the device (`Gpu::row_stats`), the
-//!   per-response sums and the sequence loss on the host ([`super::seqloss`]), then the row
-//!   gradient `w (pi - onehot)` on the device (`Gpu::row_grad_in_place`) from the kept
-//!   statistics.
+//!   per-response sums, the sequence loss and the row weights on the host (core's
+//!   `seq::forward_from_stats`), then the row gradient `w (pi - onehot)` on the device
+//!   (`Gpu::row_grad_in_place`) from the kept statistics.
 //!
 //! The result is the CPU path's within the tolerance stated in `tests/gpu_loss.rs` (device
 //! `expf`/`logf` and a tree summation instead of core's sequential sums). Built without the
 //! `cuda` or `emu` feature, or on a machine without a GPU, [`GpuLoss::new`] is an error.
 
-use super::seqloss::{sequence_loss, SeqInputs};
-use super::{per_response, to_f32};
+use super::{per_response, pref_batch, to_f32};
 use crate::seq::TokenBatch;
-use bnf_core::{check_ref_logp, response_weights, Batch, Objective, ObjectiveOutput, RowLoss};
+use bnf_core::seq::forward_from_stats;
+use bnf_core::{response_weights, Batch, Objective, ObjectiveOutput, RowLoss};
 use bnf_driver::{Gpu, GpuError, Rows};
 
 /// A GPU context with the kernels loaded, made once per training run.
@@ -134,8 +134,9 @@ impl GpuLoss {
         })
     }
 
-    /// A sequence-level objective: statistics and gradient on the device, the sequence loss on
-    /// the host.
+    /// A sequence-level objective: statistics and gradient on the device; per-response sums,
+    /// the sequence loss and the row weights on the host by core
+    /// (`bnf_core::seq::forward_from_stats`, the same code the CPU path runs).
     fn sequence(
         &self,
         obj: &Objective,
@@ -144,35 +145,6 @@ impl GpuLoss {
         batch: &TokenBatch,
         ref_logp: Option<&[f32]>,
     ) -> Result<ObjectiveOutput, String> {
-        let lengths = lengths(batch)?;
-        let ref_sums = match (obj.needs_reference(), ref_logp) {
-            (false, _) => Vec::new(),
-            (true, None) => {
-                return Err(format!(
-                    "gpu loss: {} needs reference log-probs",
-                    obj.name()
-                ))
-            }
-            (true, Some(rp)) => {
-                if rp.len() != batch.targets.len() {
-                    return Err(format!(
-                        "gpu loss: ref_logp: expected length {}, found {}",
-                        batch.targets.len(),
-                        rp.len()
-                    ));
-                }
-                for r in (0..rp.len()).filter(|&r| batch.scored[r]) {
-                    let v =
-                        check_ref_logp(rp[r]).map_err(|e| format!("gpu loss: {}", e.at_row(r)))?;
-                    if !v.is_finite() {
-                        return Err(format!(
-                            "gpu loss: row {r}: reference log-prob {v} is not finite"
-                        ));
-                    }
-                }
-                to_f32(per_response(batch, |r| rp[r].min(0.0) as f64))
-            }
-        };
         let rows = Rows {
             vocab,
             targets: &batch.targets,
@@ -180,36 +152,12 @@ impl GpuLoss {
         };
         let mut dev = self.gpu.upload(logits).map_err(gpu_err)?;
         let stats = self.gpu.row_stats(&dev, &rows).map_err(gpu_err)?;
-        let logp = to_f32(per_response(batch, |r| stats[r].ell as f64));
-        let seq = sequence_loss(
-            obj,
-            &SeqInputs {
-                logp: &logp,
-                ref_logp: &ref_sums,
-                lengths: &lengths,
-                labels: &batch.labels,
-                pairs: &batch.pairs,
-            },
-        )?;
-        let mut row_weight = vec![0.0f32; batch.targets.len()];
-        for (i, w) in batch.offsets.windows(2).enumerate() {
-            for r in (w[0]..w[1]).filter(|&r| batch.scored[r]) {
-                row_weight[r] = -seq.dloss_dlogp[i];
-            }
-        }
+        let out = forward_from_stats(&pref_batch(batch, vocab, ref_logp), obj, &stats)
+            .map_err(|e| format!("gpu loss: {e}"))?;
         self.gpu
-            .row_grad_in_place(&mut dev, &rows, &stats, &row_weight)
+            .row_grad_in_place(&mut dev, &rows, &stats, &out.row_weight)
             .map_err(gpu_err)?;
         self.gpu.download(&dev, logits).map_err(gpu_err)?;
-        Ok(ObjectiveOutput {
-            loss: seq.loss,
-            terms: seq.terms,
-            logp,
-            ref_logp: ref_sums,
-            lengths,
-            dloss_dlogp: seq.dloss_dlogp,
-            row_weight,
-            kl_estimate: seq.kl_estimate,
-        })
+        Ok(out)
     }
 }

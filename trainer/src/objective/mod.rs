@@ -9,12 +9,11 @@
 //! - [`params`]: hyperparameters by name (`--beta`, ...), and the objective's record in a run's
 //!   config;
 //! - [`check`]: what an objective needs of the data, checked before training;
-//! - [`gpu`] and [`seqloss`]: the GPU path (`--device gpu`).
+//! - [`gpu`]: the GPU path (`--device gpu`).
 
 pub mod check;
 pub mod gpu;
 pub mod params;
-pub mod seqloss;
 
 use crate::seq::TokenBatch;
 use bnf_core::{forward, objective_forward_backward_in_place, Batch, RowDiag, RowLoss};
