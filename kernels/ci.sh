@@ -9,7 +9,8 @@
 #     `cuda` and `emu` features (the workspace's clippy sees neither);
 #  5. driver/build_gpu_bins.sh builds the GPU check folder (test and bench binaries linked
 #     against a stub libcuda.so.1, run script); run here with the stub, every test and the
-#     bench report "skipped" (not passed) and the run script says the check was not run;
+#     bench report "skipped" (not passed) and the run script says the check was not run; with
+#     the stub's cuInit saying "no device", they report "no CUDA device";
 #  6. the same GPU test suite on the host emulator of the CUDA sources (`--features emu`):
 #     the kernels' logic against bnf-core, bit-for-bit repeatability, in place = out of place,
 #     error statuses, and a smoke run of gpu_bench there.
@@ -82,6 +83,13 @@ if grep -q '\.\.\. ok$\|passed; 0 failed; 0 skipped' <<< "$out"; then
     echo "kernels/ci.sh: a GPU test claims to have passed without a GPU" >&2
     exit 1
 fi
+section "the same binaries when the driver finds no device (stub cuInit -> CUDA_ERROR_NO_DEVICE)"
+out="$(BNF_STUB_CUINIT=100 LD_LIBRARY_PATH="$PWD/target/cuda-stub/lib64" "$TMP/gpu-bin/gpu_tests" | tail -2)"
+echo "$out"
+grep -q '^GPU test result: SKIPPED (not run, not passed): no GPU: no CUDA device' <<< "$out"
+out="$(BNF_STUB_CUINIT=100 LD_LIBRARY_PATH="$PWD/target/cuda-stub/lib64" "$TMP/gpu-bin/gpu_bench")"
+echo "$out"
+grep -q '^skipped: no GPU (no CUDA device' <<< "$out"
 
 section "GPU test suite on the host emulator of the kernels"
 cargo test -q -p bnf-driver --features emu --test emu
