@@ -339,6 +339,10 @@ pub(crate) unsafe fn check_status(row_status: *const i32, rows: usize) -> Result
             BnfStatus::BNF_ERR_INVALID_REF_LOGP,
             "reference log-prob is NaN or above 0",
         ),
+        status::INVALID_STATS => (
+            BnfStatus::BNF_ERR_INVALID_STATS,
+            "row statistics are not a row's (sum < 1, others' sum > sum, or non-finite)",
+        ),
         _ => (BnfStatus::BNF_ERR_INTERNAL, "unknown kernel status"),
     };
     let more = match failed.count() {

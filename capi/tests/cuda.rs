@@ -30,6 +30,7 @@ fn check_status_names_the_first_failing_row() {
         (2, BnfStatus::BNF_ERR_INVALID_WEIGHT, "weight"),
         (3, BnfStatus::BNF_ERR_NON_FINITE_LOGITS, "NaN"),
         (4, BnfStatus::BNF_ERR_INVALID_REF_LOGP, "reference log-prob"),
+        (5, BnfStatus::BNF_ERR_INVALID_STATS, "row statistics"),
         (99, BnfStatus::BNF_ERR_INTERNAL, "unknown kernel status"),
     ];
     for (code, want, words) in cases {
