@@ -1,12 +1,13 @@
 //! Criterion benchmarks: BNF forward+backward, plain fused cross-entropy (NLL) forward+backward
-//! through the same code, and the naive multi-pass BNF of the paper's appendix, for
+//! through the same code, and the naive multi-pass BNF of the paper's appendix (tensors in
+//! reused buffers, `naive`, and allocated per call, `naive_alloc`), for
 //! V in {32000, 128256}, f32 and bf16 logits, one thread and all cores. Throughput is logit
 //! elements per second. Run: `cargo bench -p bnf-core --bench bnf`.
 
 mod common;
 
 use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Logit, RowDiag, RowLoss};
-use common::{data, naive_threads, ROWS};
+use common::{data, NaiveRuns, ROWS};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
@@ -36,10 +37,17 @@ fn bench_type<T: Logit>(c: &mut Criterion) {
                     })
                 });
             }
+            let mut naive = NaiveRuns::<T>::new(v, threads);
             g.bench_function(BenchmarkId::from_parameter("naive"), |b| {
                 b.iter(|| {
                     work.copy_from_slice(&z);
-                    naive_threads(&work, v, &d, threads)
+                    naive.run(&work, v, &d)
+                })
+            });
+            g.bench_function(BenchmarkId::from_parameter("naive_alloc"), |b| {
+                b.iter(|| {
+                    work.copy_from_slice(&z);
+                    NaiveRuns::<T>::new(v, threads).run(&work, v, &d)
                 })
             });
             g.bench_function(BenchmarkId::from_parameter("copy_only"), |b| {

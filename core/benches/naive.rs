@@ -1,13 +1,38 @@
 //! A naive multi-pass BNF that mirrors the paper's appendix B code op by op (materialised
 //! log-softmax, gather, exp, products, then the backward autograd would run), for benchmarks
-//! and for a test that it agrees with the fused path. It allocates `rows x vocab` buffers the
-//! way a tensor framework would, and uses the same `exp` as the fused path so the comparison
-//! measures passes and memory traffic, not a different `exp`.
+//! and for a test that it agrees with the fused path. It materialises the `rows x vocab` tensors
+//! a framework would (f32 logits, log-softmax, probabilities, the log-softmax gradient) in a
+//! [`Workspace`] allocated once and reused, as a caching allocator would: the timing then holds
+//! the passes and their memory traffic but no page faults, whose cost depends on the allocator's
+//! history and made the baseline's time unstable. It uses the same `exp` as the fused path, so
+//! the comparison measures passes, not a different `exp`.
 
 use bnf_core::{math, Logit};
 
-/// Forward and backward of BNF for a batch, returning `(loss, grad)`. `weights` are
-/// `label / |y|`; the loss is divided by `num_responses` like the fused path.
+/// The `rows x vocab` tensors of the naive code, allocated once.
+pub struct Workspace {
+    z: Vec<f32>,
+    logp: Vec<f32>,
+    probs: Vec<f32>,
+    g_logp: Vec<f32>,
+}
+
+impl Workspace {
+    /// Buffers for `len = rows x vocab` logits.
+    pub fn new(len: usize) -> Self {
+        Workspace {
+            z: vec![0.0; len],
+            logp: vec![0.0; len],
+            probs: vec![0.0; len],
+            g_logp: vec![0.0; len],
+        }
+    }
+}
+
+/// Forward and backward of BNF for a batch: returns the loss and writes the gradient into
+/// `grad`. `weights` are `label / |y|`; the loss is divided by `num_responses` like the fused
+/// path. `ws` must have been made for `logits.len()`.
+#[allow(clippy::too_many_arguments)]
 pub fn naive_bnf<T: Logit>(
     logits: &[T],
     vocab: usize,
@@ -15,11 +40,27 @@ pub fn naive_bnf<T: Logit>(
     ref_logp: &[f32],
     weights: &[f32],
     num_responses: usize,
-) -> (f32, Vec<T>) {
+    ws: &mut Workspace,
+    grad: &mut [T],
+) -> f32 {
     let rows = targets.len();
+    let Workspace {
+        z,
+        logp,
+        probs,
+        g_logp,
+    } = ws;
+    let n = rows * vocab;
+    let (z, logp, probs, g_logp) = (
+        &mut z[..n],
+        &mut logp[..n],
+        &mut probs[..n],
+        &mut g_logp[..n],
+    );
     // policy_logp = logits.log_softmax(-1)
-    let z: Vec<f32> = logits.iter().map(|v| v.to_f32()).collect();
-    let mut logp = vec![0.0f32; rows * vocab];
+    for (o, v) in z.iter_mut().zip(logits) {
+        *o = v.to_f32();
+    }
     for r in 0..rows {
         let zr = &z[r * vocab..(r + 1) * vocab];
         let m = zr.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -34,7 +75,9 @@ pub fn naive_bnf<T: Logit>(
         .map(|r| logp[r * vocab + targets[r] as usize])
         .collect();
     // probs = policy_logp.exp().detach()
-    let probs: Vec<f32> = logp.iter().map(|&l| math::exp(l)).collect();
+    for (p, &l) in probs.iter_mut().zip(logp.iter()) {
+        *p = math::exp(l);
+    }
     // other_logp_sum = (probs * policy_logp).sum(-1) - resp.exp() * resp
     let other: Vec<f32> = (0..rows)
         .map(|r| {
@@ -60,7 +103,6 @@ pub fn naive_bnf<T: Logit>(
         .sum::<f32>()
         / num_responses as f32;
     // Backward as autograd would run it: d loss / d logp, then through log_softmax.
-    let mut g_logp = vec![0.0f32; rows * vocab];
     for r in 0..rows {
         let a = r * vocab;
         let k = -weights[r] / num_responses as f32;
@@ -69,7 +111,6 @@ pub fn naive_bnf<T: Logit>(
         }
         g_logp[a + targets[r] as usize] = k * t[r];
     }
-    let mut grad = vec![T::from_f32(0.0); rows * vocab];
     for r in 0..rows {
         let a = r * vocab;
         let sum_g: f32 = g_logp[a..a + vocab].iter().sum();
@@ -77,5 +118,5 @@ pub fn naive_bnf<T: Logit>(
             grad[a + j] = T::from_f32(g_logp[a + j] - probs[a + j] * sum_g);
         }
     }
-    (loss, grad)
+    loss
 }

@@ -6,6 +6,9 @@
 //! within-round ratio sees the same load on both sides. Reports the median and the
 //! interquartile range of the per-round ratios, for the same batches as `benches/bnf.rs`.
 //!
+//! The naive code runs twice: with its `rows x vocab` tensors in buffers reused across calls
+//! (a caching allocator; its best case) and allocating them on every call as written.
+//!
 //! `cargo bench -p bnf-core --bench ratio [-- --rounds N]`
 
 mod common;
@@ -14,15 +17,20 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Logit, RowDiag, RowLoss};
-use common::{data, naive_threads, ROWS};
+use common::{data, NaiveRuns, ROWS};
 
-/// Which of the three runs a timing is for.
+/// Which run a timing is for.
 #[derive(Clone, Copy)]
 enum Run {
     Bnf,
     CrossEntropy,
+    /// The naive appendix code with its tensors in reused buffers (its best case).
     Naive,
+    /// The same, allocating its tensors on every call, as the appendix code does.
+    NaiveAlloc,
 }
+
+const ORDER: [Run; 4] = [Run::Bnf, Run::CrossEntropy, Run::Naive, Run::NaiveAlloc];
 
 /// Median and quartiles of `v` (sorted in place).
 fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
@@ -36,6 +44,7 @@ fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
     let z: Vec<T> = d.z.iter().map(|&x| T::from_f32(x)).collect();
     let batch = common::batch(&d, v);
     let mut work = z.clone();
+    let mut naive = NaiveRuns::<T>::new(v, threads);
     let mut diag = vec![RowDiag::default(); ROWS];
     set_num_threads(threads);
     let mut time = |run: Run| {
@@ -51,33 +60,42 @@ fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
                     forward_backward_in_place(&mut work, &batch, RowLoss::Nll, &mut diag).unwrap(),
                 );
             }
-            Run::Naive => naive_threads(&work, v, &d, threads),
+            Run::Naive => naive.run(&work, v, &d),
+            Run::NaiveAlloc => NaiveRuns::<T>::new(v, threads).run(&work, v, &d),
         }
         t.elapsed().as_secs_f64()
     };
-    let order = [Run::Bnf, Run::CrossEntropy, Run::Naive];
-    for r in order {
+    for r in ORDER {
         time(r); // warm-up
     }
-    let (mut vs_ce, mut vs_naive, mut bnf_s) = (Vec::new(), Vec::new(), Vec::new());
+    // Per round, time / BNF's time for each run: throughput ratios (> 1: BNF is faster).
+    let mut ratios: [Vec<f64>; 4] = Default::default();
     for round in 0..rounds {
-        let mut t = [0.0f64; 3];
-        for k in 0..3 {
-            let i = (round + k) % 3;
-            t[i] = time(order[i]);
+        let mut t = [0.0f64; 4];
+        for k in 0..4 {
+            let i = (round + k) % 4;
+            t[i] = time(ORDER[i]);
         }
-        // Throughput ratios: BNF / cross-entropy and BNF / naive (>1 means BNF is faster).
-        vs_ce.push(t[1] / t[0]);
-        vs_naive.push(t[2] / t[0]);
-        bnf_s.push(t[0]);
+        for i in 0..4 {
+            ratios[i].push(t[i] / t[0]);
+        }
     }
-    let (ce_lo, ce_med, ce_hi) = quartiles(&mut vs_ce);
-    let (nv_lo, nv_med, nv_hi) = quartiles(&mut vs_naive);
+    let mut bnf_s = Vec::new();
+    // Absolute BNF throughput from a separate run of rounds (the ratios above do not need it).
+    for _ in 0..rounds.min(20) {
+        bnf_s.push(time(Run::Bnf));
+    }
     let (_, bnf_med, _) = quartiles(&mut bnf_s);
-    let throughput = (ROWS * v) as f64 / bnf_med / 1e6;
+    let q: Vec<(f64, f64, f64)> = ratios.iter_mut().map(|r| quartiles(r)).collect();
     println!(
-        "{:<5} V={:<6} threads={}  BNF {:>7.1} Melem/s  BNF/CE {:.3} [{:.3}, {:.3}]  BNF/naive {:.2} [{:.2}, {:.2}]",
-        T::NAME, v, threads, throughput, ce_med, ce_lo, ce_hi, nv_med, nv_lo, nv_hi
+        "{:<5} V={:<6} threads={}  BNF {:>6.1} Melem/s  vs CE {:.3} [{:.3}, {:.3}]  vs naive {:.2} [{:.2}, {:.2}]  vs naive+alloc {:.2} [{:.2}, {:.2}]",
+        T::NAME,
+        v,
+        threads,
+        (ROWS * v) as f64 / bnf_med / 1e6,
+        q[1].1, q[1].0, q[1].2,
+        q[2].1, q[2].0, q[2].2,
+        q[3].1, q[3].0, q[3].2,
     );
 }
 

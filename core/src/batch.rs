@@ -8,8 +8,10 @@
 
 use crate::dtype::Logit;
 use crate::error::{check_len, BnfError};
-use crate::exec::for_row_runs;
-use crate::row::{row_grad, row_grad_in_place, row_stats, RowStats};
+use crate::exec::{for_row_runs, for_row_runs2};
+use crate::row::{
+    row_grad, row_grad_from_exps, row_grad_in_place, row_max, row_stats_from_max, RowStats,
+};
 
 /// What every objective needs besides the logits: rows are scored tokens laid out row-major
 /// (`rows x vocab` logits, `rows = targets.len()`).
@@ -66,8 +68,8 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Validate scored row `r`'s target and weight, then compute its statistics.
-    pub(crate) fn row_stats<T: Logit>(&self, logits: &[T], r: usize) -> Result<RowStats, BnfError> {
+    /// Validate scored row `r`'s target, weight and logits; its maximum.
+    pub(crate) fn row_max<T: Logit>(&self, logits: &[T], r: usize) -> Result<f32, BnfError> {
         let y = self.targets[r];
         if y as usize >= self.vocab {
             return Err(BnfError::TargetOutOfRange {
@@ -80,8 +82,19 @@ impl<'a> Batch<'a> {
         if !w.is_finite() {
             return Err(BnfError::InvalidWeight { row: r, value: w });
         }
-        let z = &logits[r * self.vocab..(r + 1) * self.vocab];
-        row_stats(z, y as usize).map_err(|e| e.at_row(r))
+        row_max(self.row(logits, r), y as usize).map_err(|e| e.at_row(r))
+    }
+
+    /// Validate scored row `r`'s target and weight, then compute its statistics.
+    pub(crate) fn row_stats<T: Logit>(&self, logits: &[T], r: usize) -> Result<RowStats, BnfError> {
+        let m = self.row_max(logits, r)?;
+        let y = self.targets[r] as usize;
+        row_stats_from_max(self.row(logits, r), y, m, None).map_err(|e| e.at_row(r))
+    }
+
+    /// Row `r` of a `rows x vocab` buffer.
+    fn row<'b, T>(&self, data: &'b [T], r: usize) -> &'b [T] {
+        &data[r * self.vocab..(r + 1) * self.vocab]
     }
 
     /// Pass 1: `records[r] = per_row(r, stats)` for scored rows, `R::default()` for masked ones.
@@ -154,6 +167,100 @@ impl<'a> Batch<'a> {
             }
             Ok(())
         })
+    }
+}
+
+/// Where the fused pass reads each row and writes its gradient.
+pub(crate) enum RowIo<'a, T> {
+    /// Read the logits, write the gradient into a separate buffer of the same shape.
+    Separate(&'a [T], &'a mut [T]),
+    /// Write the gradient over the logits.
+    InPlace(&'a mut [T]),
+}
+
+impl Batch<'_> {
+    /// Both passes of a row-local objective with one `exp` per logit. Pass 1 checks every
+    /// scored row (the batch's checks, then `check(r)`) and finds its maximum, writing nothing,
+    /// so any error leaves every buffer untouched. Pass 2, row by row: the row's statistics with
+    /// its exponentials kept in a row-long scratch (one per thread, never `rows x vocab`),
+    /// `records[r] = per_row(r, stats)`, and the gradient `w (pi - onehot)` with
+    /// `weight(r, &records[r])` written from the scratch; masked rows get `R::default()` and a
+    /// zero row. The same bits as [`Batch::stats_pass`] followed by [`Batch::grad_pass`].
+    pub(crate) fn fused_pass<T, R, C, F, W>(
+        &self,
+        io: RowIo<'_, T>,
+        records: &mut [R],
+        check: C,
+        per_row: F,
+        weight: W,
+    ) -> Result<(), BnfError>
+    where
+        T: Logit,
+        R: Send + Default,
+        C: Fn(usize) -> Result<(), BnfError> + Sync,
+        F: Fn(usize, RowStats) -> Result<R, BnfError> + Sync,
+        W: Fn(usize, &R) -> Option<(RowStats, f32)> + Sync,
+    {
+        check_len("row records", self.rows(), records.len())?;
+        let logits: &[T] = match &io {
+            RowIo::Separate(z, _) => z,
+            RowIo::InPlace(z) => z,
+        };
+        let mut maxes = alloc::vec![0.0f32; self.rows()];
+        for_row_runs(&mut maxes, 1, logits.len(), |first, run| {
+            for (i, m) in run.iter_mut().enumerate() {
+                let r = first + i;
+                if self.is_scored(r) {
+                    *m = self.row_max(logits, r)?;
+                    check(r)?;
+                }
+            }
+            Ok(())
+        })?;
+        let v = self.vocab;
+        let cost = logits.len();
+        // One row: statistics into the scratch, the record, then the gradient row.
+        let row = |r: usize, z: &[T], exps: &mut [f32], rec: &mut R| {
+            if !self.is_scored(r) {
+                *rec = R::default();
+                return Ok(None);
+            }
+            let y = self.targets[r] as usize;
+            let stats = row_stats_from_max(z, y, maxes[r], Some(exps)).map_err(|e| e.at_row(r))?;
+            *rec = per_row(r, stats)?;
+            Ok(weight(r, rec))
+        };
+        let write = |r: usize, exps: &[f32], w: Option<(RowStats, f32)>, out: &mut [T]| match w {
+            Some((stats, wr)) => {
+                row_grad_from_exps(exps, self.targets[r] as usize, &stats, wr, out)
+            }
+            None => out.fill(T::from_f32(0.0)),
+        };
+        match io {
+            RowIo::Separate(logits, grad) => {
+                check_len("grad", logits.len(), grad.len())?;
+                for_row_runs2(grad, v, records, 1, cost, |first, outs, recs| {
+                    let mut exps = alloc::vec![0.0f32; v];
+                    for (i, (out, rec)) in outs.chunks_exact_mut(v).zip(recs).enumerate() {
+                        let r = first + i;
+                        let w = row(r, self.row(logits, r), &mut exps, rec)?;
+                        write(r, &exps, w, out);
+                    }
+                    Ok(())
+                })
+            }
+            RowIo::InPlace(logits) => {
+                for_row_runs2(logits, v, records, 1, cost, |first, zs, recs| {
+                    let mut exps = alloc::vec![0.0f32; v];
+                    for (i, (z, rec)) in zs.chunks_exact_mut(v).zip(recs).enumerate() {
+                        let r = first + i;
+                        let w = row(r, z, &mut exps, rec)?;
+                        write(r, &exps, w, z);
+                    }
+                    Ok(())
+                })
+            }
+        }
     }
 }
 

@@ -51,19 +51,43 @@ where
     F: Fn(usize, &mut [A]) -> Result<(), BnfError> + Sync,
 {
     let rows = data.len().checked_div(per_row).unwrap_or(0);
+    // A zero-sized second buffer: no allocation.
+    let mut none = alloc::vec![(); rows];
+    for_row_runs2(data, per_row, &mut none, 1, cost, |first, a, _| {
+        work(first, a)
+    })
+}
+
+/// [`for_row_runs`] over two buffers with the same rows: `a` holds `per_a` records per row,
+/// `b` `per_b`, and `work(first_row, a_run, b_run)` gets the same rows of both.
+pub(crate) fn for_row_runs2<A, B, F>(
+    a: &mut [A],
+    per_a: usize,
+    b: &mut [B],
+    per_b: usize,
+    cost: usize,
+    work: F,
+) -> Result<(), BnfError>
+where
+    A: Send,
+    B: Send,
+    F: Fn(usize, &mut [A], &mut [B]) -> Result<(), BnfError> + Sync,
+{
+    let rows = a.len().checked_div(per_a).unwrap_or(0);
     let threads = threads_for(rows, cost);
     if threads <= 1 {
-        return work(0, data);
+        return work(0, a, b);
     }
     #[cfg(feature = "parallel")]
     {
         let rows_per = rows.div_ceil(threads);
         let work = &work;
         std::thread::scope(|scope| {
-            let handles: std::vec::Vec<_> = data
-                .chunks_mut(rows_per * per_row)
+            let handles: std::vec::Vec<_> = a
+                .chunks_mut(rows_per * per_a)
+                .zip(b.chunks_mut(rows_per * per_b))
                 .enumerate()
-                .map(|(i, chunk)| scope.spawn(move || work(i * rows_per, chunk)))
+                .map(|(i, (ca, cb))| scope.spawn(move || work(i * rows_per, ca, cb)))
                 .collect();
             // Join in row order: the first error found is the lowest row's.
             let mut first = Ok(());

@@ -5,7 +5,7 @@
 //! BNF: loss term `s_r * CE(f, pi)`, gradient `(s_r c_r / n) (pi - onehot)` (eq. 8);
 //! NLL: loss term `-s_r ell_r`, gradient `(s_r / n) (pi - onehot)` (BNF with `f = onehot`).
 
-use crate::batch::{mean_over, Batch};
+use crate::batch::{mean_over, Batch, RowIo};
 use crate::dtype::Logit;
 use crate::error::{check_len, BnfError};
 use crate::row::RowStats;
@@ -48,6 +48,16 @@ impl RowLoss<'_> {
         }
     }
 
+    /// The objective's own check of scored row `r` (BNF: its reference log-prob).
+    fn check_row(&self, r: usize) -> Result<(), BnfError> {
+        match self {
+            RowLoss::Bnf { ref_logp } => check_ref_logp(ref_logp[r])
+                .map(|_| ())
+                .map_err(|e| e.at_row(r)),
+            RowLoss::Nll => Ok(()),
+        }
+    }
+
     fn diag(&self, r: usize, stats: RowStats, s: f32) -> Result<RowDiag, BnfError> {
         let (f_y, c, ce) = match self {
             RowLoss::Bnf { ref_logp } => {
@@ -85,13 +95,8 @@ pub fn forward<T: Logit>(
     }))
 }
 
-/// The gradient weight of row `r` from its diagnostics.
-pub(crate) fn grad_weight(
-    batch: &Batch<'_>,
-    diag: &[RowDiag],
-    r: usize,
-) -> Option<(RowStats, f32)> {
-    let d = &diag[r];
+/// The gradient weight `s c / n` of row `r` from its diagnostics (`None` for a masked row).
+pub(crate) fn grad_weight(batch: &Batch<'_>, r: usize, d: &RowDiag) -> Option<(RowStats, f32)> {
     d.scored
         .then(|| (d.stats, batch.weights[r] * d.c / batch.num_responses as f32))
 }
@@ -106,10 +111,7 @@ pub fn forward_backward<T: Logit>(
     diag: &mut [RowDiag],
 ) -> Result<f32, BnfError> {
     check_len("grad", logits.len(), grad.len())?;
-    let value = forward(logits, batch, loss, diag)?;
-    let diag = &*diag;
-    batch.grad_pass(logits, grad, |r| grad_weight(batch, diag, r))?;
-    Ok(value)
+    fused(batch, RowIo::Separate(logits, grad), loss, diag)
 }
 
 /// [`forward_backward`] with the gradient written over the logits (no second `rows x vocab`
@@ -120,10 +122,33 @@ pub fn forward_backward_in_place<T: Logit>(
     loss: RowLoss<'_>,
     diag: &mut [RowDiag],
 ) -> Result<f32, BnfError> {
-    let value = forward(logits, batch, loss, diag)?;
-    let diag = &*diag;
-    batch.grad_pass_in_place(logits, |r| grad_weight(batch, diag, r))?;
-    Ok(value)
+    fused(batch, RowIo::InPlace(logits), loss, diag)
+}
+
+/// Loss and gradient in the batch's fused pass (one `exp` per logit); the same bits as
+/// [`forward`] followed by a gradient pass from `diag`.
+fn fused<T: Logit>(
+    batch: &Batch<'_>,
+    io: RowIo<'_, T>,
+    loss: RowLoss<'_>,
+    diag: &mut [RowDiag],
+) -> Result<f32, BnfError> {
+    let len = match &io {
+        RowIo::Separate(z, _) => z.len(),
+        RowIo::InPlace(z) => z.len(),
+    };
+    batch.check(len)?;
+    loss.check(batch.rows())?;
+    batch.fused_pass(
+        io,
+        diag,
+        |r| loss.check_row(r),
+        |r, stats| loss.diag(r, stats, batch.weights[r]),
+        |r, d| grad_weight(batch, r, d),
+    )?;
+    Ok(mean_over(batch.num_responses, batch.rows(), |r| {
+        diag[r].loss
+    }))
 }
 
 /// Loss, gradient and diagnostics returned by [`bnf`] and [`nll`].

@@ -77,67 +77,89 @@ impl RowStats {
     }
 }
 
-/// Lane-wise max of a slice, as `f32`. NaN is skipped here and caught by the sums.
+/// Lane-wise max of a slice, as `f32`, and whether it holds a NaN (which the max skips).
 #[inline(always)]
-fn max_of<T: Logit>(z: &[T]) -> f32 {
+fn max_of<T: Logit>(z: &[T]) -> (f32, bool) {
     let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
     let chunks = z.chunks_exact(LANES);
     let rest = chunks.remainder();
     for c in chunks {
         for k in 0..LANES {
             let v = c[k].to_f32();
             lanes[k] = if v > lanes[k] { v } else { lanes[k] };
+            nan[k] |= v.is_nan();
         }
     }
     let mut m = f32::NEG_INFINITY;
+    let mut any_nan = nan.iter().any(|&n| n);
     for v in rest.iter().map(|v| v.to_f32()).chain(lanes) {
         m = if v > m { v } else { m };
+        any_nan |= v.is_nan();
     }
-    m
+    (m, any_nan)
 }
 
-/// `(sum e^(z_j - m), sum e^(z_j - m) (z_j - m))` over a contiguous range, in a fixed order.
+/// `out[j] = e^(z_j - m)`, with `z_j - m` clamped at [`D_FLOOR`].
 #[inline(always)]
-fn exp_sums<T: Logit>(z: &[T], m: f32) -> (f64, f64) {
-    let (mut s_total, mut t_total) = (0.0f64, 0.0f64);
-    for block in z.chunks(BLOCK) {
-        let mut s = [0.0f32; LANES];
-        let mut t = [0.0f32; LANES];
-        let chunks = block.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for k in 0..LANES {
-                let d = c[k].to_f32() - m;
-                let d = if d < D_FLOOR { D_FLOOR } else { d };
-                let e = math::exp(d);
-                s[k] += e;
-                t[k] += e * d;
-            }
-        }
-        for (k, v) in rest.iter().enumerate() {
-            let d = v.to_f32() - m;
-            let d = if d < D_FLOOR { D_FLOOR } else { d };
-            let e = math::exp(d);
-            s[k] += e;
-            t[k] += e * d;
-        }
-        let (mut bs, mut bt) = (0.0f32, 0.0f32);
+fn fill_exps<T: Logit>(z: &[T], m: f32, out: &mut [f32]) {
+    for (o, v) in out.iter_mut().zip(z) {
+        *o = exp_clamped(v.to_f32() - m);
+    }
+}
+
+/// `(sum e_j, sum e_j d_j)` over one block, `d_j = z_j - m` clamped, `e_j = e^(d_j)` given in
+/// `e`: 8 lanes, then the lanes in order.
+#[inline(always)]
+fn block_sums<T: Logit>(z: &[T], m: f32, e: &[f32]) -> (f32, f32) {
+    let mut s = [0.0f32; LANES];
+    let mut t = [0.0f32; LANES];
+    let zc = z.chunks_exact(LANES);
+    let (z_rest, e_rest) = (zc.remainder(), &e[e.len() - zc.remainder().len()..]);
+    for (cz, ce) in zc.zip(e.chunks_exact(LANES)) {
         for k in 0..LANES {
-            bs += s[k];
-            bt += t[k];
+            let d = clamp_d(cz[k].to_f32() - m);
+            s[k] += ce[k];
+            t[k] += ce[k] * d;
         }
+    }
+    for (k, (v, &ek)) in z_rest.iter().zip(e_rest).enumerate() {
+        let d = clamp_d(v.to_f32() - m);
+        s[k] += ek;
+        t[k] += ek * d;
+    }
+    let (mut bs, mut bt) = (0.0f32, 0.0f32);
+    for k in 0..LANES {
+        bs += s[k];
+        bt += t[k];
+    }
+    (bs, bt)
+}
+
+/// `(sum e^(z_j - m), sum e^(z_j - m) (z_j - m))` over a contiguous range, in a fixed order
+/// (blocks of [`BLOCK`] summed in `f64`). The exponentials go to `exps` (same length as `z`)
+/// when given, else to a block-sized buffer on the stack; the sums are the same bits either way.
+#[inline(always)]
+fn exp_sums<T: Logit>(z: &[T], m: f32, mut exps: Option<&mut [f32]>) -> (f64, f64) {
+    let (mut s_total, mut t_total) = (0.0f64, 0.0f64);
+    let mut local = [0.0f32; BLOCK];
+    for (i, block) in z.chunks(BLOCK).enumerate() {
+        let e = match exps.as_deref_mut() {
+            Some(all) => &mut all[i * BLOCK..i * BLOCK + block.len()],
+            None => &mut local[..block.len()],
+        };
+        fill_exps(block, m, e);
+        let (bs, bt) = block_sums(block, m, e);
         s_total += bs as f64;
         t_total += bt as f64;
     }
     (s_total, t_total)
 }
 
-/// Row statistics of `z` with target `y` (one read of the row, plus the max).
-///
-/// Errors (with `row: 0`; batch callers report their own row): `EmptyVocab` for an empty row,
-/// `TargetOutOfRange` for `y >= z.len()`, `NonFiniteLogits` for NaN or `+inf` anywhere or
-/// `-inf` at `y` (`-inf` elsewhere is a token with zero probability and is allowed).
-pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
+/// The row maximum `m`, after the checks [`row_stats`] makes (`EmptyVocab`,
+/// `TargetOutOfRange`, `NonFiniteLogits` for NaN or `+inf` anywhere or a non-finite
+/// `z_y - m`). Once it succeeds, [`row_stats_from_max`] cannot fail on the same row.
+pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
     let vocab = z.len();
     if vocab == 0 {
         return Err(BnfError::EmptyVocab);
@@ -149,14 +171,40 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
             vocab,
         });
     }
-    let m = max_of(z);
-    let (s_lo, t_lo) = exp_sums(&z[..y], m);
-    let (s_hi, t_hi) = exp_sums(&z[y + 1..], m);
+    let (m, nan) = max_of(z);
+    if nan || !m.is_finite() || !(z[y].to_f32() - m).is_finite() {
+        return Err(BnfError::NonFiniteLogits { row: 0 });
+    }
+    Ok(m)
+}
+
+/// Row statistics given the row maximum `m` from [`row_max`], writing `e^(z_j - m)` for every
+/// `j` into `exps` (length `V`) when given, for a gradient written without a second `exp`
+/// ([`row_grad_from_exps`]).
+pub(crate) fn row_stats_from_max<T: Logit>(
+    z: &[T],
+    y: usize,
+    m: f32,
+    mut exps: Option<&mut [f32]>,
+) -> Result<RowStats, BnfError> {
+    let (lo, hi) = match exps.as_deref_mut() {
+        Some(e) => {
+            let (lo, rest) = e.split_at_mut(y);
+            (Some(lo), Some(&mut rest[1..]))
+        }
+        None => (None, None),
+    };
+    let (s_lo, t_lo) = exp_sums(&z[..y], m, lo);
+    let (s_hi, t_hi) = exp_sums(&z[y + 1..], m, hi);
     let d_y = z[y].to_f32() - m;
     let e_y = math::exp(d_y);
+    if let Some(e) = exps {
+        e[y] = e_y;
+    }
     let others_sum = (s_lo + s_hi) as f32;
     let others_dot = (t_lo + t_hi) as f32;
     let sum = (s_lo + s_hi + e_y as f64) as f32;
+    // Unreachable after `row_max` (each e <= 1 and e * d is bounded); kept as the last guard.
     if !(m.is_finite() && d_y.is_finite() && sum.is_finite() && others_dot.is_finite()) {
         return Err(BnfError::NonFiniteLogits { row: 0 });
     }
@@ -169,6 +217,16 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
         others_sum,
         others_dot,
     })
+}
+
+/// Row statistics of `z` with target `y` (one read of the row, plus the max).
+///
+/// Errors (with `row: 0`; batch callers report their own row): `EmptyVocab` for an empty row,
+/// `TargetOutOfRange` for `y >= z.len()`, `NonFiniteLogits` for NaN or `+inf` anywhere or
+/// `-inf` at `y` (`-inf` elsewhere is a token with zero probability and is allowed).
+pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
+    let m = row_max(z, y)?;
+    row_stats_from_max(z, y, m, None)
 }
 
 /// Check what [`row_grad`] and [`row_grad_in_place`] need: `y` in range, a finite weight, and
@@ -242,7 +300,32 @@ pub fn row_grad_in_place<T: Logit>(
     Ok(())
 }
 
+/// [`row_grad`] from the row's exponentials `e^(z_j - m)` kept by [`row_stats_from_max`]:
+/// the same bits, without a second `exp` per logit. `exps` and `out` have the row's length.
+pub(crate) fn row_grad_from_exps<T: Logit>(
+    exps: &[f32],
+    y: usize,
+    stats: &RowStats,
+    w: f32,
+    out: &mut [T],
+) {
+    let scale = w / stats.sum;
+    for (o, &e) in out.iter_mut().zip(exps) {
+        *o = T::from_f32(scale * e);
+    }
+    out[y] = T::from_f32(-scale * stats.others_sum);
+}
+
+#[inline(always)]
+fn clamp_d(d: f32) -> f32 {
+    if d < D_FLOOR {
+        D_FLOOR
+    } else {
+        d
+    }
+}
+
 #[inline(always)]
 fn exp_clamped(d: f32) -> f32 {
-    math::exp(if d < D_FLOOR { D_FLOOR } else { d })
+    math::exp(clamp_d(d))
 }

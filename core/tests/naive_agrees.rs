@@ -25,7 +25,9 @@ fn naive_matches_fused() {
         num_responses: 2,
     };
     let fused = bnf(&z, &batch, &rho).unwrap();
-    let (loss, grad) = naive::naive_bnf(&z, v, &y, &rho, &w, 2);
+    let mut ws = naive::Workspace::new(z.len());
+    let mut grad = vec![0.0f32; z.len()];
+    let loss = naive::naive_bnf(&z, v, &y, &rho, &w, 2, &mut ws, &mut grad);
     assert!(
         (loss - fused.loss).abs() < 1e-4 * (1.0 + loss.abs()),
         "{loss} vs {}",

@@ -44,24 +44,52 @@ pub fn data(v: usize) -> Data {
     }
 }
 
-/// Naive BNF split over `threads` runs of rows, as a framework would parallelise each op.
-pub fn naive_threads<T: Logit>(z: &[T], v: usize, d: &Data, threads: usize) {
-    let per = ROWS.div_ceil(threads);
-    std::thread::scope(|s| {
-        for c in 0..threads {
-            let (a, b) = (c * per, ((c + 1) * per).min(ROWS));
-            s.spawn(move || {
-                std::hint::black_box(naive::naive_bnf(
-                    &z[a * v..b * v],
-                    v,
-                    &d.y[a..b],
-                    &d.rho[a..b],
-                    &d.w[a..b],
-                    8,
-                ));
-            });
-        }
-    });
+/// The naive BNF's buffers for `threads` runs of rows, allocated once per configuration.
+pub struct NaiveRuns<T> {
+    threads: usize,
+    per: usize,
+    work: Vec<(naive::Workspace, Vec<T>)>,
+}
+
+impl<T: Logit> NaiveRuns<T> {
+    /// Workspaces for `ROWS x v` logits split over `threads`.
+    pub fn new(v: usize, threads: usize) -> Self {
+        let per = ROWS.div_ceil(threads);
+        let work = (0..threads)
+            .map(|_| {
+                (
+                    naive::Workspace::new(per * v),
+                    vec![T::from_f32(0.0); per * v],
+                )
+            })
+            .collect();
+        NaiveRuns { threads, per, work }
+    }
+
+    /// Naive BNF split over the threads' runs of rows, as a framework would parallelise each op.
+    pub fn run(&mut self, z: &[T], v: usize, d: &Data) {
+        let per = self.per;
+        std::thread::scope(|s| {
+            for (c, (ws, grad)) in self.work.iter_mut().enumerate().take(self.threads) {
+                let (a, b) = (c * per, ((c + 1) * per).min(ROWS));
+                if a >= b {
+                    continue;
+                }
+                s.spawn(move || {
+                    std::hint::black_box(naive::naive_bnf(
+                        &z[a * v..b * v],
+                        v,
+                        &d.y[a..b],
+                        &d.rho[a..b],
+                        &d.w[a..b],
+                        8,
+                        ws,
+                        &mut grad[..(b - a) * v],
+                    ));
+                });
+            }
+        });
+    }
 }
 
 /// The row-local batch over `d` (8 responses of 2 rows, every row scored).

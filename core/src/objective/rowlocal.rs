@@ -44,7 +44,7 @@ pub(crate) fn run(
 fn output(pb: &PrefBatch<'_>, prep: &Prepared, diag: &[RowDiag], loss: f32) -> ObjectiveOutput {
     let batch = prep.batch(pb);
     let row_weight: Vec<f32> = (0..pb.rows())
-        .map(|r| grad_weight(&batch, diag, r).map_or(0.0, |(_, w)| w))
+        .map(|r| grad_weight(&batch, r, &diag[r]).map_or(0.0, |(_, w)| w))
         .collect();
     let sum_w = per_response(pb, |r| row_weight[r] as f64);
     let dloss_dlogp = sum_w
