@@ -40,6 +40,9 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Training throughput (tokens/s) of a fixed small configuration.
     Bench(crate::bench::BenchArgs),
+    /// The paper's findings at small scale: every method on math and style preferences, with
+    /// a generated report (`results.md`) and plots.
+    Experiment(crate::experiment::ExperimentArgs),
 }
 
 /// Shape of a model trained from scratch.
@@ -336,5 +339,6 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Demo(args) => crate::demo::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::Experiment(args) => crate::experiment::run(&args),
     }
 }
