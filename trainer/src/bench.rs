@@ -72,7 +72,7 @@ impl BenchSetup {
         m.zero_grad();
         m.forward(&tb.tokens, tb.b, tb.t).expect("bench forward");
         let vocab = m.config.vocab;
-        loss_and_grad(Objective::Nll, m.logits_mut(), vocab, tb, None, 1.0).expect("bench loss");
+        loss_and_grad(&Objective::Nll, m.logits_mut(), vocab, tb, None, 1.0).expect("bench loss");
         m.backward(&tb.tokens).expect("bench backward");
         self.opt.step(&mut m.params, &m.grads, 1e-4);
         tb.b * tb.t

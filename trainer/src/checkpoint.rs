@@ -36,13 +36,23 @@ pub struct Checkpoint {
     pub train: Option<TrainState>,
 }
 
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Write `bytes` to `path` through a temporary file in the same folder and a rename: `path`
+/// holds either its previous content or all of `bytes`, never a part. On failure the
+/// temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
     let tmp = format!("{path}.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{tmp}: {e}"))?;
-    f.write_all(bytes).map_err(|e| format!("{tmp}: {e}"))?;
-    f.sync_all().map_err(|e| format!("{tmp}: {e}"))?;
-    drop(f);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        // Only a file of ours is removed (not, say, a folder someone put there).
+        if std::fs::metadata(&tmp).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return Err(format!("{tmp}: {e}"));
+    }
     std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
 }
 

@@ -1,14 +1,16 @@
 //! The command line (`bnf`): argument definitions and what each command does.
 
 use crate::checkpoint;
-use crate::data::{self, apply_pairing_ratio, Response};
+use crate::data::{self, Response};
 use crate::eval::evaluate;
 use crate::generate::greedy;
 use crate::model::params::Params;
 use crate::model::{Model, ModelConfig};
-use crate::objective::Objective;
+use crate::objective::params::{describe_all, display};
+use crate::objective::{Device, Objective, ObjectiveArgs};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reference::{default_path, RefLogps};
+use crate::run::training_responses;
 use crate::seq::check_lengths;
 use crate::tokenizer::{decode, encode, VOCAB};
 use crate::train::{train, RunControl, StepLog, TrainConfig, TrainState};
@@ -30,7 +32,8 @@ pub enum Command {
     Sft(TrainArgs),
     /// Write the reference model's per-token target log-probs beside the data.
     PrecomputeRef(RefArgs),
-    /// Align a model with a preference objective (BNF) using precomputed reference log-probs.
+    /// Align a model with a preference objective (BNF by default, or any of `bnf objectives`),
+    /// reading precomputed reference log-probs when the objective uses them.
     Align(TrainArgs),
     /// Preference accuracy, log-prob shifts against the reference, greedy task accuracy.
     Eval(EvalArgs),
@@ -40,6 +43,8 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Training throughput (tokens/s) of a fixed small configuration.
     Bench(crate::bench::BenchArgs),
+    /// List the objectives, what data each needs, and their hyperparameters with defaults.
+    Objectives,
     /// The paper's findings at small scale: every method on math and style preferences, with
     /// a generated report (`results.md`) and plots.
     Experiment(crate::experiment::ExperimentArgs),
@@ -93,42 +98,65 @@ pub struct TrainArgs {
     /// Stop (and save) after this step, to be continued later with `--resume`.
     #[arg(long)]
     pub until: Option<usize>,
-    /// Objective: bnf or nll (`sft` always uses nll).
-    #[arg(long, default_value = "bnf")]
-    pub objective: String,
+    /// The objective and its hyperparameters (`sft`: nll only).
+    #[command(flatten)]
+    pub objective: ObjectiveArgs,
+    /// Where the loss rows run: cpu, or gpu (needs a build with `--features cuda` and a GPU).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
     /// Reference log-probs (default: `<data>.ref.json`).
     #[arg(long = "ref")]
     pub reference: Option<String>,
     /// Fraction of pairs kept as pairs; the others lose one side at random (paper 5.2).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.pairing_ratio)]
     pub pairing_ratio: f64,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.steps)]
     pub steps: usize,
     /// Units (pairs or lone responses) per micro-batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.batch)]
     pub batch: usize,
     /// Micro-batches per optimizer step (gradient accumulation).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.accum)]
     pub accum: usize,
     /// Peak learning rate (cosine schedule, 10% warm-up).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.lr)]
     pub lr: f32,
     /// AdamW weight decay on matrices.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Maximum global gradient norm (0: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.grad_clip)]
     pub grad_clip: f32,
     /// Seed (initialisation, data order, pairing-ratio masking).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.seed)]
     pub seed: u64,
     /// Save a checkpoint every this many steps (0: at the end only).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::DEFAULT.save_every)]
     pub save_every: usize,
     /// Model shape when training from scratch.
     #[command(flatten)]
     pub shape: ShapeArgs,
+}
+
+impl TrainArgs {
+    /// The command line's defaults for training on `data` into `out` (as `bnf align --data
+    /// DATA --out OUT` would parse), for programs and tests to adjust.
+    pub fn new(data: &str, out: &str) -> Self {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        let argv = [
+            "bnf".to_string(),
+            format!("--data={data}"),
+            format!("--out={out}"),
+        ];
+        Wrap::try_parse_from(argv)
+            .expect("two string values and defaults always parse")
+            .args
+    }
 }
 
 /// Arguments of `precompute-ref`.
@@ -181,26 +209,6 @@ pub fn load_responses(path: &str) -> Result<Vec<Response>, String> {
     Ok(data::responses(&data::load(path)?))
 }
 
-/// Which responses a run trains on: SFT keeps the preferred ones, alone; alignment applies the
-/// pairing ratio.
-fn training_responses(
-    all: Vec<Response>,
-    objective: Objective,
-    cfg: &TrainConfig,
-) -> Result<Vec<Response>, String> {
-    match objective {
-        Objective::Nll => Ok(all
-            .into_iter()
-            .filter(|r| r.label > 0.0)
-            .map(|mut r| {
-                r.partner = None;
-                r
-            })
-            .collect()),
-        Objective::Bnf => apply_pairing_ratio(all, cfg.pairing_ratio, cfg.seed),
-    }
-}
-
 /// `sft` (with `objective = nll`) and `align`: returns the step logs.
 pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLog>, String> {
     let all = load_responses(&args.data)?;
@@ -213,6 +221,15 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
             let state = ck
                 .train
                 .ok_or_else(|| format!("{path}: no training state to resume from"))?;
+            let asked = args.objective.objective.is_some() || !args.objective.given().is_empty();
+            if asked && objective != state.config.objective {
+                return Err(format!(
+                    "{path}: the run was started with objective {}; --resume continues it as \
+                     it was, so leave out --objective and its hyperparameters (asked for {})",
+                    display(&state.config.objective),
+                    display(&objective)
+                ));
+            }
             (ck.model, opt, state)
         }
         None => {
@@ -226,7 +243,7 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
             };
             let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
             let config = TrainConfig {
-                objective: objective.name().into(),
+                objective,
                 steps: args.steps,
                 batch: args.batch,
                 accum: args.accum,
@@ -244,24 +261,27 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
             (model, opt, state)
         }
     };
-    let objective = Objective::parse(&state.config.objective)?;
-    let responses = training_responses(all, objective, &state.config)?;
+    let objective = state.config.objective;
+    let responses = training_responses(all, &state.config)?;
     check_lengths(&responses, model.config.block_size)?;
     if args.resume.is_none() {
         state.responses = responses.len();
     }
+    // Only the objectives that read the reference load it; a missing file is reported with
+    // the objective's name before any step.
     let refs = if objective.needs_reference() {
         let path = args
             .reference
             .clone()
             .unwrap_or_else(|| default_path(&args.data));
-        Some(RefLogps::load(&path)?)
+        Some(RefLogps::load(&path).map_err(|e| format!("objective {}: {e}", objective.name()))?)
     } else {
         None
     };
     let control = RunControl {
         checkpoint: Some(&args.out),
         until: args.until,
+        device: args.device,
     };
     let logs = train(
         &mut model,
@@ -317,9 +337,12 @@ pub fn run_eval(args: &EvalArgs) -> Result<crate::eval::EvalReport, String> {
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Sft(args) => run_training(&args, Objective::Nll).map(|_| ()),
+        Command::Sft(args) => {
+            let objective = args.objective.resolve_sft()?;
+            run_training(&args, objective).map(|_| ())
+        }
         Command::Align(args) => {
-            let objective = Objective::parse(&args.objective)?;
+            let objective = args.objective.resolve("bnf")?;
             run_training(&args, objective).map(|_| ())
         }
         Command::PrecomputeRef(args) => {
@@ -339,6 +362,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Demo(args) => crate::demo::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::Objectives => {
+            print!("{}", describe_all());
+            Ok(())
+        }
         Command::Experiment(args) => crate::experiment::run(&args),
     }
 }

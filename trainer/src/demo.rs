@@ -5,7 +5,7 @@
 
 use crate::cli::{run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs};
 use crate::eval::EvalReport;
-use crate::objective::Objective;
+use crate::objective::{Device, Objective};
 use crate::rng::Rng;
 use clap::Args;
 use std::time::Instant;
@@ -25,6 +25,9 @@ pub struct DemoArgs {
     /// Seed (data split, initialisation, order).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Where the loss rows run: cpu, or gpu (a build with `--features cuda` and a GPU).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
 }
 
 /// Operands are `0..MAX_OPERAND`, written with `DIGITS` digits, as is the sum.
@@ -65,31 +68,20 @@ pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
     (train, eval)
 }
 
-fn train_args(data: &str, out: &str, steps: usize, seed: u64) -> TrainArgs {
-    TrainArgs {
-        data: data.into(),
-        out: out.into(),
-        init: None,
-        resume: None,
-        until: None,
-        objective: "nll".into(),
-        reference: None,
-        pairing_ratio: 1.0,
-        steps,
-        batch: 32,
-        accum: 1,
-        lr: 3e-3,
-        weight_decay: 0.0,
-        grad_clip: 1.0,
-        seed,
-        save_every: 0,
-        shape: ShapeArgs {
-            channels: 64,
-            layers: 2,
-            heads: 4,
-            block_size: 16,
-        },
-    }
+fn train_args(data: &str, out: &str, steps: usize, seed: u64, device: Device) -> TrainArgs {
+    let mut a = TrainArgs::new(data, out);
+    a.device = device;
+    a.steps = steps;
+    a.batch = 32;
+    a.lr = 3e-3;
+    a.seed = seed;
+    a.shape = ShapeArgs {
+        channels: 64,
+        layers: 2,
+        heads: 4,
+        block_size: 16,
+    };
+    a
 }
 
 fn row(name: &str, before: String, after: String) {
@@ -157,7 +149,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let sft_path = format!("{dir}/sft.safetensors");
     println!("[1/4] SFT (nll) for {} steps", args.sft_steps);
     run_training(
-        &train_args(&train_path, &sft_path, args.sft_steps, args.seed),
+        &train_args(
+            &train_path,
+            &sft_path,
+            args.sft_steps,
+            args.seed,
+            args.device,
+        ),
         Objective::Nll,
     )?;
 
@@ -182,8 +180,14 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
 
     let aligned_path = format!("{dir}/bnf.safetensors");
     println!("[3/4] BNF alignment for {} steps", args.align_steps);
-    let mut align = train_args(&train_path, &aligned_path, args.align_steps, args.seed);
-    align.objective = "bnf".into();
+    let mut align = train_args(
+        &train_path,
+        &aligned_path,
+        args.align_steps,
+        args.seed,
+        args.device,
+    );
+    align.objective.objective = Some("bnf".into());
     align.init = Some(sft_path.clone());
     align.lr = 3e-4;
     align.batch = 16;

@@ -1,7 +1,9 @@
 //! Greedy generation: feed `BOS prompt`, append the most likely next token, stop at EOS, the
-//! token budget or the block size. Prompts of equal length run as one batch.
+//! token budget or the block size. Prompts of equal length run as one batch; a progress bar
+//! counts the batches with tokens/s.
 
 use crate::model::Model;
+use crate::progress::Progress;
 use crate::tokenizer::{BOS, EOS};
 
 /// Greedy completions (tokens, without EOS) of `prompts`, at most `max_new` tokens each.
@@ -14,15 +16,19 @@ pub fn greedy(
     let mut out = vec![Vec::new(); prompts.len()];
     let mut by_len: Vec<usize> = (0..prompts.len()).collect();
     by_len.sort_by_key(|&i| prompts[i].len());
-    let v = model.config.vocab;
-    let mut i = 0;
-    while i < by_len.len() {
-        let len = prompts[by_len[i]].len();
-        let mut group = Vec::new();
-        while i < by_len.len() && prompts[by_len[i]].len() == len && group.len() < batch.max(1) {
-            group.push(by_len[i]);
-            i += 1;
+    // Groups of at most `batch` prompts of one length, in order of length.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in by_len {
+        match groups.last_mut() {
+            Some(g) if g.len() < batch.max(1) && prompts[g[0]].len() == prompts[i].len() => {
+                g.push(i)
+            }
+            _ => groups.push(vec![i]),
         }
+    }
+    let v = model.config.vocab;
+    let mut bar = Progress::new("generate", 0, groups.len());
+    for group in &groups {
         let mut seqs: Vec<Vec<u32>> = group
             .iter()
             .map(|&g| {
@@ -32,6 +38,7 @@ pub fn greedy(
             })
             .collect();
         let mut done = vec![false; group.len()];
+        let mut tokens_run = 0;
         for _ in 0..max_new {
             let t = seqs[0].len();
             if t > model.config.block_size || done.iter().all(|&d| d) {
@@ -39,6 +46,7 @@ pub fn greedy(
             }
             let tokens: Vec<u32> = seqs.iter().flatten().copied().collect();
             model.forward(&tokens, seqs.len(), t)?;
+            tokens_run += tokens.len();
             let logits = model.logits();
             for (k, s) in seqs.iter_mut().enumerate() {
                 let row = &logits[(k * t + t - 1) * v..][..v];
@@ -53,7 +61,9 @@ pub fn greedy(
                 s.push(next);
             }
         }
+        bar.tick(tokens_run);
     }
+    bar.finish();
     Ok(out)
 }
 
@@ -66,4 +76,37 @@ fn argmax(row: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+
+    /// Grouping prompts by length into batches changes nothing: each prompt gets what it gets
+    /// alone, in its own place.
+    #[test]
+    fn batched_generation_equals_one_prompt_at_a_time() {
+        let cfg = ModelConfig {
+            vocab: 259,
+            block_size: 12,
+            channels: 16,
+            heads: 2,
+            layers: 1,
+        };
+        let mut model = Model::new(cfg, 7).unwrap();
+        let mut rng = crate::rng::Rng::new(3);
+        let prompts: Vec<Vec<u32>> = [3, 1, 3, 5, 1, 3, 2]
+            .iter()
+            .map(|&n| (0..n).map(|_| rng.below(256) as u32).collect())
+            .collect();
+        let alone: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| greedy(&mut model, std::slice::from_ref(p), 6, 1).unwrap()[0].clone())
+            .collect();
+        assert_eq!(greedy(&mut model, &prompts, 6, 2).unwrap(), alone);
+        assert!(alone.iter().all(|g| !g.is_empty()));
+        // The block size caps a sequence: BOS + 5 prompt tokens + at most 7 more.
+        assert!(greedy(&mut model, &prompts[3..4], 100, 1).unwrap()[0].len() <= 7);
+    }
 }

@@ -1,10 +1,11 @@
 //! # bnf-trainer
 //!
 //! A minimal decoder-only transformer, written out layer by layer (forward and backward), trained
-//! with SFT (NLL) and aligned with BNF through `bnf-core`, with a command line (`bnf`).
+//! with SFT (NLL) and aligned with BNF or any other objective of `bnf-core`, with a command line
+//! (`bnf`) and a library entry for programs ([`run::train_run`]).
 //!
 //! Data flow: tokens -> [`model::Model::forward`] -> logits rows -> [`objective`] (row
-//! statistics, row weights, gradient written in place over the logits by `bnf-core`) ->
+//! statistics, row or sequence weights, gradient written in place over the logits by `bnf-core`) ->
 //! [`model::Model::backward`] -> [`optim::AdamW`].
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod optim;
 pub mod progress;
 pub mod reference;
 pub mod rng;
+pub mod run;
 pub mod seq;
 pub mod tokenizer;
 pub mod train;

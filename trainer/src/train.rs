@@ -1,13 +1,14 @@
 //! The training loop shared by SFT and alignment: micro-batches of responses -> forward ->
 //! objective (gradient in place over the logits) -> backward, accumulated over `accum`
 //! micro-batches, then clipping, the cosine schedule and AdamW. The data order is a pure
-//! function of `(seed, step)`, so a checkpoint's step, seed and optimizer state are all a run
-//! needs to continue bit for bit.
+//! function of `(seed, step)`, so a checkpoint's step, seed and optimizer state (and the
+//! objective with its hyperparameters, recorded in [`TrainConfig`]) are all a run needs to
+//! continue bit for bit.
 
 use crate::checkpoint;
 use crate::data::Response;
 use crate::model::Model;
-use crate::objective::{loss_and_grad, Objective};
+use crate::objective::{check_data, Device, Loss, Objective};
 use crate::optim::{clip_grad_norm, cosine_lr, AdamW};
 use crate::progress::Progress;
 use crate::reference::RefLogps;
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 /// Hyperparameters of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// `bnf` or `nll`.
-    pub objective: String,
+    /// The objective with its hyperparameters (recorded in full in checkpoints).
+    #[serde(with = "crate::objective::params::record")]
+    pub objective: Objective,
     /// Optimizer steps.
     pub steps: usize,
     /// Units (a pair, or a lone response) per micro-batch.
@@ -34,8 +36,30 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Save a checkpoint every this many steps (0: only at the end).
     pub save_every: usize,
-    /// Fraction of pairs kept as pairs (the rest lose one side at random, seeded).
+    /// Fraction of pairs kept as pairs (the rest lose one side at random, seeded). Pairwise
+    /// objectives need 1.
     pub pairing_ratio: f64,
+}
+
+impl TrainConfig {
+    /// The command line's defaults (BNF).
+    pub const DEFAULT: TrainConfig = TrainConfig {
+        objective: Objective::Bnf,
+        steps: 200,
+        batch: 16,
+        accum: 1,
+        lr: 1e-3,
+        grad_clip: 1.0,
+        seed: 0,
+        save_every: 0,
+        pairing_ratio: 1.0,
+    };
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Where a run stands; saved in training checkpoints.
@@ -120,10 +144,15 @@ pub struct RunControl<'a> {
     pub checkpoint: Option<&'a str>,
     /// Stop after this step (as an interruption would); `None`: run to `steps`.
     pub until: Option<usize>,
+    /// Where the loss rows run (not part of the run's identity: a run may resume elsewhere,
+    /// then agreeing within the GPU path's tolerance rather than bit for bit).
+    pub device: Device,
 }
 
 /// Train until `state.step == state.config.steps` (or `control.until`), saving as `control`
-/// says. Returns one log per step run.
+/// says. Returns one log per step run. `responses` are the ones to train on (see
+/// [`crate::run::training_responses`]); `refs` are indexed by response id. Everything the
+/// objective needs of the data is checked before the first step.
 pub fn train(
     model: &mut Model,
     opt: &mut AdamW,
@@ -134,7 +163,7 @@ pub fn train(
     label: &str,
 ) -> Result<Vec<StepLog>, String> {
     let cfg = state.config.clone();
-    let objective = Objective::parse(&cfg.objective)?;
+    let objective = cfg.objective;
     if responses.is_empty() {
         return Err("training: no responses".into());
     }
@@ -148,19 +177,12 @@ pub fn train(
             responses.len()
         ));
     }
-    let refs = match (objective.needs_reference(), refs) {
-        (true, None) => {
-            return Err(format!(
-                "{}: needs reference log-probs (run precompute-ref)",
-                objective.name()
-            ))
-        }
-        (true, Some(r)) => {
-            r.check(responses)?;
-            Some(r)
-        }
-        (false, _) => None,
-    };
+    check_data(&objective, cfg.pairing_ratio, responses, refs)?;
+    let refs = refs.filter(|_| objective.needs_reference());
+    let loss_fn = Loss::new(objective, control.device)?;
+    if let Some(name) = loss_fn.gpu_name() {
+        eprintln!("{label}: loss rows on {name}");
+    }
     let mut batcher = Batcher {
         units: units(responses),
         seed: cfg.seed,
@@ -180,8 +202,7 @@ pub fn train(
             let tb = TokenBatch::new(&rs);
             model.forward(&tb.tokens, tb.b, tb.t)?;
             let ref_rows = refs.map(|r| r.rows(&tb));
-            let l = loss_and_grad(
-                objective,
+            let out = loss_fn.loss_and_grad(
                 model.logits_mut(),
                 vocab,
                 &tb,
@@ -189,7 +210,7 @@ pub fn train(
                 scale,
             )?;
             model.backward(&tb.tokens)?;
-            loss += l * scale;
+            loss += out.loss * scale;
             tokens += tb.b * tb.t;
         }
         let grad_norm = clip_grad_norm(&mut model.grads, cfg.grad_clip);

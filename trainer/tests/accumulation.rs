@@ -21,7 +21,7 @@ fn grads_after_one_step(rs: &[Response], batch: usize, accum: usize) -> Vec<f32>
     let mut opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
     let mut state = TrainState {
         config: TrainConfig {
-            objective: "nll".into(),
+            objective: bnf_trainer::objective::Objective::Nll,
             steps: 1,
             batch,
             accum,

@@ -1,36 +1,27 @@
-//! The command-line pipeline through the library: SFT, reference log-probs, BNF alignment and
-//! evaluation on a few lines of data, and the errors a user sees for bad input.
+//! The command-line pipeline through the library: SFT, reference log-probs, alignment with
+//! every objective and evaluation on a few lines of data, and the errors a user sees for bad
+//! input (before any training).
 
+use bnf_core::OBJECTIVE_NAMES;
+use bnf_trainer::checkpoint;
 use bnf_trainer::cli::{
     run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
 };
-use bnf_trainer::objective::Objective;
+use bnf_trainer::objective::{Objective, ObjectiveArgs};
+use std::path::{Path, PathBuf};
 
 fn args(data: &str, out: &str) -> TrainArgs {
-    TrainArgs {
-        data: data.into(),
-        out: out.into(),
-        init: None,
-        resume: None,
-        until: None,
-        objective: "nll".into(),
-        reference: None,
-        pairing_ratio: 1.0,
-        steps: 3,
-        batch: 2,
-        accum: 1,
-        lr: 1e-2,
-        weight_decay: 0.0,
-        grad_clip: 1.0,
-        seed: 0,
-        save_every: 0,
-        shape: ShapeArgs {
-            channels: 8,
-            layers: 1,
-            heads: 2,
-            block_size: 32,
-        },
-    }
+    let mut a = TrainArgs::new(data, out);
+    a.steps = 3;
+    a.batch = 2;
+    a.lr = 1e-2;
+    a.shape = ShapeArgs {
+        channels: 8,
+        layers: 1,
+        heads: 2,
+        block_size: 32,
+    };
+    a
 }
 
 #[test]
@@ -49,7 +40,7 @@ fn sft_reference_align_eval() {
     // Aligning before the reference exists is refused.
     let mut align = args(&p("d.jsonl"), &p("bnf.safetensors"));
     align.init = Some(p("sft.safetensors"));
-    align.objective = "bnf".into();
+    align.objective.objective = Some("bnf".into());
     let err = run_training(&align, Objective::Bnf).unwrap_err();
     assert!(err.contains("precompute-ref"), "{err}");
 
@@ -93,5 +84,149 @@ fn bad_line_stops_before_training() {
     let err = run_training(&args(data, &out), Objective::Nll).unwrap_err();
     assert!(err.contains("line 2") && err.contains("rejected"), "{err}");
     assert!(!std::path::Path::new(&out).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A fresh folder with both tiny data files (`d.jsonl`: pairs and lone responses;
+/// `pairs.jsonl`: its pairs only).
+fn workdir(tag: &str) -> (PathBuf, impl Fn(&str) -> String) {
+    let dir = std::env::temp_dir().join(format!("bnf-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.clone();
+    let p = move |name: &str| d.join(name).to_str().unwrap().to_string();
+    for (from, to) in [
+        ("tiny.jsonl", "d.jsonl"),
+        ("tiny_pairs.jsonl", "pairs.jsonl"),
+    ] {
+        let src = format!("{}/tests/data/{from}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(src, p(to)).unwrap();
+    }
+    (dir, p)
+}
+
+/// Reference log-probs of the SFT model for both data files of [`workdir`].
+fn precompute_both(p: &impl Fn(&str) -> String) {
+    for data in ["d.jsonl", "pairs.jsonl"] {
+        run_precompute(&RefArgs {
+            model: p("sft.safetensors"),
+            data: p(data),
+            out: None,
+        })
+        .unwrap();
+    }
+}
+
+/// `align` with every objective core offers: unpaired ones on the mixed file, pairwise ones on
+/// the pairs; each run saves its objective with every hyperparameter in the checkpoint.
+#[test]
+fn align_with_every_objective() {
+    let (dir, p) = workdir("all");
+    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    precompute_both(&p);
+    for name in OBJECTIVE_NAMES {
+        let mut objective = ObjectiveArgs {
+            objective: Some(name.to_string()),
+            ..ObjectiveArgs::default()
+        };
+        let obj = objective.resolve("bnf").unwrap();
+        if bnf_trainer::objective::params::params(&obj)
+            .iter()
+            .any(|(n, _)| *n == "beta")
+        {
+            objective.beta = Some(0.75);
+        }
+        let obj = objective.resolve("bnf").unwrap();
+        let data = if obj.needs_pairs() {
+            "pairs.jsonl"
+        } else {
+            "d.jsonl"
+        };
+        let out = p(&format!("{name}.safetensors"));
+        let mut a = args(&p(data), &out);
+        a.init = Some(p("sft.safetensors"));
+        a.objective = objective;
+        let logs = run_training(&a, obj).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(logs.len(), 3, "{name}");
+        assert!(logs.iter().all(|l| l.loss.is_finite()), "{name}: {logs:?}");
+        let saved = checkpoint::load(&out).unwrap().train.unwrap();
+        assert_eq!(saved.config.objective, obj, "{name}");
+        assert_eq!(saved.step, 3);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Everything an objective needs of the data is checked before the first step: no checkpoint
+/// is written, and the message says what is wrong and what to do.
+#[test]
+fn objective_data_mismatches_fail_before_training() {
+    let (dir, p) = workdir("mismatch");
+    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    let out = p("x.safetensors");
+    let align = |data: &str, objective: &str, extra: fn(&mut TrainArgs)| {
+        let mut a = args(&p(data), &out);
+        a.init = Some(p("sft.safetensors"));
+        a.objective.objective = Some(objective.into());
+        extra(&mut a);
+        let obj = a.objective.resolve("bnf")?;
+        run_training(&a, obj)
+    };
+    let fails = |r: Result<Vec<_>, String>, words: &[&str]| {
+        let err = r.unwrap_err();
+        for w in words {
+            assert!(err.contains(w), "{w:?} not in: {err}");
+        }
+        assert!(!Path::new(&out).exists(), "a checkpoint was written: {err}");
+    };
+    // Without reference log-probs, every objective that reads them refuses.
+    for name in OBJECTIVE_NAMES {
+        if Objective::parse(name).unwrap().needs_reference() {
+            fails(align("d.jsonl", name, |_| {}), &[name, "precompute-ref"]);
+        }
+    }
+    precompute_both(&p);
+    // Pairwise objectives on data with lone responses (line 4 is the first unpaired example).
+    for name in ["dpo", "simpo", "orpo", "nll_pll"] {
+        fails(
+            align("d.jsonl", name, |_| {}),
+            &[name, "pairwise", "line 4", "no partner", "kto"],
+        );
+        fails(
+            align("pairs.jsonl", name, |a| a.pairing_ratio = 0.5),
+            &[name, "pairwise", "pairing ratio 0.5", "bnf"],
+        );
+    }
+    // A hyperparameter the objective does not have, or out of its range.
+    fails(
+        align("pairs.jsonl", "dpo", |a| a.objective.gamma = Some(1.0)),
+        &["dpo does not use --gamma", "--beta"],
+    );
+    fails(
+        align("d.jsonl", "kto", |a| a.objective.beta = Some(0.0)),
+        &["kto", "beta", "out of range"],
+    );
+    // Resuming a run with another objective than the one it was started with is refused.
+    let mut first = args(&p("d.jsonl"), &p("kto.safetensors"));
+    first.init = Some(p("sft.safetensors"));
+    first.objective.objective = Some("kto".into());
+    first.until = Some(1);
+    run_training(&first, first.objective.resolve("bnf").unwrap()).unwrap();
+    let mut resume = args(&p("d.jsonl"), &p("kto.safetensors"));
+    resume.resume = Some(p("kto.safetensors"));
+    resume.objective.objective = Some("bnf".into());
+    let err = run_training(&resume, Objective::Bnf).unwrap_err();
+    assert!(err.contains("started with objective kto(beta=0.1"), "{err}");
+    resume.objective = ObjectiveArgs::default();
+    assert_eq!(run_training(&resume, Objective::Bnf).unwrap().len(), 2);
+
+    // The same mixed data trains unpaired objectives at any pairing ratio.
+    for name in ["bnf", "kto"] {
+        let mut a = args(&p("d.jsonl"), &p(&format!("{name}.safetensors")));
+        a.init = Some(p("sft.safetensors"));
+        a.pairing_ratio = 0.5;
+        a.objective.objective = Some(name.into());
+        let obj = a.objective.resolve("bnf").unwrap();
+        run_training(&a, obj).unwrap();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

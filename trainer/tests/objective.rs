@@ -1,9 +1,11 @@
-//! The loss wiring on a real model's logits: reference rows land on the right rows, and only
-//! completion and EOS rows carry gradient.
+//! The loss wiring on a real model's logits: every objective gives exactly core's loss and
+//! gradient, reference rows land on the right rows, and only completion and EOS rows carry
+//! gradient.
 
+use bnf_core::{objective_forward, objective_forward_backward, OBJECTIVE_NAMES};
 use bnf_trainer::data::{parse_jsonl, responses, Response};
 use bnf_trainer::model::{Model, ModelConfig};
-use bnf_trainer::objective::{loss_and_grad, Objective};
+use bnf_trainer::objective::{build, loss_and_grad, pref_batch, Objective};
 use bnf_trainer::reference::RefLogps;
 use bnf_trainer::seq::TokenBatch;
 use bnf_trainer::tokenizer::VOCAB;
@@ -38,9 +40,19 @@ fn bnf_equals_nll_at_the_reference_on_preferred_responses() {
     model.forward(&tb.tokens, tb.b, tb.t).unwrap();
     let mut g_bnf = model.logits().to_vec();
     let mut g_nll = model.logits().to_vec();
-    let l_bnf =
-        loss_and_grad(Objective::Bnf, &mut g_bnf, VOCAB, &tb, Some(&ref_rows), 1.0).unwrap();
-    let l_nll = loss_and_grad(Objective::Nll, &mut g_nll, VOCAB, &tb, None, 1.0).unwrap();
+    let l_bnf = loss_and_grad(
+        &Objective::Bnf,
+        &mut g_bnf,
+        VOCAB,
+        &tb,
+        Some(&ref_rows),
+        1.0,
+    )
+    .unwrap()
+    .loss;
+    let l_nll = loss_and_grad(&Objective::Nll, &mut g_nll, VOCAB, &tb, None, 1.0)
+        .unwrap()
+        .loss;
     // `c` is 1 up to rounding: core takes the policy's log-odds from the row sums and the
     // reference's from `rho`, so the two may differ in the last bit.
     let scale = g_nll.iter().fold(0.0f32, |m, g| m.max(g.abs()));
@@ -57,7 +69,7 @@ fn bnf_equals_nll_at_the_reference_on_preferred_responses() {
     shifted.rotate_right(1);
     let mut g_shift = model.logits().to_vec();
     loss_and_grad(
-        Objective::Bnf,
+        &Objective::Bnf,
         &mut g_shift,
         VOCAB,
         &tb,
@@ -83,10 +95,127 @@ fn only_scored_rows_carry_gradient() {
     model.forward(&tb.tokens, tb.b, tb.t).unwrap();
     let ref_rows = refs.rows(&tb);
     let grad = model.logits_mut();
-    loss_and_grad(Objective::Bnf, grad, VOCAB, &tb, Some(&ref_rows), 0.5).unwrap();
+    loss_and_grad(&Objective::Bnf, grad, VOCAB, &tb, Some(&ref_rows), 0.5).unwrap();
     for (r, row) in grad.chunks_exact(VOCAB).enumerate() {
         let zero = row.iter().all(|&g| g == 0.0);
         assert_eq!(zero, !tb.scored[r], "row {r}");
     }
     assert!(tb.scored_rows() > 0);
+}
+
+/// A policy, and reference log-probs of `all` from another model (so log-ratios are not 0).
+fn policy_and_reference(all: &[Response]) -> (Model, RefLogps) {
+    let mut reference = Model::new(CFG, 5).unwrap();
+    let refs = RefLogps::compute(&mut reference, all, 4).unwrap();
+    (Model::new(CFG, 3).unwrap(), refs)
+}
+
+/// Every objective core offers, through the trainer (batch layout, in-place gradient, scaling
+/// for accumulation), equals `bnf_core::objective_forward_backward` (out of place) on the same
+/// logits and batch, bit for bit: loss, every diagnostic, and gradient. Scaling by 1/2 is
+/// exact in binary, so the scaled gradient is exactly half of core's. The policy and reference
+/// are different models, so every objective's gradient is far from 0.
+#[test]
+fn every_objective_equals_core_bit_for_bit() {
+    let all = data();
+    let (mut model, refs) = policy_and_reference(&all);
+    let paired: Vec<&Response> = all.iter().filter(|r| r.partner.is_some()).collect();
+    let every: Vec<&Response> = all.iter().collect();
+    // Non-default hyperparameters, so the configuration is seen to arrive in core.
+    let tweak: &[(&str, f32)] = &[("beta", 0.7), ("gamma", 0.3), ("z0", 0.05)];
+    for name in OBJECTIVE_NAMES {
+        let base = Objective::parse(name).unwrap();
+        let own = bnf_trainer::objective::params::params(&base);
+        let given: Vec<(&str, f32)> = tweak
+            .iter()
+            .copied()
+            .filter(|(p, _)| own.iter().any(|(q, _)| q == p))
+            .collect();
+        let obj = build(name, &given).unwrap();
+        // Pairwise objectives need every response paired; the others also take lone ones.
+        let tb = TokenBatch::new(if obj.needs_pairs() { &paired } else { &every });
+        assert!(!tb.pairs.is_empty());
+        let ref_rows = refs.rows(&tb);
+        model.forward(&tb.tokens, tb.b, tb.t).unwrap();
+        let logits = model.logits().to_vec();
+
+        let mut core_grad = vec![0.0f32; logits.len()];
+        let pb = pref_batch(&tb, VOCAB, Some(&ref_rows));
+        let want = objective_forward_backward(&logits, &pb, &obj, &mut core_grad).unwrap();
+
+        for scale in [1.0f32, 0.5] {
+            let mut g = logits.clone();
+            let got = loss_and_grad(&obj, &mut g, VOCAB, &tb, Some(&ref_rows), scale).unwrap();
+            assert_eq!(got, want, "{name}: output");
+            assert_eq!(got.loss.to_bits(), want.loss.to_bits(), "{name}: loss");
+            let same = g
+                .iter()
+                .zip(&core_grad)
+                .all(|(a, b)| a.to_bits() == (b * scale).to_bits());
+            assert!(same, "{name}: gradient (scale {scale})");
+        }
+        let norm = core_grad.iter().map(|g| g * g).sum::<f32>().sqrt();
+        assert!(
+            want.loss.is_finite() && norm > 1e-4,
+            "{name}: |grad| = {norm}"
+        );
+    }
+}
+
+/// The GPU path's host reduction (`objective::seqloss`, over core's public scalar losses) gives
+/// core's own loss, terms, `dloss/dlp` and KTO `z0`, bit for bit, from core's per-response sums.
+#[test]
+fn host_sequence_loss_equals_core_bit_for_bit() {
+    use bnf_trainer::objective::seqloss::{sequence_loss, SeqInputs};
+    let all = data();
+    let (mut model, refs) = policy_and_reference(&all);
+    let paired: Vec<&Response> = all.iter().filter(|r| r.partner.is_some()).collect();
+    let every: Vec<&Response> = all.iter().collect();
+    let mut checked = 0;
+    for name in OBJECTIVE_NAMES.iter().chain(&["kto_fixed"]) {
+        let obj = match *name {
+            "kto_fixed" => build("kto", &[("z0", 0.2)]).unwrap(),
+            n => Objective::parse(n).unwrap(),
+        };
+        if matches!(obj, Objective::Bnf | Objective::Nll) {
+            assert!(sequence_loss(
+                &obj,
+                &SeqInputs {
+                    logp: &[0.0],
+                    ref_logp: &[],
+                    lengths: &[1],
+                    labels: &[1.0],
+                    pairs: &[],
+                }
+            )
+            .is_err());
+            continue;
+        }
+        let tb = TokenBatch::new(if obj.needs_pairs() { &paired } else { &every });
+        let ref_rows = refs.rows(&tb);
+        model.forward(&tb.tokens, tb.b, tb.t).unwrap();
+        let want = objective_forward(
+            model.logits(),
+            &pref_batch(&tb, VOCAB, Some(&ref_rows)),
+            &obj,
+        )
+        .unwrap();
+        let got = sequence_loss(
+            &obj,
+            &SeqInputs {
+                logp: &want.logp,
+                ref_logp: &want.ref_logp,
+                lengths: &want.lengths,
+                labels: &tb.labels,
+                pairs: &tb.pairs,
+            },
+        )
+        .unwrap();
+        assert_eq!(got.loss.to_bits(), want.loss.to_bits(), "{name}");
+        assert_eq!(got.terms, want.terms, "{name}");
+        assert_eq!(got.dloss_dlogp, want.dloss_dlogp, "{name}");
+        assert_eq!(got.kl_estimate, want.kl_estimate, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, OBJECTIVE_NAMES.len() - 2 + 1);
 }

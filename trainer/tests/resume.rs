@@ -6,6 +6,7 @@ use bnf_trainer::data::{apply_pairing_ratio, parse_jsonl, responses, Response};
 use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
+use bnf_trainer::objective::{build, Objective};
 use bnf_trainer::optim::{AdamW, AdamWConfig};
 use bnf_trainer::reference::RefLogps;
 use bnf_trainer::tokenizer::VOCAB;
@@ -24,7 +25,7 @@ fn data(pairing_ratio: f64) -> Vec<Response> {
     apply_pairing_ratio(responses(&parse_jsonl(&eval).unwrap()), pairing_ratio, 9).unwrap()
 }
 
-fn fresh(objective: &str, n: usize) -> (Model, AdamW, TrainState) {
+fn fresh(objective: Objective, pairing_ratio: f64, n: usize) -> (Model, AdamW, TrainState) {
     let model = Model::new(CFG, 4).unwrap();
     let opt_cfg = AdamWConfig {
         weight_decay: 0.1,
@@ -32,7 +33,7 @@ fn fresh(objective: &str, n: usize) -> (Model, AdamW, TrainState) {
     };
     let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
     let config = TrainConfig {
-        objective: objective.into(),
+        objective,
         steps: 8,
         batch: 3,
         accum: 2,
@@ -40,7 +41,7 @@ fn fresh(objective: &str, n: usize) -> (Model, AdamW, TrainState) {
         grad_clip: 0.5,
         seed: 11,
         save_every: 0,
-        pairing_ratio: 0.5,
+        pairing_ratio,
     };
     let state = TrainState {
         config,
@@ -63,9 +64,12 @@ fn bits(logs: &[StepLog]) -> Vec<(usize, u32, u32, u32)> {
         .collect()
 }
 
-fn check(objective: &str) {
-    let rs = data(0.5);
-    let refs = (objective == "bnf").then(|| {
+/// Run 8 steps in one go, and 3 + 5 with a checkpoint between: same losses, weights and
+/// optimizer state, bit for bit. The objective (with its hyperparameters) comes back from the
+/// checkpoint, not from the caller.
+fn check(objective: Objective, pairing_ratio: f64) {
+    let rs = data(pairing_ratio);
+    let refs = objective.needs_reference().then(|| {
         let mut reference = Model::new(CFG, 5).unwrap();
         RefLogps::compute(
             &mut reference,
@@ -74,7 +78,7 @@ fn check(objective: &str) {
         )
         .unwrap()
     });
-    let (mut m, mut o, mut s) = fresh(objective, rs.len());
+    let (mut m, mut o, mut s) = fresh(objective, pairing_ratio, rs.len());
     let whole = train(
         &mut m,
         &mut o,
@@ -87,14 +91,19 @@ fn check(objective: &str) {
     .unwrap();
     assert_eq!(whole.len(), 8);
 
-    let dir = std::env::temp_dir().join(format!("bnf-resume-{}-{objective}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "bnf-resume-{}-{}",
+        std::process::id(),
+        objective.name()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("run.safetensors");
     let path = path.to_str().unwrap();
-    let (mut m1, mut o1, mut s1) = fresh(objective, rs.len());
+    let (mut m1, mut o1, mut s1) = fresh(objective, pairing_ratio, rs.len());
     let control = RunControl {
         checkpoint: Some(path),
         until: Some(3),
+        ..RunControl::default()
     };
     let first = train(
         &mut m1,
@@ -111,6 +120,7 @@ fn check(objective: &str) {
     let ck = checkpoint::load(path).unwrap();
     let (mut m2, mut o2, mut s2) = (ck.model, ck.optimizer.unwrap(), ck.train.unwrap());
     assert_eq!(s2.step, 3);
+    assert_eq!(s2.config.objective, objective);
     let rest = train(
         &mut m2,
         &mut o2,
@@ -127,7 +137,8 @@ fn check(objective: &str) {
     assert_eq!(
         bits(&resumed),
         bits(&whole),
-        "{objective}: per-step losses differ"
+        "{}: per-step losses differ",
+        objective.name()
     );
     assert!(m2
         .params
@@ -141,10 +152,24 @@ fn check(objective: &str) {
 
 #[test]
 fn resumed_sft_matches_uninterrupted() {
-    check("nll");
+    check(Objective::Nll, 0.5);
 }
 
 #[test]
 fn resumed_bnf_matches_uninterrupted() {
-    check("bnf");
+    check(Objective::Bnf, 0.5);
+}
+
+/// A sequence-level objective with non-default hyperparameters (the recorded ones must win).
+#[test]
+fn resumed_dpo_matches_uninterrupted() {
+    check(build("dpo", &[("beta", 0.3)]).unwrap(), 1.0);
+}
+
+#[test]
+fn resumed_kto_matches_uninterrupted() {
+    check(
+        build("kto", &[("beta", 0.2), ("undesirable_weight", 1.5)]).unwrap(),
+        0.5,
+    );
 }

@@ -9,11 +9,13 @@ use super::methods::Method;
 use super::metrics::CollapseRule;
 use super::plan::Plan;
 use super::tasks::Tasks;
-use crate::data::{apply_pairing_ratio, Response};
+use crate::data::Response;
 use crate::model::params::Params;
 use crate::model::Model;
+use crate::objective::Device;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reference::RefLogps;
+use crate::run::training_responses;
 use crate::train::{train, RunControl, TrainConfig, TrainState};
 use bnf_core::Objective;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,8 +47,7 @@ impl Dataset {
     }
 }
 
-/// The training configuration of one run: the only place that maps an objective onto the
-/// trainer's configuration.
+/// The training configuration of one run.
 fn train_config(
     objective: &Objective,
     steps: usize,
@@ -54,19 +55,9 @@ fn train_config(
     lr: f32,
     seed: u64,
     pairing_ratio: f64,
-) -> Result<TrainConfig, String> {
-    let objective = match objective {
-        Objective::Bnf => "bnf",
-        Objective::Nll => "nll",
-        other => {
-            return Err(format!(
-                "objective {} is not wired into the trainer yet",
-                other.name()
-            ))
-        }
-    };
-    Ok(TrainConfig {
-        objective: objective.into(),
+) -> TrainConfig {
+    TrainConfig {
+        objective: *objective,
         steps,
         batch,
         accum: 1,
@@ -75,7 +66,7 @@ fn train_config(
         seed,
         save_every: 0,
         pairing_ratio,
-    })
+    }
 }
 
 fn new_optimizer(model: &Model) -> AdamW {
@@ -94,6 +85,7 @@ fn train_until(
     let control = RunControl {
         checkpoint: None,
         until: Some(until),
+        device: Device::Cpu,
     };
     let logs = train(model, opt, responses, refs, state, control, "")?;
     Ok(logs.iter().map(|l| l.loss).collect())
@@ -144,7 +136,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
         plan.sft_lr,
         seed,
         1.0,
-    )?;
+    );
     let mut state = TrainState {
         config,
         step: 0,
@@ -284,11 +276,6 @@ fn align_into(
 ) -> Result<(), String> {
     let d = job.dataset as usize;
     let seed = reference.seed;
-    let data = apply_pairing_ratio(
-        train_set(tasks, job.dataset).to_vec(),
-        method.pairing_ratio,
-        seed,
-    )?;
     let mut model = Model::from_params(plan.model, reference.params.clone())?;
     let mut opt = new_optimizer(&model);
     let config = train_config(
@@ -298,7 +285,8 @@ fn align_into(
         job.lr,
         seed,
         method.pairing_ratio,
-    )?;
+    );
+    let data = training_responses(train_set(tasks, job.dataset).to_vec(), &config)?;
     let mut state = TrainState {
         config,
         step: 0,

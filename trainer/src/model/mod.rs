@@ -17,6 +17,7 @@ use layers::*;
 use params::{param_sizes, Params};
 
 /// The model with its parameters, gradients and activation buffers.
+#[derive(Clone)]
 pub struct Model {
     /// Shape.
     pub config: ModelConfig,

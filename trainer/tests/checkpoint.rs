@@ -1,0 +1,62 @@
+//! Checkpoints are written atomically: a save that fails part-way leaves the previous
+//! checkpoint byte for byte, a crash's leftover temporary file does not disturb loading or the
+//! next save, and what loads is what was saved.
+
+use bnf_trainer::checkpoint::{load, save, write_atomic};
+use bnf_trainer::model::params::Params;
+use bnf_trainer::model::{Model, ModelConfig};
+use bnf_trainer::optim::{AdamW, AdamWConfig};
+
+const CFG: ModelConfig = ModelConfig {
+    vocab: 11,
+    block_size: 8,
+    channels: 8,
+    heads: 2,
+    layers: 1,
+};
+
+#[test]
+fn failed_save_keeps_the_last_good_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.safetensors");
+    let path = path.to_str().unwrap();
+    let first = Model::new(CFG, 1).unwrap();
+    let mut opt = AdamW::new(AdamWConfig::default(), Params::NAMES, first.param_sizes());
+    opt.t = 3;
+    save(path, &first, Some(&opt), None).unwrap();
+    let good = std::fs::read(path).unwrap();
+
+    // The next save cannot write its temporary file (a folder is in the way): it fails with
+    // the path in the message, and the previous checkpoint is untouched and loads.
+    let blocker = format!("{path}.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let second = Model::new(CFG, 2).unwrap();
+    let err = save(path, &second, None, None).unwrap_err();
+    assert!(err.contains(".tmp"), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    let back = load(path).unwrap();
+    assert_eq!(back.model.params, first.params);
+    assert_eq!(back.optimizer.unwrap().t, 3);
+    std::fs::remove_dir(&blocker).unwrap();
+
+    // A crash mid-write leaves a partial temporary file: loading ignores it, and the next
+    // save replaces both.
+    std::fs::write(&blocker, &good[..good.len() / 2]).unwrap();
+    assert_eq!(load(path).unwrap().model.params, first.params);
+    save(path, &second, None, None).unwrap();
+    assert!(!std::path::Path::new(&blocker).exists());
+    let back = load(path).unwrap();
+    assert_eq!(back.model.params, second.params);
+    assert!(back.optimizer.is_none());
+
+    // The same for any file written this way.
+    let text = dir.join("t.json");
+    let text = text.to_str().unwrap();
+    write_atomic(text, b"old").unwrap();
+    std::fs::create_dir(format!("{text}.tmp")).unwrap();
+    assert!(write_atomic(text, b"new").is_err());
+    assert_eq!(std::fs::read(text).unwrap(), b"old");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
