@@ -4,14 +4,14 @@
 //! each method at its chosen learning rate, on the aligned dataset's test responses.
 
 use super::measure::TokenShifts;
-use super::methods::{by_label, DPO, METHODS};
+use super::methods::{BNF, DPO, METHODS};
 use super::metrics::{bin_fractions, mean_std, percentile_edges};
 use super::plots::{bar_chart, histogram, line_chart, panels, Series};
 use super::summary::{first_seed_run, runs_of, DatasetSummary};
 use super::Outcome;
 
 /// The methods the paper's Figures 3 and 4 compare (those present in the method list).
-pub const PAPER_SET: [&str; 4] = ["BNF", "DPO b=0.1", "IPO", "SimPO"];
+pub const PAPER_SET: [&str; 4] = [BNF.label, DPO.label, "IPO", "SimPO"];
 
 /// Training curves: per method, the held-out per-token log-likelihood shift of chosen and
 /// rejected responses against the step, mean over seeds at the chosen rate.
@@ -180,8 +180,7 @@ pub fn figure3(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), 
 /// percentile bins; the fraction of each method's token shifts in each bin.
 pub fn shift_bins(outcome: &Outcome, s: &DatasetSummary) -> Option<Vec<(usize, Vec<f64>)>> {
     let all = shifts(outcome, s);
-    let dpo = by_label(DPO.label)?;
-    let dpo_index = METHODS.iter().position(|m| m == dpo)?;
+    let dpo_index = METHODS.iter().position(|m| *m == DPO)?;
     let (_, dpo_shifts) = all.iter().find(|(m, _)| *m == dpo_index)?;
     let edges = percentile_edges(&dpo_shifts.token_logp, 10)?;
     Some(

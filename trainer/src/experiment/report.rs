@@ -9,32 +9,13 @@ use super::methods::{describe, METHODS};
 use super::metrics::CollapseRule;
 use super::plots;
 use super::runner::Dataset;
-use super::summary::{summarize, DatasetSummary, Stat};
+use super::summary::{num, pct, points, summarize, DatasetSummary};
 use super::tasks::{math_prompt, math_solution, style_chosen, style_prompt, style_rejected};
 use super::Outcome;
 use std::fmt::Write;
 
 /// Folder (inside the output folder) that holds the plots.
 pub const PLOT_DIR: &str = "results";
-
-/// `mean ± sd` of a fraction, in percent.
-fn pct(x: Stat) -> String {
-    x.map_or("n/a".into(), |(m, s)| {
-        format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * s)
-    })
-}
-
-/// `mean ± sd` with a sign.
-fn num(x: Stat) -> String {
-    x.map_or("n/a".into(), |(m, s)| format!("{m:+.2} ± {s:.2}"))
-}
-
-/// `mean ± sd` of a fraction's change, in signed percentage points.
-fn points(x: Stat) -> String {
-    x.map_or("n/a".into(), |(m, s)| {
-        format!("{:+.1} ± {:.1}", 100.0 * m, 100.0 * s)
-    })
-}
 
 fn setup(out: &mut String, o: &Outcome) {
     let p = &o.plan;
@@ -177,27 +158,29 @@ fn dataset_table(out: &mut String, s: &DatasetSummary, seeds: usize) {
         },
         seeds
     );
-    let task = if math {
-        "math task acc. after (%)"
-    } else {
-        "style task acc. after (%)"
-    };
+    let task = if math { "math" } else { "style" };
+    let math_col = if math { "" } else { " math task acc. after (%) |" };
     let _ = writeln!(
         out,
-        "| method | lr | pref. acc. (%) | raw pref. acc. (%) | {task} | math task acc. after (%) | \
-         math tax (points) | chosen shift (nats) | rejected shift (nats) | collapsed (at lr) | \
-         collapsed (grid) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| method | lr | pref. acc. (%) | raw pref. acc. (%) | {task} task acc. after (%) |{math_col} \
+         math task change (points) | chosen shift (nats) | rejected shift (nats) | \
+         collapsed (at lr) | collapsed (grid) |\n|---|---|---|---|---|{}---|---|---|---|---|",
+        if math { "" } else { "---|" }
     );
     for r in &s.rows {
+        let math_cell = if math {
+            String::new()
+        } else {
+            format!(" {} |", pct(r.math_after))
+        };
         let _ = writeln!(
             out,
-            "| {} | {:e} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {}/{} |",
+            "| {} | {:e} | {} | {} | {} |{math_cell} {} | {} | {} | {}/{} | {}/{} |",
             METHODS[r.method].label,
             r.lr,
             pct(r.pref),
             pct(r.raw_pref),
             pct(r.task_after),
-            pct(r.math_after),
             points(r.math_delta),
             num(r.chosen_shift),
             num(r.rejected_shift),

@@ -14,6 +14,25 @@ use super::Outcome;
 /// Mean and sample standard deviation over seeds (`None` when no seed measured it).
 pub type Stat = Option<(f64, f64)>;
 
+/// `mean ± sd` of a fraction, in percent.
+pub fn pct(x: Stat) -> String {
+    x.map_or("n/a".into(), |(m, s)| {
+        format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * s)
+    })
+}
+
+/// `mean ± sd` with a sign.
+pub fn num(x: Stat) -> String {
+    x.map_or("n/a".into(), |(m, s)| format!("{m:+.2} ± {s:.2}"))
+}
+
+/// `mean ± sd` of a fraction's change, in signed percentage points.
+pub fn points(x: Stat) -> String {
+    x.map_or("n/a".into(), |(m, s)| {
+        format!("{:+.1} ± {:.1}", 100.0 * m, 100.0 * s)
+    })
+}
+
 /// One method on one dataset, at its chosen learning rate.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -64,12 +83,12 @@ fn stat(values: impl Iterator<Item = f64>) -> Stat {
 }
 
 /// The runs of `dataset` and `method`, grouped by learning rate in grid order.
-pub fn runs_of<'a>(
-    outcome: &'a Outcome,
+pub fn runs_of(
+    outcome: &Outcome,
     dataset: Dataset,
     method: usize,
     lr: f32,
-) -> impl Iterator<Item = &'a (Job, RunResult)> {
+) -> impl Iterator<Item = &(Job, RunResult)> {
     outcome
         .runs
         .iter()
@@ -161,12 +180,12 @@ pub fn summarize(outcome: &Outcome, dataset: Dataset) -> DatasetSummary {
 }
 
 /// The first seed's run of `method` on `dataset` at `lr` (the one whose shifts are kept).
-pub fn first_seed_run<'a>(
-    outcome: &'a Outcome,
+pub fn first_seed_run(
+    outcome: &Outcome,
     dataset: Dataset,
     method: usize,
     lr: f32,
-) -> Option<&'a RunResult> {
+) -> Option<&RunResult> {
     runs_of(outcome, dataset, method, lr)
         .find(|(j, _)| j.seed == 0)
         .map(|(_, r)| r)
