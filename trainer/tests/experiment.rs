@@ -40,33 +40,56 @@ fn quick_experiment_writes_a_well_formed_report_and_plots() {
             .find(|l| l.starts_with(&format!("| ({id})")))
             .unwrap_or_else(|| panic!("claim ({id}) missing"));
         assert!(
-            ["held", "partly held", "did not hold", "not tested by this run"]
-                .iter()
-                .any(|v| line.ends_with(&format!("**{v}** |"))),
+            [
+                "held",
+                "partly held",
+                "did not hold",
+                "not tested by this run"
+            ]
+            .iter()
+            .any(|v| line.ends_with(&format!("**{v}** |"))),
             "{line}"
         );
     }
-    for section in ["## Setup", "**collapse**", "## Results", "## Figures", "## Runtime", "paper Table 6"] {
+    for section in [
+        "## Setup",
+        "**collapse**",
+        "## Results",
+        "## Figures",
+        "## Runtime",
+        "paper Table 6",
+    ] {
         assert!(md.contains(section), "{section} missing");
     }
     for m in METHODS {
         // In the method list, both result tables and the grid tables.
-        let rows = md.lines().filter(|l| l.starts_with(&format!("| {} |", m.label))).count();
+        let rows = md
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {} |", m.label)))
+            .count();
         assert!(rows >= 5, "{}: {rows} table rows", m.label);
     }
     assert!(!md.contains("NaN"), "a NaN reached the report");
     for (name, (w, h)) in PLOTS {
         let path = format!("{dir}/results/{name}");
         assert!(written.contains(&path), "{path} not reported as written");
-        assert!(md.contains(&format!("](results/{name})")), "{name} not linked");
-        let img = image::open(&path).unwrap_or_else(|e| panic!("{path}: {e}")).to_rgb8();
+        assert!(
+            md.contains(&format!("](results/{name})")),
+            "{name} not linked"
+        );
+        let img = image::open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .to_rgb8();
         assert_eq!(img.dimensions(), (*w, *h), "{name}");
         // Something is drawn (not a blank canvas), including dark text and axes.
         let dark = img.pixels().filter(|p| p.0.iter().all(|&c| c < 80)).count();
         let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
         let total = (w * h) as usize;
         assert!(dark > total / 1000, "{name}: {dark} dark pixels");
-        assert!(white > total / 4 && white < total, "{name}: {white} white pixels");
+        assert!(
+            white > total / 4 && white < total,
+            "{name}: {white} white pixels"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

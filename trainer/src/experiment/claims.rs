@@ -4,7 +4,8 @@
 
 use super::figures::{abs_shift_by_method, gini_by_method, PAPER_SET};
 use super::methods::{BNF, METHODS};
-use super::summary::{points, DatasetSummary, Row, Stat};
+use super::runner::Dataset;
+use super::summary::{pct, points, DatasetSummary, Row, Stat};
 use super::Outcome;
 use bnf_core::Objective;
 
@@ -99,19 +100,21 @@ fn claim_a(sums: &[DatasetSummary]) -> Claim {
         .collect();
     let evidence = format!(
         "Rule: held if BNF collapsed in no run and NLL+PLL in at least one (both datasets, every \
-         learning rate and seed). BNF collapsed in {b} of {bn} runs, NLL+PLL in {p} of {pn}. \
+         learning rate and seed); partly if BNF collapsed in fewer runs than NLL+PLL. BNF \
+         collapsed in {b} of {bn} runs, NLL+PLL in {p} of {pn}. \
          NLL+PLL's final test shifts at its chosen rate: {}.",
         pll_shifts.join("; ")
     );
-    let (verdict, why) = match (b, p) {
-        (0, 0) => (
+    let (verdict, why) = if b == 0 && p == 0 {
+        (
             Verdict::NotTested,
-            "NLL+PLL did not collapse within this budget, so there was no collapse for BNF to avoid. \
-             The positive feedback of PLL (Figure 1) needs the rejected likelihood to fall far \
-             before it dominates; a longer run or a larger learning rate would be needed to see it."
+            "NLL+PLL did not collapse within this budget, so there was no collapse for BNF to \
+             avoid. The positive feedback of PLL (Figure 1) needs the rejected likelihood to fall \
+             far before it dominates; a longer run or a larger learning rate would be needed."
                 .to_string(),
-        ),
-        (0, _) => (
+        )
+    } else if b == 0 {
+        (
             Verdict::Held,
             "PLL's gradient on a dispreferred token grows as its probability falls (Figure 1), so \
              once the rejected responses are pushed down nothing stops the push, and the shared \
@@ -119,16 +122,26 @@ fn claim_a(sums: &[DatasetSummary]) -> Claim {
              dispreferred token shrinks linearly to 0 below the reference probability, so the \
              push stops by itself."
                 .to_string(),
-        ),
-        _ => (
+        )
+    } else if b < p {
+        (
+            Verdict::Partly,
+            format!(
+                "BNF collapsed less often than NLL+PLL ({b} vs {p} runs) but not never: its \
+                 feedback bounds each dispreferred token's gradient, not the drift that the \
+                 shared parameters carry over to the preferred responses, and at the largest \
+                 learning rates that drift passed the threshold."
+            ),
+        )
+    } else {
+        (
             Verdict::NotHeld,
             format!(
-                "BNF itself crossed the collapse threshold in {b} run(s). Its feedback bounds the \
-                 gradient of each dispreferred token, not the drift of the preferred responses that \
-                 share parameters with them; at the learning rates where it collapsed that drift \
-                 exceeded 1 nat per token."
+                "BNF collapsed as often as or more often than NLL+PLL ({b} vs {p} runs): at these \
+                 learning rates the per-token feedback did not keep the preferred responses' \
+                 likelihood up."
             ),
-        ),
+        )
     };
     Claim {
         id: 'a',
@@ -142,10 +155,11 @@ fn claim_a(sums: &[DatasetSummary]) -> Claim {
 fn claim_b(math: &DatasetSummary) -> Claim {
     let bnf = row(math, BNF.label);
     let b = bnf.map_or((0, 0), |r| r.collapsed_grid);
-    let failed: Vec<String> = math
-        .rows
+    let family: Vec<&Row> = math.rows.iter().filter(|r| dpo_family(r)).collect();
+    let fraction = |c: (usize, usize)| c.0 as f64 / c.1.max(1) as f64;
+    let failed: Vec<String> = family
         .iter()
-        .filter(|r| dpo_family(r) && r.collapsed_grid.0 > 0)
+        .filter(|r| r.collapsed_grid.0 > 0)
         .map(|r| {
             format!(
                 "{} {}/{}",
@@ -153,54 +167,62 @@ fn claim_b(math: &DatasetSummary) -> Claim {
             )
         })
         .collect();
+    let more_stable = family
+        .iter()
+        .filter(|r| fraction(b) < fraction(r.collapsed_grid))
+        .count();
     let deltas: Vec<String> = math
         .rows
         .iter()
         .filter(|r| dpo_family(r) || is_main_bnf(r))
-        .map(|r| {
-            format!(
-                "{} {:+.1}",
-                METHODS[r.method].label,
-                100.0 * mean(r.math_delta)
-            )
-        })
+        .map(|r| format!("{} {}", METHODS[r.method].label, points(r.math_delta)))
         .collect();
     let evidence = format!(
-        "Rule: held if BNF collapsed in no run on the near-duplicate math pairs while at least one \
-         pairwise baseline collapsed in some run. BNF: {}/{} runs collapsed. Baselines with \
-         collapsed runs (collapsed/runs over the grid): {}. Math task accuracy change at the \
-         chosen rates (points): {}.",
+        "Rule: over the whole learning-rate grid on the near-duplicate math pairs, held if BNF \
+         never collapsed while some pairwise baseline did; partly if BNF collapsed in a smaller \
+         fraction of its runs than at least half of the baselines. BNF: {}/{} runs collapsed, a \
+         smaller fraction than {more_stable} of {} baselines. Baselines with collapsed runs: {}. \
+         Math task accuracy change at the chosen rates (points, mean ± sd): {}.",
         b.0,
         b.1,
+        family.len(),
         if failed.is_empty() { "none".into() } else { failed.join(", ") },
         deltas.join(", ")
     );
-    let (verdict, why) = match (b.0, failed.is_empty()) {
-        (0, false) => (
+    let (verdict, why) = if b.0 == 0 && !failed.is_empty() {
+        (
             Verdict::Held,
             "One differing digit gives a pair a small log-likelihood gap, so sigmoid-type pairwise \
              losses keep a near-constant weight on both responses; since they share every other \
-             token, lowering the rejected response lowers the chosen one too, and nothing in the \
-             pairwise term stops it (paper section 2.3). BNF's per-token target stops pushing each \
-             token once it is below the reference."
+             token, lowering the rejected response lowers the chosen one too, and the pairwise \
+             term does not stop it (paper section 2.3). BNF's target stops pushing each rejected \
+             token once it is below its reference probability."
                 .to_string(),
-        ),
-        (0, true) => (
+        )
+    } else if b.0 == 0 {
+        (
             Verdict::NotTested,
-            "No pairwise baseline collapsed on these pairs within this budget, so BNF's stability \
-             was not tested against a failure. At this scale the single differing token can be \
-             separated without moving the shared tokens far."
+            "No pairwise baseline collapsed on these pairs within this budget, so there was no \
+             failure to be stable against."
                 .to_string(),
-        ),
-        _ => (
+        )
+    } else if 2 * more_stable >= family.len() {
+        (
+            Verdict::Partly,
+            "BNF failed less often than most pairwise baselines, but it did fail at the largest \
+             learning rates: its feedback fades the push on each rejected token, yet the tokens a \
+             near-duplicate pair shares are pushed down by the rejected side and pulled up by the \
+             chosen side with gradients that do not cancel exactly, and a large step lets that \
+             drift through."
+                .to_string(),
+        )
+    } else {
+        (
             Verdict::NotHeld,
-            format!(
-                "BNF collapsed in {} of {} runs on the math pairs: on near-duplicates, the shared \
-                 tokens of the rejected response are also pushed down (each below its own reference \
-                 probability only once), and that push reaches the chosen response.",
-                b.0, b.1
-            ),
-        ),
+            "BNF collapsed in as large a fraction of its runs as most pairwise baselines: on these \
+             pairs its per-token feedback did not make it more stable than the contrastive terms."
+                .to_string(),
+        )
     };
     Claim {
         id: 'b',
@@ -296,41 +318,48 @@ fn claim_c(style: &DatasetSummary) -> Claim {
 }
 
 fn claim_d(sums: &[DatasetSummary]) -> Claim {
-    let mut parts = Vec::new();
-    let mut held = Vec::new();
-    for s in sums {
-        let Some(r) = row(s, "BNF pairs 0%") else {
-            continue;
-        };
+    let zero = |s: &DatasetSummary| row(s, "BNF pairs 0%").cloned();
+    let collapsed: usize = sums.iter().filter_map(zero).map(|r| r.collapsed.0).sum();
+    let mut parts: Vec<String> = sums
+        .iter()
+        .filter_map(|s| zero(s).map(|r| (s, r)))
+        .map(|(s, r)| {
+            format!(
+                "{}: preference accuracy {}%, task accuracy {}% -> {}%, collapsed {}/{}",
+                s.dataset.name(),
+                pct(r.pref),
+                pct(s.task_before),
+                pct(r.task_after),
+                r.collapsed.0,
+                r.collapsed.1
+            )
+        })
+        .collect();
+    let style = sums.iter().find(|s| s.dataset == Dataset::Style);
+    let gain = style.and_then(|s| zero(s).map(|r| (s, r))).map(|(s, r)| {
         let gain = mean(r.task_after) - mean(s.task_before);
         let noise = (2.0 * (spread(r.task_after) + spread(s.task_before))).max(0.05);
-        let ok = r.collapsed.0 == 0 && mean(r.pref) > 0.5 && gain > noise;
-        held.push(ok);
+        (gain, noise)
+    });
+    if let Some((g, n)) = gain {
         parts.push(format!(
-            "{}: preference accuracy {:.1}%, task accuracy {:.1}% -> {:.1}% (gain {:+.1} points, \
-             needed > {:.1}), collapsed {}/{}",
-            s.dataset.name(),
-            100.0 * mean(r.pref),
-            100.0 * mean(s.task_before),
-            100.0 * mean(r.task_after),
-            100.0 * gain,
-            100.0 * noise,
-            r.collapsed.0,
-            r.collapsed.1
+            "style task gain {:+.1} points (needed > {:.1})",
+            100.0 * g,
+            100.0 * n
         ));
     }
     let evidence = format!(
-        "Rule: per dataset, BNF with no pairs at all (every pair reduced to one random side) must \
-         not collapse, must rank chosen over rejected more often than chance on held-out pairs, \
-         and must raise the task accuracy above the reference's by more than twice the seeds' \
-         spread (at least 5 points). {}.",
+        "Rule: BNF with no pairs at all (every pair reduced to one random side, paper Table 6's \
+         0%) must not collapse on either dataset and must raise the style task accuracy (the \
+         share of held-out prompts answered in the preferred style) above the reference's by \
+         more than twice the seeds' spread, and at least 5 points. {}.",
         parts.join("; ")
     );
-    let verdict = match (held.iter().filter(|&&h| h).count(), held.len()) {
-        (_, 0) => Verdict::NotTested,
-        (k, n) if k == n => Verdict::Held,
-        (0, _) => Verdict::NotHeld,
-        _ => Verdict::Partly,
+    let verdict = match gain {
+        None => Verdict::NotTested,
+        Some((g, n)) if g > n && collapsed == 0 => Verdict::Held,
+        Some((g, n)) if g > n || collapsed == 0 => Verdict::Partly,
+        _ => Verdict::NotHeld,
     };
     let why = match verdict {
         Verdict::Held | Verdict::Partly => "Each BNF row needs only its own label and reference \
@@ -338,7 +367,7 @@ fn claim_d(sums: &[DatasetSummary]) -> Claim {
             down until it sits below the reference; pairs add no term to the loss."
             .to_string(),
         _ => "Without pairs each update sees only one side of a preference; within this budget \
-            that was not enough to move the held-out task beyond the seeds' noise."
+            that was not enough to move the held-out style beyond the seeds' noise."
             .to_string(),
     };
     Claim {

@@ -13,13 +13,13 @@ use super::Outcome;
 /// The methods the paper's Figures 3 and 4 compare (those present in the method list).
 pub const PAPER_SET: [&str; 4] = [BNF.label, DPO.label, "IPO", "SimPO"];
 
-/// Training curves: per method, the held-out per-token log-likelihood shift of chosen and
-/// rejected responses against the step, mean over seeds at the chosen rate.
+/// Training curves: per method, the held-out log-likelihood shift of chosen and rejected
+/// responses (mean over responses, nats) against the step, mean over seeds at the chosen rate.
 pub fn curves(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), String> {
     let cols = 5;
     let rows = s.rows.len().div_ceil(cols);
     let title = format!(
-        "Training curves on the {} set: held-out log-likelihood shift per token (blue chosen, red rejected; dashed: collapse threshold)",
+        "Training curves on the {} set: held-out log-likelihood shift, nats per response (blue chosen, red rejected; dashed: collapse threshold)",
         s.dataset.name()
     );
     panels(
@@ -65,7 +65,7 @@ pub fn curves(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), S
                 threshold,
             ];
             let title = format!("{} (lr {:e})", METHODS[row.method].label, row.lr);
-            line_chart(area, &title, ("step", "nats/token"), &series, false)
+            line_chart(area, &title, ("step", "nats"), &series, false)
         },
     )
 }

@@ -20,11 +20,22 @@ pub struct ResponseScore {
     pub ell: Vec<f32>,
     /// The raw logit `z_{y_i}` of each scored token.
     pub target_logit: Vec<f32>,
-    /// Whether greedy decoding from the prompt produces exactly this response.
-    pub greedy_match: bool,
+    /// How many leading tokens of this response greedy decoding from the prompt reproduces
+    /// (all of them, EOS included, when it produces exactly this response).
+    pub greedy_prefix: usize,
 }
 
 impl ResponseScore {
+    /// Whether greedy decoding from the prompt produces exactly this response.
+    pub fn greedy_match(&self) -> bool {
+        self.greedy_prefix == self.ell.len()
+    }
+
+    /// Whether greedy decoding reproduces at least the first `n` tokens (`None`: all).
+    pub fn greedy_reaches(&self, n: Option<usize>) -> bool {
+        n.map_or(self.greedy_match(), |n| self.greedy_prefix >= n.min(self.ell.len()))
+    }
+
     /// `log pi(y) = sum_i ell_i`, in f64.
     pub fn logp(&self) -> f64 {
         self.ell.iter().map(|&x| x as f64).sum()
@@ -52,16 +63,15 @@ pub fn score(
         let logits = model.logits();
         let ell = row_logps(logits, v, &tb)?;
         for w in tb.offsets.windows(2) {
-            let mut s = ResponseScore {
-                greedy_match: true,
-                ..Default::default()
-            };
+            let mut s = ResponseScore::default();
+            let mut on_path = true;
             for r in (w[0]..w[1]).filter(|&r| tb.scored[r]) {
                 let row = &logits[r * v..(r + 1) * v];
                 let y = tb.targets[r] as usize;
                 s.ell.push(ell[r]);
                 s.target_logit.push(row[y]);
-                s.greedy_match &= is_first_argmax(row, y);
+                on_path &= is_first_argmax(row, y);
+                s.greedy_prefix += usize::from(on_path);
             }
             out.push(s);
         }
@@ -77,7 +87,8 @@ pub struct Comparison {
     pub pref_accuracy: f64,
     /// Fraction of pairs with `log pi(y_w) > log pi(y_l)` (no reference).
     pub raw_pref_accuracy: f64,
-    /// Fraction of chosen responses that greedy decoding reproduces (the task accuracy).
+    /// Fraction of chosen responses that greedy decoding reproduces (the task accuracy; only
+    /// their first `task_prefix` tokens when [`compare`] is given one).
     pub task_accuracy: f64,
     /// Mean over chosen responses of `log pi(y) - log pi_ref(y)` (summed over tokens).
     pub chosen_shift: f64,
@@ -90,11 +101,14 @@ pub struct Comparison {
 }
 
 /// Compare `policy` and `reference` scores of `responses` (paired: each chosen response's
-/// `partner` is in the list). Errors if the lists do not line up.
+/// `partner` is in the list). The task counts a chosen response as solved when greedy decoding
+/// reproduces its first `task_prefix` tokens (`None`: all of it). Errors if the lists do not
+/// line up.
 pub fn compare(
     responses: &[Response],
     policy: &[ResponseScore],
     reference: &[ResponseScore],
+    task_prefix: Option<usize>,
 ) -> Result<Comparison, String> {
     if policy.len() != responses.len() || reference.len() != responses.len() {
         return Err(format!(
@@ -120,7 +134,7 @@ pub fn compare(
             chosen += 1;
             c.chosen_shift += shift(i);
             c.chosen_token_shift += per_token;
-            matches += usize::from(policy[i].greedy_match);
+            matches += usize::from(policy[i].greedy_reaches(task_prefix));
             if let Some(&j) = r.partner.and_then(|p| index.get(&p)) {
                 pairs += 1;
                 wins += usize::from(shift(i) > shift(j));
@@ -265,15 +279,17 @@ mod tests {
                 // The own output matches iff greedy emits EOS right after it, i.e. one more
                 // token of budget adds nothing.
                 let stops = longer[k].len() == gens[k].len();
-                assert_eq!(scores[2 * k].greedy_match, stops, "seed {seed} prompt {k}");
-                assert!(!scores[2 * k + 1].greedy_match);
+                assert_eq!(scores[2 * k].greedy_match(), stops, "seed {seed} prompt {k}");
+                assert!(!scores[2 * k + 1].greedy_match());
+                // The longer response shares the own output's path up to its extra token.
+                assert_eq!(scores[2 * k + 1].greedy_prefix, gens[k].len());
             }
             match force {
                 Some(t) if *t == crate::tokenizer::EOS => {
                     assert!(gens.iter().all(|g| g.is_empty()));
-                    assert!(scores.iter().step_by(2).all(|s| s.greedy_match));
+                    assert!(scores.iter().step_by(2).all(|s| s.greedy_match()));
                 }
-                Some(_) => assert!(scores.iter().all(|s| !s.greedy_match)),
+                Some(_) => assert!(scores.iter().all(|s| !s.greedy_match())),
                 None => {}
             }
         }
@@ -286,7 +302,7 @@ mod tests {
         let s = |ell: &[f32], m: bool| ResponseScore {
             ell: ell.to_vec(),
             target_logit: vec![0.0; ell.len()],
-            greedy_match: m,
+            greedy_prefix: if m { ell.len() } else { 1 },
         };
         let reference = vec![
             s(&[-1.0, -1.0], true),
@@ -301,7 +317,7 @@ mod tests {
             s(&[-2.0, -1.0], false),
             s(&[-1.0, -1.0], false),
         ];
-        let c = compare(&rs, &policy, &reference).unwrap();
+        let c = compare(&rs, &policy, &reference, None).unwrap();
         assert_eq!(c.pref_accuracy, 0.5);
         // Raw: -1.5 > -4 (win); -3 > -2 (loss).
         assert_eq!(c.raw_pref_accuracy, 0.5);
@@ -309,7 +325,10 @@ mod tests {
         assert!((c.chosen_shift - (-0.25)).abs() < 1e-12);
         assert!((c.rejected_shift - 0.0).abs() < 1e-12);
         assert!((c.chosen_token_shift - (-0.125)).abs() < 1e-12);
-        assert!(compare(&rs, &policy[..3], &reference).is_err());
+        assert!(compare(&rs, &policy[..3], &reference, None).is_err());
+        // Counting only the first token, every chosen response is solved.
+        let first = compare(&rs, &policy, &reference, Some(1)).unwrap();
+        assert_eq!(first.task_accuracy, 1.0);
         let t = token_shifts(&policy, &reference);
         assert_eq!(t.token_logp, vec![0.5, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0, 0.0]);
         assert_eq!(t.response_logp, vec![0.5, -1.0, -1.0, 1.0]);

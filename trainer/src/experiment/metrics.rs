@@ -67,20 +67,20 @@ pub fn bin_fractions(xs: &[f64], edges: &[f64]) -> Vec<f64> {
 }
 
 /// The collapse rule (stated in the report): a run has collapsed at the first probe where the
-/// held-out *preferred* responses' mean per-token log-likelihood has fallen more than
-/// `max_drop` nats below the reference model's, or where anything measured is not finite.
+/// held-out *preferred* responses have become, on average, more than `e^max_drop` times less
+/// likely than under the reference model (their mean `log pi(y) - log pi_ref(y)` is below
+/// `-max_drop`), or where anything measured is not finite.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CollapseRule {
-    /// Largest allowed drop of the preferred responses' per-token log-likelihood, in nats.
+    /// Largest allowed drop of the preferred responses' log-likelihood, in nats.
     pub max_drop: f64,
 }
 
 impl CollapseRule {
-    /// The rule the experiment uses: a drop of more than 1 nat per token means the preferred
-    /// responses became on average `e` times less likely per token.
+    /// The rule the experiment uses: the preferred responses may lose at most a factor `e`.
     pub const DEFAULT: CollapseRule = CollapseRule { max_drop: 1.0 };
 
-    /// The first step at which the curve `(step, chosen per-token shift)` collapses, if any.
+    /// The first step at which the curve `(step, mean chosen log-likelihood shift)` collapses.
     pub fn collapse_step(&self, curve: &[(usize, f64)]) -> Option<usize> {
         curve
             .iter()

@@ -35,7 +35,7 @@ pub struct ExperimentArgs {
     /// the full run, `experiment-quick` with `--quick`.
     #[arg(long)]
     pub out_dir: Option<String>,
-    /// Runs in parallel (each on one thread; results do not depend on it).
+    /// Runs in parallel, each on one thread (the numbers do not depend on it).
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
     /// Override the preset's SFT steps.
@@ -200,13 +200,12 @@ pub fn run(args: &ExperimentArgs) -> Result<(), String> {
         .to_string()
     });
     let workers = args.jobs.max(1);
-    if workers > 1 {
-        // Runs are parallel; threads inside a run would only compete with them.
-        if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-            std::env::set_var("MATMUL_NUM_THREADS", "1");
-        }
-        bnf_core::set_num_threads(1);
+    // Each run is single-threaded (parallelism comes from running runs side by side), so the
+    // numbers are the same whatever `--jobs` is.
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        std::env::set_var("MATMUL_NUM_THREADS", "1");
     }
+    bnf_core::set_num_threads(1);
     let outcome = execute(plan, workers)?;
     let written = report::write(&outcome, &out_dir)?;
     for path in written {

@@ -88,7 +88,9 @@ fn setup(out: &mut String, o: &Outcome) {
          `log pi/pi_ref(chosen) > log pi/pi_ref(rejected)` (DPO's implicit reward); *raw*: \
          `log pi(chosen) > log pi(rejected)`.\n\
          - *task accuracy*: fraction of test prompts for which greedy decoding reproduces the \
-         chosen response exactly (math: the whole correct solution; style: the polite answer). \
+         chosen response (math: the whole correct solution; style: its polite opening \
+         `sure: `, i.e. the preferred style was taken, whether or not the word is then copied \
+         right). \
          It is computed in one forward pass: greedy decoding emits a response iff every scored \
          position's first largest logit is that response's next token (tested against real \
          generation).\n\
@@ -97,13 +99,15 @@ fn setup(out: &mut String, o: &Outcome) {
          - *shifts*: `log pi(y) - log pi_ref(y)` summed over the response's tokens, mean over \
          test responses.\n\
          - **collapse**: a run collapsed at the first probe ({probes} probes per run on {pp} test \
-         pairs, plus step 0) where the chosen responses' mean log-likelihood per token fell more \
-         than {drop} nat below the reference model's (the preferred answers became on average \
-         `e` times less likely per token), or where any measured value was not finite, or where \
-         training stopped with an error.\n\
+         pairs, plus step 0) where the chosen responses became on average more than `e^{drop}` \
+         times less likely than under the reference (mean `log pi(y) - log pi_ref(y)` below \
+         -{drop} nat), where any measured value was not finite, or where training stopped with an \
+         error. This is the paper's failure mode: the preferred answers' likelihood falling with \
+         the rejected ones'.\n\
          - *learning rate*: per method and dataset, the rate of the grid with the highest mean \
-         validation preference accuracy over seeds (a collapsed run scores 0; ties go to the \
-         smaller rate). Tables report the test split at that rate, mean ± sample standard \
+         validation score over seeds, the score being the mean of preference accuracy and task \
+         accuracy on the validation pairs (a collapsed run scores 0; ties go to the smaller \
+         rate). Tables report the test split at that rate, mean ± sample standard \
          deviation over seeds.\n",
         probes = p.probes,
         pp = p.probe_pairs,
@@ -159,7 +163,11 @@ fn dataset_table(out: &mut String, s: &DatasetSummary, seeds: usize) {
         seeds
     );
     let task = if math { "math" } else { "style" };
-    let math_col = if math { "" } else { " math task acc. after (%) |" };
+    let math_col = if math {
+        ""
+    } else {
+        " math task acc. after (%) |"
+    };
     let _ = writeln!(
         out,
         "| method | lr | pref. acc. (%) | raw pref. acc. (%) | {task} task acc. after (%) |{math_col} \
@@ -228,7 +236,7 @@ fn grid_table(out: &mut String, s: &DatasetSummary, lrs: &[f32]) {
     let head: Vec<String> = lrs.iter().map(|lr| format!("lr {lr:e}")).collect();
     let _ = writeln!(
         out,
-        "**{}**: mean validation preference accuracy (%) per learning rate (collapsed runs count 0)\n\n\
+        "**{}**: mean validation score (%, mean of preference and task accuracy) per learning rate (collapsed runs count 0)\n\n\
          | method | {} | chosen |\n|---|{}---|",
         s.dataset.name(),
         head.join(" | "),

@@ -38,6 +38,16 @@ impl Dataset {
     /// Both, in report order.
     pub const ALL: [Dataset; 2] = [Dataset::Math, Dataset::Style];
 
+    /// The leading tokens greedy decoding must reproduce for a test prompt to count as solved
+    /// (`None`: the whole chosen response): the full solution for math, the polite opening
+    /// for style (copying the word is not what the style preference is about).
+    pub fn task_prefix(self) -> Option<usize> {
+        match self {
+            Dataset::Math => None,
+            Dataset::Style => Some(super::tasks::POLITE.len()),
+        }
+    }
+
     /// Name in tables and file names.
     pub fn name(self) -> &'static str {
         match self {
@@ -164,7 +174,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
             score(&mut model, val, EVAL_BATCH)?,
             score(&mut model, test, EVAL_BATCH)?,
         );
-        before.push(compare(test, &t, &t)?);
+        before.push(compare(test, &t, &t, d.task_prefix())?);
         scores.push((v, t));
     }
     Ok(Reference {
@@ -190,7 +200,7 @@ fn per_dataset<T>(v: Vec<T>) -> Result<[T; 2], String> {
 pub struct Probe {
     /// Optimizer steps done.
     pub step: usize,
-    /// Mean over the probe's chosen responses of `(log pi - log pi_ref) / |y|`.
+    /// Mean over the probe's chosen responses of `log pi(y) - log pi_ref(y)` (nats).
     pub chosen: f64,
     /// The same over its rejected responses.
     pub rejected: f64,
@@ -239,11 +249,11 @@ fn probe(
     reference: &[ResponseScore],
     step: usize,
 ) -> Result<Probe, String> {
-    let c = compare(set, &score(model, set, EVAL_BATCH)?, reference)?;
+    let c = compare(set, &score(model, set, EVAL_BATCH)?, reference, None)?;
     Ok(Probe {
         step,
-        chosen: c.chosen_token_shift,
-        rejected: c.rejected_token_shift,
+        chosen: c.chosen_shift,
+        rejected: c.rejected_shift,
     })
 }
 
@@ -315,17 +325,20 @@ fn align_into(
     let curve: Vec<(usize, f64)> = out.curve.iter().map(|p| (p.step, p.chosen)).collect();
     out.collapse_step = CollapseRule::DEFAULT.collapse_step(&curve);
     let test_scores = score(&mut model, test, EVAL_BATCH)?;
-    out.val = Some(compare(val, &score(&mut model, val, EVAL_BATCH)?, ref_val)?);
-    out.test = Some(compare(test, &test_scores, ref_test)?);
+    let prefix = job.dataset.task_prefix();
+    out.val = Some(compare(
+        val,
+        &score(&mut model, val, EVAL_BATCH)?,
+        ref_val,
+        prefix,
+    )?);
+    out.test = Some(compare(test, &test_scores, ref_test, prefix)?);
     out.math = match job.dataset {
         Dataset::Math => out.test.clone(),
         Dataset::Style => {
             let m = &tasks.math_test;
-            Some(compare(
-                m,
-                &score(&mut model, m, EVAL_BATCH)?,
-                &reference.scores[0].1,
-            )?)
+            let scores = score(&mut model, m, EVAL_BATCH)?;
+            Some(compare(m, &scores, &reference.scores[0].1, None)?)
         }
     };
     if job.seed == 0 {

@@ -1,8 +1,9 @@
 //! From runs to rows: for each dataset and method, the learning rate chosen on the validation
 //! split, and every reported quantity as mean and spread over seeds at that rate.
 //!
-//! Choice of learning rate: the rate with the highest mean validation preference accuracy over
-//! seeds, where a collapsed or failed run counts as 0 (ties go to the smaller rate). The
+//! Choice of learning rate: the rate with the highest mean validation score over seeds (the
+//! mean of preference accuracy and task accuracy), where a collapsed or failed run counts as 0
+//! (ties go to the smaller rate). The
 //! reported numbers come from the test split, which the choice never sees.
 
 use super::measure::Comparison;
@@ -97,7 +98,7 @@ pub fn runs_of(
 
 fn val_score(r: &RunResult) -> f64 {
     match (&r.val, r.collapse_step) {
-        (Some(v), None) => v.pref_accuracy,
+        (Some(v), None) => 0.5 * (v.pref_accuracy + v.task_accuracy),
         _ => 0.0,
     }
 }

@@ -8,7 +8,8 @@
 //!   rejected = the same text with exactly one digit changed ([`one_wrong_digit`]).
 //! - **style pairs** (pairs that differ a lot): `echo abc?` answered politely
 //!   (`sure: abc.`, preferred) or shouted (`ABC!!!`, dispreferred). The SFT data holds both
-//!   styles equally, so the reference model has no style preference to start from.
+//!   styles equally, so the reference model has no style preference to start from; the style
+//!   task is solved when greedy decoding takes the polite style ([`POLITE`]).
 
 use crate::data::{responses, Example, Response};
 use crate::rng::Rng;
@@ -100,9 +101,13 @@ pub fn style_prompt(word: &str) -> String {
     format!("echo {word}?")
 }
 
+/// How every preferred (polite) answer starts: greedy decoding that starts this way has taken
+/// the preferred style (the style task's measure, whatever it then copies).
+pub const POLITE: &str = "sure: ";
+
 /// The preferred (polite) answer.
 pub fn style_chosen(word: &str) -> String {
-    format!("sure: {word}.")
+    format!("{POLITE}{word}.")
 }
 
 /// The dispreferred (shouted) answer.
