@@ -177,7 +177,8 @@ fn claim_b(math: &DatasetSummary) -> Claim {
         .filter(|r| dpo_family(r) || is_main_bnf(r))
         .map(|r| format!("{} {}", METHODS[r.method].label, points(r.math_delta)))
         .collect();
-    let evidence = format!(
+    let evidence =
+        format!(
         "Rule: over the whole learning-rate grid on the near-duplicate math pairs, held if BNF \
          never collapsed while some pairwise baseline did; partly if BNF collapsed in a smaller \
          fraction of its runs than at least half of the baselines. BNF: {}/{} runs collapsed, a \
@@ -460,4 +461,50 @@ pub fn judge(outcome: &Outcome, sums: &[DatasetSummary; 2]) -> Vec<Claim> {
         claim_d(sums),
         claim_e(outcome, sums),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::measure::Comparison;
+    use crate::experiment::summary::summarize;
+    use crate::experiment::summary::tests::synthetic;
+
+    fn index(label: &str) -> usize {
+        METHODS.iter().position(|m| m.label == label).unwrap()
+    }
+
+    fn verdicts(collapses: impl Fn(Dataset, usize, f32) -> bool) -> Vec<Verdict> {
+        let o = synthetic(&[1.0, 2.0], 2, |d, m, lr, _| {
+            (!collapses(d, m, lr)).then(|| Comparison {
+                pref_accuracy: 0.9,
+                task_accuracy: 0.9,
+                ..Comparison::default()
+            })
+        });
+        let sums = [summarize(&o, Dataset::Math), summarize(&o, Dataset::Style)];
+        judge(&o, &sums).iter().map(|c| c.verdict).collect()
+    }
+
+    #[test]
+    fn collapse_claims_follow_the_counts() {
+        let (bnf, pll, dpo) = (index("BNF"), index("NLL+PLL"), index("DPO b=0.1"));
+        // Nothing collapses: (a) and (b) cannot be tested.
+        let v = verdicts(|_, _, _| false);
+        assert_eq!((v[0], v[1]), (Verdict::NotTested, Verdict::NotTested));
+        // NLL+PLL and DPO collapse at the large rate, BNF never: both held.
+        let v = verdicts(|_, m, lr| (m == pll || m == dpo) && lr == 2.0);
+        assert_eq!((v[0], v[1]), (Verdict::Held, Verdict::Held));
+        // BNF collapses once on math at the large rate, NLL+PLL everywhere, DPO at the large
+        // rate: (a) partly; (b) BNF's 2/4 is not below DPO's 2/4 nor the others' 0: not held.
+        let v = verdicts(|d, m, lr| {
+            m == pll || (m == dpo && lr == 2.0) || (m == bnf && d == Dataset::Math && lr == 2.0)
+        });
+        assert_eq!((v[0], v[1]), (Verdict::Partly, Verdict::NotHeld));
+        // BNF collapses as often as NLL+PLL: (a) not held.
+        let v = verdicts(|_, m, lr| (m == pll || m == bnf) && lr == 2.0);
+        assert_eq!(v[0], Verdict::NotHeld);
+        // (c): every method keeps the same math accuracy: BNF cannot be told apart.
+        assert_eq!(verdicts(|_, _, _| false)[2], Verdict::Partly);
+    }
 }

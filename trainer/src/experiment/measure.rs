@@ -33,7 +33,9 @@ impl ResponseScore {
 
     /// Whether greedy decoding reproduces at least the first `n` tokens (`None`: all).
     pub fn greedy_reaches(&self, n: Option<usize>) -> bool {
-        n.map_or(self.greedy_match(), |n| self.greedy_prefix >= n.min(self.ell.len()))
+        n.map_or(self.greedy_match(), |n| {
+            self.greedy_prefix >= n.min(self.ell.len())
+        })
     }
 
     /// `log pi(y) = sum_i ell_i`, in f64.
@@ -279,7 +281,11 @@ mod tests {
                 // The own output matches iff greedy emits EOS right after it, i.e. one more
                 // token of budget adds nothing.
                 let stops = longer[k].len() == gens[k].len();
-                assert_eq!(scores[2 * k].greedy_match(), stops, "seed {seed} prompt {k}");
+                assert_eq!(
+                    scores[2 * k].greedy_match(),
+                    stops,
+                    "seed {seed} prompt {k}"
+                );
                 assert!(!scores[2 * k + 1].greedy_match());
                 // The longer response shares the own output's path up to its extra token.
                 assert_eq!(scores[2 * k + 1].greedy_prefix, gens[k].len());

@@ -191,3 +191,98 @@ pub fn first_seed_run(
         .find(|(j, _)| j.seed == 0)
         .map(|(_, r)| r)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::experiment::plan::Plan;
+    use crate::experiment::runner::{Probe, Reference};
+    use crate::reference::RefLogps;
+
+    /// An outcome with no real training: `runs(dataset, method, lr, seed)` says what each
+    /// run measured (`None`: collapsed at step 5).
+    pub(crate) fn synthetic(
+        lrs: &[f32],
+        seeds: usize,
+        run: impl Fn(Dataset, usize, f32, usize) -> Option<Comparison>,
+    ) -> Outcome {
+        let mut plan = Plan::quick();
+        plan.lrs = lrs.to_vec();
+        plan.seeds = (0..seeds as u64).collect();
+        let before = Comparison {
+            task_accuracy: 0.5,
+            ..Comparison::default()
+        };
+        let references = (0..seeds as u64)
+            .map(|seed| Reference {
+                seed,
+                params: vec![],
+                sft_loss: vec![],
+                refs: std::array::from_fn(|_| RefLogps {
+                    format: String::new(),
+                    responses: vec![],
+                }),
+                scores: Default::default(),
+                before: [before.clone(), before.clone()],
+                seconds: 0.0,
+            })
+            .collect();
+        let runs = super::super::jobs(&plan)
+            .into_iter()
+            .map(|job| {
+                let measured = run(job.dataset, job.method, job.lr, job.seed);
+                let result = RunResult {
+                    collapse_step: measured.is_none().then_some(5),
+                    curve: vec![Probe::default()],
+                    val: measured.clone(),
+                    test: measured.clone(),
+                    math: measured,
+                    ..RunResult::default()
+                };
+                (job, result)
+            })
+            .collect();
+        Outcome {
+            plan,
+            references,
+            runs,
+            seconds: 0.0,
+            jobs: 1,
+        }
+    }
+
+    fn acc(pref: f64, task: f64) -> Option<Comparison> {
+        Some(Comparison {
+            pref_accuracy: pref,
+            task_accuracy: task,
+            ..Comparison::default()
+        })
+    }
+
+    #[test]
+    fn learning_rate_choice_and_seed_statistics() {
+        // Method 0: rate 2 is best but collapses on seed 1, so rate 1 wins (0.8 vs 0.5).
+        // Method 1: rates tie, the smaller wins. Others: flat.
+        let o = synthetic(&[1.0, 2.0], 2, |_, m, lr, seed| match (m, lr, seed) {
+            (0, 2.0, 1) => None,
+            (0, 2.0, _) => acc(1.0, 1.0),
+            (0, 1.0, s) => acc(0.7 + 0.2 * s as f64, 0.7 + 0.2 * s as f64),
+            _ => acc(0.6, 0.6),
+        });
+        let s = summarize(&o, Dataset::Math);
+        let r0 = &s.rows[0];
+        assert_eq!(r0.lr, 1.0);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert_eq!(r0.val_by_lr.len(), 2);
+        assert!(close(r0.val_by_lr[0].1, 0.8) && close(r0.val_by_lr[1].1, 0.5));
+        // Seeds measured 0.7 and 0.9: sample sd 0.2 / sqrt(2).
+        let (m, sd) = r0.pref.unwrap();
+        assert!(close(m, 0.8) && close(sd, 0.2 / 2f64.sqrt()));
+        // Task after minus the references' 0.5.
+        assert!(close(r0.math_delta.unwrap().0, 0.3));
+        assert_eq!(r0.collapsed, (0, 2));
+        assert_eq!(r0.collapsed_grid, (1, 4));
+        assert_eq!(s.rows[1].lr, 1.0);
+        assert_eq!(s.rows.len(), METHODS.len());
+    }
+}
