@@ -86,10 +86,24 @@ pub fn line_chart(
         .y_label_area_size(48)
         .build_cartesian_2d(xr, yr)
         .map_err(err)?;
+    // Steps and bin numbers are integers: label them so, and few enough not to overlap.
+    let integer_x = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .all(|p| p.0.fract() == 0.0);
+    let x_fmt = |x: &f64| {
+        if integer_x {
+            format!("{x:.0}")
+        } else {
+            format!("{x}")
+        }
+    };
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_labels(8)
+        .x_label_formatter(&x_fmt)
         .label_style((FONT, 11))
         .axis_desc_style((FONT, 12))
         .light_line_style(WHITE.mix(0.0))

@@ -308,22 +308,38 @@ fn errors_section(out: &mut String, sums: &[DatasetSummary; 2]) {
     }
 }
 
+/// The CPU model and logical CPU count, as far as the system tells.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} logical CPU(s), {model}")
+}
+
 fn runtime(out: &mut String, o: &Outcome) {
     let sft: f64 = o.references.iter().map(|r| r.seconds).sum();
     let align: f64 = o.runs.iter().map(|(_, r)| r.seconds).sum();
     let _ = writeln!(
         out,
         "## Runtime\n\n\
-         `bnf experiment{}` took {:.0} s of wall time with {} parallel run(s) ({} alignment runs; \
-         SFT and reference passes {:.0} s and alignment runs {:.0} s, summed over runs). The \
-         machine and its load are not recorded here; state them beside this file when \
-         committing it.\n",
+         `bnf experiment{}` took {:.0} s of wall time on {} with {} parallel run(s) ({} alignment \
+         runs; SFT and reference passes {:.0} s and alignment runs {:.0} s, summed over runs). \
+         Other work on the machine is not recorded; say how loaded it was when committing this \
+         file.\n",
         if o.plan.name == "quick" {
             " --quick"
         } else {
             ""
         },
         o.seconds,
+        machine(),
         o.jobs,
         o.runs.len(),
         sft,
