@@ -2,7 +2,7 @@
 //! verdict), never asserted in advance. Each verdict carries its evidence and the reason the
 //! numbers suggest; a reader should check both against the tables.
 
-use super::figures::{abs_shift_by_method, gini_by_method, PAPER_SET};
+use super::figures::{abs_shift_by_method, gini_by_method, shift_bins, PAPER_SET};
 use super::methods::{BNF, METHODS};
 use super::runner::Dataset;
 use super::summary::{pct, points, DatasetSummary, Row, Stat};
@@ -418,6 +418,19 @@ fn claim_e(outcome: &Outcome, sums: &[DatasetSummary]) -> Claim {
                 s.dataset.name(),
                 what,
                 list.join(", ")
+            ));
+        }
+        // Figure 4's reading, for context (not part of the rule): how many of each method's
+        // token shifts fall in DPO's two extreme percentile bins (DPO itself: 20%).
+        if let Some(bins) = shift_bins(outcome, s) {
+            let extremes: Vec<String> = bins
+                .iter()
+                .map(|(m, f)| format!("{} {:.1}%", METHODS[*m].label, 100.0 * (f[0] + f[9])))
+                .collect();
+            parts.push(format!(
+                "{} share of token shifts in DPO's extreme bins 1 and 10 (not in the rule): {}",
+                s.dataset.name(),
+                extremes.join(", ")
             ));
         }
     }
