@@ -92,4 +92,11 @@ grep -q "^trainer GPU test result: SKIPPED" "$work/gpu.txt"
 
 # The demo end to end, shortened.
 $bnf demo --dir "$work/demo" --sft-steps 20 --align-steps 10
+# The experiment's quick smoke run through the command line (tests/experiment.rs checks the
+# report and plots in depth; here: the command writes them).
+$bnf experiment --quick --out-dir "$work/experiment"
+test -s "$work/experiment/results.md"
+for p in figure1 curves_math curves_style shifts_math shifts_style bins_math bins_style; do
+    test -s "$work/experiment/results/$p.png"
+done
 echo "trainer CI: ok"

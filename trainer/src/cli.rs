@@ -45,6 +45,9 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// List the objectives, what data each needs, and their hyperparameters with defaults.
     Objectives,
+    /// The paper's findings at small scale: every method on math and style preferences, with
+    /// a generated report (`results.md`) and plots.
+    Experiment(crate::experiment::ExperimentArgs),
 }
 
 /// Shape of a model trained from scratch.
@@ -363,5 +366,6 @@ pub fn run(cli: Cli) -> Result<(), String> {
             print!("{}", describe_all());
             Ok(())
         }
+        Command::Experiment(args) => crate::experiment::run(&args),
     }
 }

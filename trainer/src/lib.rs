@@ -15,6 +15,7 @@ pub mod cli;
 pub mod data;
 pub mod demo;
 pub mod eval;
+pub mod experiment;
 pub mod generate;
 pub mod model;
 pub mod objective;

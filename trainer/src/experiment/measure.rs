@@ -1,0 +1,342 @@
+//! What one model does on a fixed set of held-out responses, and how that compares with the
+//! reference model on the same responses.
+//!
+//! Per response: every scored token's log-prob `ell` (from `bnf-core`'s row statistics, via
+//! [`crate::objective::row_logps`]), the raw logit of its target, and whether greedy decoding
+//! from the prompt reproduces it. The last needs no generation: greedy decoding emits exactly
+//! the response (and its EOS) if and only if, fed the response itself, the model's first
+//! largest logit at every scored position is the response's next token. So one forward pass
+//! gives the task accuracy that [`crate::generate::greedy`] would (a test holds them together).
+
+use crate::data::Response;
+use crate::model::Model;
+use crate::objective::row_logps;
+use crate::seq::TokenBatch;
+
+/// One response under one model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResponseScore {
+    /// `log pi(y_i)` of each scored token (completion then EOS).
+    pub ell: Vec<f32>,
+    /// The raw logit `z_{y_i}` of each scored token.
+    pub target_logit: Vec<f32>,
+    /// How many leading tokens of this response greedy decoding from the prompt reproduces
+    /// (all of them, EOS included, when it produces exactly this response).
+    pub greedy_prefix: usize,
+}
+
+impl ResponseScore {
+    /// Whether greedy decoding from the prompt produces exactly this response.
+    pub fn greedy_match(&self) -> bool {
+        self.greedy_prefix == self.ell.len()
+    }
+
+    /// Whether greedy decoding reproduces at least the first `n` tokens (`None`: all).
+    pub fn greedy_reaches(&self, n: Option<usize>) -> bool {
+        n.map_or(self.greedy_match(), |n| {
+            self.greedy_prefix >= n.min(self.ell.len())
+        })
+    }
+
+    /// `log pi(y) = sum_i ell_i`, in f64.
+    pub fn logp(&self) -> f64 {
+        self.ell.iter().map(|&x| x as f64).sum()
+    }
+}
+
+/// Whether `y` is the first largest entry of `row` (the choice `greedy` makes).
+fn is_first_argmax(row: &[f32], y: usize) -> bool {
+    let z = row[y];
+    row[..y].iter().all(|&v| v < z) && row[y + 1..].iter().all(|&v| v <= z)
+}
+
+/// Score `responses` under `model`, `batch` sequences per forward pass, in order.
+pub fn score(
+    model: &mut Model,
+    responses: &[Response],
+    batch: usize,
+) -> Result<Vec<ResponseScore>, String> {
+    let v = model.config.vocab;
+    let mut out = Vec::with_capacity(responses.len());
+    for chunk in responses.chunks(batch.max(1)) {
+        let rs: Vec<&Response> = chunk.iter().collect();
+        let tb = TokenBatch::new(&rs);
+        model.forward(&tb.tokens, tb.b, tb.t)?;
+        let logits = model.logits();
+        let ell = row_logps(logits, v, &tb)?;
+        for w in tb.offsets.windows(2) {
+            let mut s = ResponseScore::default();
+            let mut on_path = true;
+            for r in (w[0]..w[1]).filter(|&r| tb.scored[r]) {
+                let row = &logits[r * v..(r + 1) * v];
+                let y = tb.targets[r] as usize;
+                s.ell.push(ell[r]);
+                s.target_logit.push(row[y]);
+                on_path &= is_first_argmax(row, y);
+                s.greedy_prefix += usize::from(on_path);
+            }
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// A policy against the reference on the same held-out pairs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Comparison {
+    /// Fraction of pairs whose chosen log-likelihood gain over the reference beats the
+    /// rejected one's (`log pi/pi_ref (y_w) > log pi/pi_ref (y_l)`, DPO's implicit reward).
+    pub pref_accuracy: f64,
+    /// Fraction of pairs with `log pi(y_w) > log pi(y_l)` (no reference).
+    pub raw_pref_accuracy: f64,
+    /// Fraction of chosen responses that greedy decoding reproduces (the task accuracy; only
+    /// their first `task_prefix` tokens when [`compare`] is given one).
+    pub task_accuracy: f64,
+    /// Mean over chosen responses of `log pi(y) - log pi_ref(y)` (summed over tokens).
+    pub chosen_shift: f64,
+    /// The same over rejected responses.
+    pub rejected_shift: f64,
+    /// Mean over chosen responses of that shift divided by `|y|` (nats per token).
+    pub chosen_token_shift: f64,
+    /// The same over rejected responses.
+    pub rejected_token_shift: f64,
+}
+
+/// Compare `policy` and `reference` scores of `responses` (paired: each chosen response's
+/// `partner` is in the list). The task counts a chosen response as solved when greedy decoding
+/// reproduces its first `task_prefix` tokens (`None`: all of it). Errors if the lists do not
+/// line up.
+pub fn compare(
+    responses: &[Response],
+    policy: &[ResponseScore],
+    reference: &[ResponseScore],
+    task_prefix: Option<usize>,
+) -> Result<Comparison, String> {
+    if policy.len() != responses.len() || reference.len() != responses.len() {
+        return Err(format!(
+            "compare: {} responses, {} policy scores, {} reference scores",
+            responses.len(),
+            policy.len(),
+            reference.len()
+        ));
+    }
+    let index: std::collections::HashMap<usize, usize> = responses
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id, i))
+        .collect();
+    let shift = |i: usize| policy[i].logp() - reference[i].logp();
+    let mut c = Comparison::default();
+    let (mut pairs, mut wins, mut raw_wins) = (0usize, 0usize, 0usize);
+    let (mut chosen, mut rejected) = (0usize, 0usize);
+    let mut matches = 0usize;
+    for (i, r) in responses.iter().enumerate() {
+        let per_token = shift(i) / policy[i].ell.len().max(1) as f64;
+        if r.label > 0.0 {
+            chosen += 1;
+            c.chosen_shift += shift(i);
+            c.chosen_token_shift += per_token;
+            matches += usize::from(policy[i].greedy_reaches(task_prefix));
+            if let Some(&j) = r.partner.and_then(|p| index.get(&p)) {
+                pairs += 1;
+                wins += usize::from(shift(i) > shift(j));
+                raw_wins += usize::from(policy[i].logp() > policy[j].logp());
+            }
+        } else {
+            rejected += 1;
+            c.rejected_shift += shift(i);
+            c.rejected_token_shift += per_token;
+        }
+    }
+    if pairs == 0 {
+        return Err("compare: no pairs among the responses".into());
+    }
+    let div = |x: f64, n: usize| x / n.max(1) as f64;
+    c.pref_accuracy = div(wins as f64, pairs);
+    c.raw_pref_accuracy = div(raw_wins as f64, pairs);
+    c.task_accuracy = div(matches as f64, chosen);
+    c.chosen_shift = div(c.chosen_shift, chosen);
+    c.chosen_token_shift = div(c.chosen_token_shift, chosen);
+    c.rejected_shift = div(c.rejected_shift, rejected);
+    c.rejected_token_shift = div(c.rejected_token_shift, rejected);
+    Ok(c)
+}
+
+/// Token-level shifts of a policy against the reference, for the distribution figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenShifts {
+    /// Per response: `log pi(y) - log pi_ref(y)`.
+    pub response_logp: Vec<f64>,
+    /// Per response: that shift divided by `|y|`.
+    pub response_logp_per_token: Vec<f64>,
+    /// Per response: the mean over its tokens of `|z_y - z_ref,y|`.
+    pub response_abs_logit: Vec<f64>,
+    /// Per response: the Gini coefficient of its tokens' `|z_y - z_ref,y|` (paper Figure 3f).
+    pub response_logit_gini: Vec<f64>,
+    /// Every token: `ell - ell_ref`.
+    pub token_logp: Vec<f64>,
+}
+
+/// The shifts of `policy` against `reference` (scores of the same responses, in order).
+pub fn token_shifts(policy: &[ResponseScore], reference: &[ResponseScore]) -> TokenShifts {
+    let mut t = TokenShifts::default();
+    for (p, r) in policy.iter().zip(reference) {
+        let n = p.ell.len().max(1) as f64;
+        let d_logp = p.logp() - r.logp();
+        t.response_logp.push(d_logp);
+        t.response_logp_per_token.push(d_logp / n);
+        let d_logit: Vec<f64> = p
+            .target_logit
+            .iter()
+            .zip(&r.target_logit)
+            .map(|(a, b)| (*a as f64 - *b as f64).abs())
+            .collect();
+        t.response_abs_logit.push(d_logit.iter().sum::<f64>() / n);
+        if let Some(g) = super::metrics::gini(&d_logit) {
+            t.response_logit_gini.push(g);
+        }
+        t.token_logp
+            .extend(p.ell.iter().zip(&r.ell).map(|(a, b)| *a as f64 - *b as f64));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{parse_jsonl, responses};
+    use crate::generate::greedy;
+    use crate::model::ModelConfig;
+    use crate::tokenizer::VOCAB;
+
+    #[test]
+    fn first_argmax_matches_greedy_tie_rule() {
+        assert!(is_first_argmax(&[0.0, 2.0, 1.0], 1));
+        assert!(!is_first_argmax(&[0.0, 2.0, 2.0], 2));
+        assert!(is_first_argmax(&[0.0, 2.0, 2.0], 1));
+        assert!(!is_first_argmax(&[3.0, 2.0, 1.0], 1));
+    }
+
+    /// Teacher-forced greedy match agrees with real greedy generation: on random models, and on
+    /// models forced to answer EOS at once or never.
+    #[test]
+    fn greedy_match_equals_generation() {
+        use crate::model::params::Params;
+        let cfg = ModelConfig {
+            vocab: VOCAB,
+            block_size: 24,
+            channels: 16,
+            heads: 2,
+            layers: 1,
+        };
+        // `None`: random weights; `Some(tok)`: every position's logits are largest at `tok`
+        // (final LayerNorm weight 0 and bias u, so its output is u everywhere, and the tied
+        // head's row for `tok` is 10 u).
+        let forced = [
+            None,
+            None,
+            None,
+            Some(crate::tokenizer::EOS),
+            Some(b'q' as u32),
+        ];
+        for (seed, force) in forced.iter().enumerate() {
+            let mut model = Model::new(cfg, seed as u64).unwrap();
+            if let Some(tok) = force {
+                let sizes = model.param_sizes().to_vec();
+                let p = Params::view_mut(&mut model.params, &sizes);
+                p.lnfw.fill(0.0);
+                for (k, b) in p.lnfb.iter_mut().enumerate() {
+                    *b = if k % 2 == 0 { 1.0 } else { -1.0 };
+                }
+                let row = *tok as usize * cfg.channels;
+                for k in 0..cfg.channels {
+                    p.wte[row + k] = 10.0 * p.lnfb[k];
+                }
+            }
+            let prompts: Vec<Vec<u32>> = ["12+", "ab", "x", "7"]
+                .iter()
+                .map(|p| crate::tokenizer::encode(p))
+                .collect();
+            let gens = greedy(&mut model, &prompts, 8, 4).unwrap();
+            let longer = greedy(&mut model, &prompts, 9, 4).unwrap();
+            // Responses (built from tokens: the output may not be UTF-8): the model's own
+            // greedy output, and the same with one more token.
+            let mut rs = Vec::new();
+            for (k, (p, g)) in prompts.iter().zip(&gens).enumerate() {
+                let mut other = g.clone();
+                other.push(b'z' as u32);
+                for (side, completion) in [g.clone(), other].into_iter().enumerate() {
+                    rs.push(Response {
+                        id: 2 * k + side,
+                        line: k + 1,
+                        prompt: p.clone(),
+                        completion,
+                        label: if side == 0 { 1.0 } else { -1.0 },
+                        partner: Some(2 * k + 1 - side),
+                    });
+                }
+            }
+            let scores = score(&mut model, &rs, 3).unwrap();
+            for k in 0..prompts.len() {
+                // The own output matches iff greedy emits EOS right after it, i.e. one more
+                // token of budget adds nothing.
+                let stops = longer[k].len() == gens[k].len();
+                assert_eq!(
+                    scores[2 * k].greedy_match(),
+                    stops,
+                    "seed {seed} prompt {k}"
+                );
+                assert!(!scores[2 * k + 1].greedy_match());
+                // The longer response shares the own output's path up to its extra token.
+                assert_eq!(scores[2 * k + 1].greedy_prefix, gens[k].len());
+            }
+            match force {
+                Some(t) if *t == crate::tokenizer::EOS => {
+                    assert!(gens.iter().all(|g| g.is_empty()));
+                    assert!(scores.iter().step_by(2).all(|s| s.greedy_match()));
+                }
+                Some(_) => assert!(scores.iter().all(|s| !s.greedy_match())),
+                None => {}
+            }
+        }
+    }
+
+    #[test]
+    fn comparison_counts_margins_and_shifts() {
+        let src = "{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n".repeat(2);
+        let rs = responses(&parse_jsonl(&src).unwrap());
+        let s = |ell: &[f32], m: bool| ResponseScore {
+            ell: ell.to_vec(),
+            target_logit: vec![0.0; ell.len()],
+            greedy_prefix: if m { ell.len() } else { 1 },
+        };
+        let reference = vec![
+            s(&[-1.0, -1.0], true),
+            s(&[-2.0, -1.0], false),
+            s(&[-1.0, -1.0], true),
+            s(&[-2.0, -1.0], false),
+        ];
+        // Pair 1: chosen +0.5, rejected -1 (win); pair 2: chosen -1, rejected +1 (loss).
+        let policy = vec![
+            s(&[-0.5, -1.0], true),
+            s(&[-3.0, -1.0], false),
+            s(&[-2.0, -1.0], false),
+            s(&[-1.0, -1.0], false),
+        ];
+        let c = compare(&rs, &policy, &reference, None).unwrap();
+        assert_eq!(c.pref_accuracy, 0.5);
+        // Raw: -1.5 > -4 (win); -3 > -2 (loss).
+        assert_eq!(c.raw_pref_accuracy, 0.5);
+        assert_eq!(c.task_accuracy, 0.5);
+        assert!((c.chosen_shift - (-0.25)).abs() < 1e-12);
+        assert!((c.rejected_shift - 0.0).abs() < 1e-12);
+        assert!((c.chosen_token_shift - (-0.125)).abs() < 1e-12);
+        assert!(compare(&rs, &policy[..3], &reference, None).is_err());
+        // Counting only the first token, every chosen response is solved.
+        let first = compare(&rs, &policy, &reference, Some(1)).unwrap();
+        assert_eq!(first.task_accuracy, 1.0);
+        let t = token_shifts(&policy, &reference);
+        assert_eq!(t.token_logp, vec![0.5, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(t.response_logp, vec![0.5, -1.0, -1.0, 1.0]);
+    }
+}
