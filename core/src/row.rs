@@ -156,11 +156,8 @@ fn exp_sums<T: Logit>(z: &[T], m: f32, mut exps: Option<&mut [f32]>) -> (f64, f6
     (s_total, t_total)
 }
 
-/// The row maximum `m`, after the checks [`row_stats`] makes (`EmptyVocab`,
-/// `TargetOutOfRange`, `NonFiniteLogits` for NaN or `+inf` anywhere or a non-finite
-/// `z_y - m`). Once it succeeds, [`row_stats_from_max`] cannot fail on the same row.
-pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
-    let vocab = z.len();
+/// A row of `vocab` logits exists and `y` indexes it (`EmptyVocab`, `TargetOutOfRange`).
+fn check_target(vocab: usize, y: usize) -> Result<(), BnfError> {
     if vocab == 0 {
         return Err(BnfError::EmptyVocab);
     }
@@ -171,6 +168,14 @@ pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
             vocab,
         });
     }
+    Ok(())
+}
+
+/// The row maximum `m`, after the checks [`row_stats`] makes (`EmptyVocab`,
+/// `TargetOutOfRange`, `NonFiniteLogits` for NaN or `+inf` anywhere or a non-finite
+/// `z_y - m`). Once it succeeds, [`row_stats_from_max`] cannot fail on the same row.
+pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
+    check_target(z.len(), y)?;
     let (m, nan) = max_of(z);
     if nan || !m.is_finite() || !(z[y].to_f32() - m).is_finite() {
         return Err(BnfError::NonFiniteLogits { row: 0 });
@@ -232,16 +237,7 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
 /// Check what [`row_grad`] and [`row_grad_in_place`] need: `y` in range, a finite weight, and
 /// statistics that can be a row's (`S >= 1` and finite, `0 <= S' <= S`).
 fn check_grad_inputs(vocab: usize, y: usize, stats: &RowStats, w: f32) -> Result<(), BnfError> {
-    if vocab == 0 {
-        return Err(BnfError::EmptyVocab);
-    }
-    if y >= vocab {
-        return Err(BnfError::TargetOutOfRange {
-            row: 0,
-            target: y.min(u32::MAX as usize) as u32,
-            vocab,
-        });
-    }
+    check_target(vocab, y)?;
     if !w.is_finite() {
         return Err(BnfError::InvalidWeight { row: 0, value: w });
     }

@@ -337,14 +337,14 @@ fn claim_d(sums: &[DatasetSummary]) -> Claim {
         })
         .collect();
     let style = sums.iter().find(|s| s.dataset == Dataset::Style);
-    let gain = style.and_then(|s| zero(s).map(|r| (s, r))).map(|(s, r)| {
-        let gain = mean(r.task_after) - mean(s.task_before);
-        let noise = (2.0 * (spread(r.task_after) + spread(s.task_before))).max(0.05);
+    let gain = style.and_then(zero).map(|r| {
+        let gain = mean(r.task_delta);
+        let noise = (2.0 * spread(r.task_delta)).max(0.05);
         (gain, noise)
     });
     if let Some((g, n)) = gain {
         parts.push(format!(
-            "style task gain {:+.1} points (needed > {:.1})",
+            "style task gain per seed {:+.1} points on average (needed > {:.1})",
             100.0 * g,
             100.0 * n
         ));
@@ -353,7 +353,8 @@ fn claim_d(sums: &[DatasetSummary]) -> Claim {
         "Rule: BNF with no pairs at all (every pair reduced to one random side, paper Table 6's \
          0%) must not collapse on either dataset and must raise the style task accuracy (the \
          share of held-out prompts answered in the preferred style) above the reference's by \
-         more than twice the seeds' spread, and at least 5 points. {}.",
+         more than twice the spread over seeds of the per-seed gain (each seed against its own \
+         reference), and at least 5 points. {}.",
         parts.join("; ")
     );
     let verdict = match gain {

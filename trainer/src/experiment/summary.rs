@@ -48,6 +48,9 @@ pub struct Row {
     /// Task accuracy on the aligned dataset's test split after alignment (math: solutions
     /// reproduced by greedy decoding; style: polite answers reproduced).
     pub task_after: Stat,
+    /// Task accuracy on the aligned dataset after minus before (per seed, against that seed's
+    /// reference: a paired difference, so its spread is the seeds' spread of the gain).
+    pub task_delta: Stat,
     /// Math task accuracy after alignment (the reasoning task, whatever was aligned on).
     pub math_after: Stat,
     /// Math task accuracy after minus before (per seed, against that seed's reference).
@@ -136,6 +139,10 @@ pub fn summarize(outcome: &Outcome, dataset: Dataset) -> DatasetSummary {
             let math = |f: fn(&Comparison) -> f64| {
                 stat(at.iter().filter_map(|(_, r)| r.math.as_ref().map(f)))
             };
+            let task_delta = stat(at.iter().filter_map(|(j, r)| {
+                let b = outcome.references[j.seed].before[d].task_accuracy;
+                r.test.as_ref().map(|c| c.task_accuracy - b)
+            }));
             let math_delta = stat(at.iter().filter_map(|(j, r)| {
                 let b = outcome.references[j.seed].before[0].task_accuracy;
                 r.math.as_ref().map(|m| m.task_accuracy - b)
@@ -152,6 +159,7 @@ pub fn summarize(outcome: &Outcome, dataset: Dataset) -> DatasetSummary {
                 pref: test(|c| c.pref_accuracy),
                 raw_pref: test(|c| c.raw_pref_accuracy),
                 task_after: test(|c| c.task_accuracy),
+                task_delta,
                 math_after: math(|c| c.task_accuracy),
                 math_delta,
                 chosen_shift: test(|c| c.chosen_shift),
