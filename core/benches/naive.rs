@@ -29,11 +29,79 @@ impl Workspace {
     }
 }
 
+/// [`naive_bnf_loops`] with the instruction set `bnf-core` uses for its own row loops: on
+/// x86-64 with AVX2 (and `bnf_core::simd_avx2()` true) the same code compiled with AVX2, so
+/// the comparison with the fused path measures passes, not vector width.
+#[allow(clippy::too_many_arguments)]
+pub fn naive_bnf<T: Logit>(
+    logits: &[T],
+    vocab: usize,
+    targets: &[u32],
+    ref_logp: &[f32],
+    weights: &[f32],
+    num_responses: usize,
+    ws: &mut Workspace,
+    grad: &mut [T],
+) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        fn wide<T: Logit>(
+            logits: &[T],
+            vocab: usize,
+            targets: &[u32],
+            ref_logp: &[f32],
+            weights: &[f32],
+            num_responses: usize,
+            ws: &mut Workspace,
+            grad: &mut [T],
+        ) -> f32 {
+            naive_bnf_loops(
+                logits,
+                vocab,
+                targets,
+                ref_logp,
+                weights,
+                num_responses,
+                ws,
+                grad,
+            )
+        }
+        if bnf_core::simd_avx2() {
+            // SAFETY: the CPU has AVX2 (`simd_avx2` checked it).
+            return unsafe {
+                wide(
+                    logits,
+                    vocab,
+                    targets,
+                    ref_logp,
+                    weights,
+                    num_responses,
+                    ws,
+                    grad,
+                )
+            };
+        }
+    }
+    naive_bnf_loops(
+        logits,
+        vocab,
+        targets,
+        ref_logp,
+        weights,
+        num_responses,
+        ws,
+        grad,
+    )
+}
+
 /// Forward and backward of BNF for a batch: returns the loss and writes the gradient into
 /// `grad`. `weights` are `label / |y|`; the loss is divided by `num_responses` like the fused
 /// path. `ws` must have been made for `logits.len()`.
 #[allow(clippy::too_many_arguments)]
-pub fn naive_bnf<T: Logit>(
+#[inline(always)]
+fn naive_bnf_loops<T: Logit>(
     logits: &[T],
     vocab: usize,
     targets: &[u32],

@@ -6,6 +6,7 @@
 //! within-round ratio sees the same load on both sides. Reports the median and the
 //! interquartile range of the per-round ratios, for the same batches as `benches/bnf.rs`.
 //!
+//! BNF also runs with the AVX2 row loops forbidden (`set_simd(false)`), for their speed-up.
 //! The naive code runs twice: with its `rows x vocab` tensors in buffers reused across calls
 //! (a caching allocator; its best case) and allocating them on every call as written.
 //!
@@ -16,7 +17,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use bnf_core::{bf16, forward_backward_in_place, set_num_threads, Logit, RowDiag, RowLoss};
+use bnf_core::{
+    bf16, forward_backward_in_place, set_num_threads, set_simd, Logit, RowDiag, RowLoss,
+};
 use common::{data, NaiveRuns, ROWS};
 
 /// Which run a timing is for.
@@ -28,9 +31,17 @@ enum Run {
     Naive,
     /// The same, allocating its tensors on every call, as the appendix code does.
     NaiveAlloc,
+    /// BNF with the AVX2 row loops forbidden (`set_simd(false)`): the portable loops.
+    BnfPortable,
 }
 
-const ORDER: [Run; 4] = [Run::Bnf, Run::CrossEntropy, Run::Naive, Run::NaiveAlloc];
+const ORDER: [Run; 5] = [
+    Run::Bnf,
+    Run::CrossEntropy,
+    Run::Naive,
+    Run::NaiveAlloc,
+    Run::BnfPortable,
+];
 
 /// Median and quartiles of `v` (sorted in place).
 fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
@@ -51,9 +62,11 @@ fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
         work.copy_from_slice(&z);
         let t = Instant::now();
         match run {
-            Run::Bnf => {
+            Run::Bnf | Run::BnfPortable => {
+                set_simd(!matches!(run, Run::BnfPortable));
                 let loss = RowLoss::Bnf { ref_logp: &d.rho };
                 black_box(forward_backward_in_place(&mut work, &batch, loss, &mut diag).unwrap());
+                set_simd(true);
             }
             Run::CrossEntropy => {
                 black_box(
@@ -69,14 +82,14 @@ fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
         time(r); // warm-up
     }
     // Per round, time / BNF's time for each run: throughput ratios (> 1: BNF is faster).
-    let mut ratios: [Vec<f64>; 4] = Default::default();
+    let mut ratios: [Vec<f64>; 5] = Default::default();
     for round in 0..rounds {
-        let mut t = [0.0f64; 4];
-        for k in 0..4 {
-            let i = (round + k) % 4;
+        let mut t = [0.0f64; 5];
+        for k in 0..5 {
+            let i = (round + k) % 5;
             t[i] = time(ORDER[i]);
         }
-        for i in 0..4 {
+        for i in 0..5 {
             ratios[i].push(t[i] / t[0]);
         }
     }
@@ -88,7 +101,7 @@ fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
     let (_, bnf_med, _) = quartiles(&mut bnf_s);
     let q: Vec<(f64, f64, f64)> = ratios.iter_mut().map(|r| quartiles(r)).collect();
     println!(
-        "{:<5} V={:<6} threads={}  BNF {:>6.1} Melem/s  vs CE {:.3} [{:.3}, {:.3}]  vs naive {:.2} [{:.2}, {:.2}]  vs naive+alloc {:.2} [{:.2}, {:.2}]",
+        "{:<5} V={:<6} threads={}  BNF {:>6.1} Melem/s  vs CE {:.3} [{:.3}, {:.3}]  vs naive {:.2} [{:.2}, {:.2}]  vs naive+alloc {:.2} [{:.2}, {:.2}]  vs portable {:.2} [{:.2}, {:.2}]",
         T::NAME,
         v,
         threads,
@@ -96,6 +109,7 @@ fn measure<T: Logit>(v: usize, threads: usize, rounds: usize) {
         q[1].1, q[1].0, q[1].2,
         q[2].1, q[2].0, q[2].2,
         q[3].1, q[3].0, q[3].2,
+        q[4].1, q[4].0, q[4].2,
     );
 }
 

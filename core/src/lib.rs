@@ -42,7 +42,7 @@
 //! println!("pi_y = {}, f_y = {}, c = {}", out.rows[0].pi_y, out.rows[0].f_y, out.rows[0].c);
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
@@ -56,6 +56,7 @@ pub mod math;
 mod objective;
 mod row;
 pub mod seq;
+mod simd;
 mod target;
 mod weights;
 
@@ -72,6 +73,7 @@ pub use objective::{
     SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
 };
 pub use row::{row_grad, row_grad_in_place, row_stats, RowStats, BLOCK};
+pub use simd::{set_simd, simd_avx2};
 pub use target::{bnf_scalars, check_ref_logp, dynamic_target, BnfScalars, REF_LOGP_TOLERANCE};
 pub use weights::{response_weights, DISPREFERRED, PREFERRED};
 

@@ -11,6 +11,7 @@
 use crate::dtype::Logit;
 use crate::error::BnfError;
 use crate::math;
+use crate::simd::dispatch;
 
 /// Elements per inner reduction block (its 8 lanes are summed in `f32`, blocks in `f64`).
 pub const BLOCK: usize = 512;
@@ -79,7 +80,7 @@ impl RowStats {
 
 /// Lane-wise max of a slice, as `f32`, and whether it holds a NaN (which the max skips).
 #[inline(always)]
-fn max_of<T: Logit>(z: &[T]) -> (f32, bool) {
+fn max_of_loop<T: Logit>(z: &[T]) -> (f32, bool) {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut nan = [false; LANES];
     let chunks = z.chunks_exact(LANES);
@@ -140,7 +141,7 @@ fn block_sums<T: Logit>(z: &[T], m: f32, e: &[f32]) -> (f32, f32) {
 /// (blocks of [`BLOCK`] summed in `f64`). The exponentials go to `exps` (same length as `z`)
 /// when given, else to a block-sized buffer on the stack; the sums are the same bits either way.
 #[inline(always)]
-fn exp_sums<T: Logit>(z: &[T], m: f32, mut exps: Option<&mut [f32]>) -> (f64, f64) {
+fn exp_sums_loop<T: Logit>(z: &[T], m: f32, mut exps: Option<&mut [f32]>) -> (f64, f64) {
     let (mut s_total, mut t_total) = (0.0f64, 0.0f64);
     let mut local = [0.0f32; BLOCK];
     for (i, block) in z.chunks(BLOCK).enumerate() {
@@ -270,10 +271,7 @@ pub fn row_grad<T: Logit>(
     crate::error::check_len("row_grad out", z.len(), out.len())?;
     check_grad_inputs(z.len(), y, stats, w)?;
     let scale = w / stats.sum;
-    let m = stats.max;
-    for (o, v) in out.iter_mut().zip(z) {
-        *o = T::from_f32(scale * exp_clamped(v.to_f32() - m));
-    }
+    scale_exps(z, stats.max, scale, out);
     out[y] = T::from_f32(-scale * stats.others_sum);
     Ok(())
 }
@@ -288,10 +286,7 @@ pub fn row_grad_in_place<T: Logit>(
 ) -> Result<(), BnfError> {
     check_grad_inputs(z.len(), y, stats, w)?;
     let scale = w / stats.sum;
-    let m = stats.max;
-    for v in z.iter_mut() {
-        *v = T::from_f32(scale * exp_clamped(v.to_f32() - m));
-    }
+    scale_exps_in_place(z, stats.max, scale);
     z[y] = T::from_f32(-scale * stats.others_sum);
     Ok(())
 }
@@ -306,10 +301,51 @@ pub(crate) fn row_grad_from_exps<T: Logit>(
     out: &mut [T],
 ) {
     let scale = w / stats.sum;
+    scale_stored(exps, scale, out);
+    out[y] = T::from_f32(-scale * stats.others_sum);
+}
+
+// The hot loops, each run with AVX2 where the CPU has it (see `simd`).
+dispatch! {
+    /// Lane-wise max of a slice and whether it holds a NaN.
+    fn max_of<T: Logit>(z: &[T]) -> (f32, bool) = max_of_loop;
+}
+dispatch! {
+    /// Blocked sums of `e^(z_j - m)` and `e^(z_j - m) (z_j - m)`, optionally keeping the terms.
+    fn exp_sums<T: Logit>(z: &[T], m: f32, exps: Option<&mut [f32]>) -> (f64, f64) = exp_sums_loop;
+}
+dispatch! {
+    /// `out[j] = scale e^(z_j - m)`.
+    fn scale_exps<T: Logit>(z: &[T], m: f32, scale: f32, out: &mut [T]) -> () = scale_exps_loop;
+}
+dispatch! {
+    /// `z[j] = scale e^(z_j - m)`, over the logits.
+    fn scale_exps_in_place<T: Logit>(z: &mut [T], m: f32, scale: f32) -> () = scale_exps_in_place_loop;
+}
+dispatch! {
+    /// `out[j] = scale exps[j]`.
+    fn scale_stored<T: Logit>(exps: &[f32], scale: f32, out: &mut [T]) -> () = scale_stored_loop;
+}
+
+#[inline(always)]
+fn scale_exps_loop<T: Logit>(z: &[T], m: f32, scale: f32, out: &mut [T]) {
+    for (o, v) in out.iter_mut().zip(z) {
+        *o = T::from_f32(scale * exp_clamped(v.to_f32() - m));
+    }
+}
+
+#[inline(always)]
+fn scale_exps_in_place_loop<T: Logit>(z: &mut [T], m: f32, scale: f32) {
+    for v in z.iter_mut() {
+        *v = T::from_f32(scale * exp_clamped(v.to_f32() - m));
+    }
+}
+
+#[inline(always)]
+fn scale_stored_loop<T: Logit>(exps: &[f32], scale: f32, out: &mut [T]) {
     for (o, &e) in out.iter_mut().zip(exps) {
         *o = T::from_f32(scale * e);
     }
-    out[y] = T::from_f32(-scale * stats.others_sum);
 }
 
 #[inline(always)]
