@@ -95,7 +95,9 @@ pub fn line_chart(
         if integer_x {
             format!("{x:.0}")
         } else {
-            format!("{x}")
+            // At most 3 decimals, trailing zeros dropped (0.6, not 0.6000000000000001).
+            let s = format!("{x:.3}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
         }
     };
     chart
