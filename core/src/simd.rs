@@ -1,7 +1,7 @@
 //! Which instruction set the hot row loops run with. The loops are plain Rust written for
 //! auto-vectorisation; compiled for baseline x86-64 they use 4-wide SSE2. On x86-64 with `std`,
 //! each hot loop is compiled a second time with AVX2 enabled (8 lanes) and chosen at run time
-//! when the CPU has it: `cargo bench -p bnf-core --bench ratio` measured 1.7-1.9x more
+//! when the CPU has it: `cargo bench -p bnf-core --bench ratio` measured 1.34-1.47x more
 //! throughput for the fused BNF pass with AVX2 (docs/benchmarks.md).
 //!
 //! The two versions give the same bits: Rust never contracts `a * b + c` into a fused

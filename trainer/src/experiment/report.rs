@@ -9,7 +9,7 @@ use super::methods::{describe, METHODS};
 use super::metrics::CollapseRule;
 use super::plots;
 use super::runner::Dataset;
-use super::summary::{num, pct, points, summarize, DatasetSummary};
+use super::summary::{math_delta_at, num, pct, points, summarize, DatasetSummary};
 use super::tasks::{math_prompt, math_solution, style_chosen, style_prompt, style_rejected};
 use super::Outcome;
 use std::fmt::Write;
@@ -259,6 +259,35 @@ fn grid_table(out: &mut String, s: &DatasetSummary, lrs: &[f32]) {
     let _ = writeln!(out);
 }
 
+/// The alignment tax at every rate of the grid, so methods can be compared at one rate as well
+/// as at their chosen ones (on the style set the validation scores of most rates tie within a
+/// fraction of a point, so which rate is chosen decides much of the tax).
+fn tax_table(out: &mut String, o: &Outcome, s: &DatasetSummary, lrs: &[f32]) {
+    let head: Vec<String> = lrs.iter().map(|lr| format!("lr {lr:e}")).collect();
+    let _ = writeln!(
+        out,
+        "**{}**: math task change (points, mean ± sd over seeds, each seed against its own reference) per learning rate; collapsed runs included\n\n\
+         | method | {} | chosen |\n|---|{}---|",
+        s.dataset.name(),
+        head.join(" | "),
+        "---|".repeat(lrs.len())
+    );
+    for r in &s.rows {
+        let cells: Vec<String> = lrs
+            .iter()
+            .map(|&lr| points(math_delta_at(o, s.dataset, r.method, lr)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:e} |",
+            METHODS[r.method].label,
+            cells.join(" | "),
+            r.lr
+        );
+    }
+    let _ = writeln!(out);
+}
+
 fn bins_table(out: &mut String, o: &Outcome, s: &DatasetSummary) {
     let Some(bins) = shift_bins(o, s) else {
         let _ = writeln!(
@@ -414,6 +443,9 @@ pub fn write(o: &Outcome, dir: &str) -> Result<Vec<String>, String> {
     let _ = writeln!(out, "## Learning-rate grid\n");
     for s in &sums {
         grid_table(&mut out, s, &o.plan.lrs);
+    }
+    for s in &sums {
+        tax_table(&mut out, o, s, &o.plan.lrs);
     }
     runtime(&mut out, o);
     let md = format!("{dir}/results.md");

@@ -99,6 +99,15 @@ pub fn runs_of(
         .filter(move |(j, _)| j.dataset == dataset && j.method == method && j.lr == lr)
 }
 
+/// Math task accuracy after minus before (per seed, against that seed's reference) of the runs
+/// of `method` on `dataset` at `lr`: the alignment tax at that rate.
+pub fn math_delta_at(outcome: &Outcome, dataset: Dataset, method: usize, lr: f32) -> Stat {
+    stat(runs_of(outcome, dataset, method, lr).filter_map(|(j, r)| {
+        let b = outcome.references[j.seed].before[0].task_accuracy;
+        r.math.as_ref().map(|m| m.task_accuracy - b)
+    }))
+}
+
 fn val_score(r: &RunResult) -> f64 {
     match (&r.val, r.collapse_step) {
         (Some(v), None) => 0.5 * (v.pref_accuracy + v.task_accuracy),
@@ -143,10 +152,7 @@ pub fn summarize(outcome: &Outcome, dataset: Dataset) -> DatasetSummary {
                 let b = outcome.references[j.seed].before[d].task_accuracy;
                 r.test.as_ref().map(|c| c.task_accuracy - b)
             }));
-            let math_delta = stat(at.iter().filter_map(|(j, r)| {
-                let b = outcome.references[j.seed].before[0].task_accuracy;
-                r.math.as_ref().map(|m| m.task_accuracy - b)
-            }));
+            let math_delta = math_delta_at(outcome, dataset, method, lr);
             let grid: Vec<&RunResult> = outcome
                 .runs
                 .iter()
