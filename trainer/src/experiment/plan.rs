@@ -47,9 +47,9 @@ fn model(channels: usize, layers: usize, heads: usize) -> ModelConfig {
 }
 
 impl Plan {
-    /// The full experiment, sized for about 35 minutes on 2 quiet cores (a 4-rate grid took
-    /// 27.5 minutes there; the grid reaches down to 1e-5 because the DPO family's best rate was
-    /// the 4-rate grid's smallest, 3e-5; 450 runs).
+    /// The full experiment: 450 runs, 1715 s (28.6 minutes) of wall time on 2 quiet cores on
+    /// 2026-12-01 (docs/results.md). The grid reaches down to 1e-5 because the DPO family's best
+    /// rate was a 4-rate grid's smallest, 3e-5.
     pub fn full() -> Plan {
         Plan {
             name: "full",
