@@ -185,6 +185,36 @@ fn one_minus_pi_y_keeps_relative_accuracy() {
     );
 }
 
+/// Just below the reference (`pi_y = pi_ref (1 - 1e-6)`, say), `1 - f_y` is tiny: it is
+/// `-expm1(ell - rho)`, not `1 - f_y` by subtraction (which keeps only a few bits of it), and
+/// the target distribution's off-target mass is that same value.
+#[test]
+fn one_minus_f_y_keeps_relative_accuracy() {
+    let z = [0.25f32, -0.5];
+    let stats = bnf_core::row_stats(&z, 0).unwrap();
+    for delta in [1e-6f32, 3e-5, 1e-3] {
+        let rho = stats.ell + delta;
+        let gap = (stats.ell - rho) as f64; // exact: the two are within a factor of 2
+        let want = -gap.exp_m1();
+        let b = bnf_core::bnf_scalars(&stats, rho);
+        assert!(
+            ((b.one_minus_f_y as f64 - want) / want).abs() < 1e-5,
+            "delta {delta}: {} vs {want}",
+            b.one_minus_f_y
+        );
+        assert!(((b.f_y as f64 - gap.exp()) / gap.exp()).abs() < 1e-6);
+        let mut f = [0.0f32; 2];
+        bnf_core::dynamic_target(&z, 0, rho, &mut f).unwrap();
+        // V = 2: the other token gets all of 1 - f_y (times e / S', 1 to within an ulp).
+        assert!(
+            ((f[1] as f64 - want) / want).abs() < 1e-5,
+            "{} vs {want}",
+            f[1]
+        );
+        assert_eq!(f[0], b.f_y);
+    }
+}
+
 /// `rho = -inf` (reference gives no mass) is plain NLL; `rho = 0` (reference is certain)
 /// makes `f = pi`, so the gradient vanishes.
 #[test]
