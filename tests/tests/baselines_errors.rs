@@ -399,3 +399,31 @@ fn buffer_and_row_errors() {
     logits[1] = f32::NAN;
     assert!(objective_forward(&logits, &f.batch(), &dpo).is_ok());
 }
+
+/// Row weights are checked before the gradient pass writes any row: an IPO `tau` so small that
+/// `1 / (2 tau)` overflows makes every weight infinite, and the masked prompt row 0 (which
+/// the pass would zero first) keeps its sentinel.
+#[test]
+fn non_finite_row_weights_fail_before_any_row_is_written() {
+    let f = Fixture::new();
+    let ipo = Objective::Ipo(IpoConfig {
+        tau: f32::from_bits(1), // the smallest positive f32: valid, but 1 / (2 tau) = inf
+    });
+    let want = BnfError::InvalidWeight {
+        row: 1,
+        value: f32::INFINITY,
+    };
+    let sentinel = 12345.0f32;
+    let mut grad = vec![sentinel; f.logits.len()];
+    assert_eq!(
+        objective_forward_backward(&f.logits, &f.batch(), &ipo, &mut grad),
+        Err(want)
+    );
+    assert!(grad.iter().all(|&g| g == sentinel), "grad written on error");
+    let mut z = f.logits.clone();
+    assert_eq!(
+        objective_forward_backward_in_place(&mut z, &f.batch(), &ipo),
+        Err(want)
+    );
+    assert_eq!(z, f.logits, "logits written on error");
+}
