@@ -329,6 +329,15 @@ fn out_of_domain_configuration() {
             "z0",
             f32::INFINITY,
         ),
+        // losses.md: z0 = max(0, KL estimate), never negative.
+        (
+            Objective::Kto(KtoConfig {
+                z0: Some(-0.25),
+                ..KtoConfig::default()
+            }),
+            "z0",
+            -0.25,
+        ),
     ];
     for (obj, what, value) in cases {
         expect_err(
