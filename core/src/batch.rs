@@ -40,10 +40,15 @@ impl<'a> Batch<'a> {
         self.targets.len()
     }
 
-    /// Whether row `r` counts.
+    /// Whether row `r` counts: `r` is a row of the batch and, when [`Batch::scored`] is given,
+    /// marked `true` there. Never panics: a row past the end (of the batch or of a too-short
+    /// mask) does not count.
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        self.scored.is_none_or(|m| m[r])
+        r < self.rows()
+            && self
+                .scored
+                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
     }
 
     /// Check every length against `logits_len` and the batch-wide conditions.

@@ -425,3 +425,36 @@ fn row_grad_rejects_bad_input_untouched() {
     let total: f32 = out.iter().sum();
     assert!(total.abs() < 1e-5 && out[1] < 0.0);
 }
+
+/// `is_scored` is total: a row past the end of the batch, or of a too-short mask, does not
+/// count (no index panic), for both batch types.
+#[test]
+fn is_scored_never_panics() {
+    let (y, s, mask) = ([0u32; 3], [1.0f32; 3], [true, false]);
+    let b = Batch {
+        vocab: 2,
+        targets: &y,
+        weights: &s,
+        scored: Some(&mask),
+        num_responses: 1,
+    };
+    assert!(b.is_scored(0));
+    assert!(!b.is_scored(1));
+    assert!(!b.is_scored(2), "past the mask");
+    assert!(!b.is_scored(usize::MAX));
+    let all = Batch { scored: None, ..b };
+    assert!(all.is_scored(2));
+    assert!(!all.is_scored(3), "past the batch");
+    let pb = bnf_core::PrefBatch {
+        vocab: 2,
+        targets: &y,
+        scored: Some(&mask),
+        offsets: &[0, 3],
+        labels: &[1.0],
+        pairs: None,
+        ref_logp: None,
+    };
+    assert!(pb.is_scored(0) && !pb.is_scored(2) && !pb.is_scored(usize::MAX));
+    let pb_all = bnf_core::PrefBatch { scored: None, ..pb };
+    assert!(pb_all.is_scored(2) && !pb_all.is_scored(3));
+}

@@ -196,10 +196,15 @@ impl PrefBatch<'_> {
         self.offsets.len().saturating_sub(1)
     }
 
-    /// Whether row `r` counts.
+    /// Whether row `r` counts: `r` is a row of the batch and, when [`PrefBatch::scored`] is
+    /// given, marked `true` there. Never panics: a row past the end (of the batch or of a
+    /// too-short mask) does not count.
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        self.scored.is_none_or(|m| m[r])
+        r < self.rows()
+            && self
+                .scored
+                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
     }
 }
 
