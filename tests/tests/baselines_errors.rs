@@ -410,6 +410,28 @@ fn buffer_and_row_errors() {
     assert!(objective_forward(&logits, &f.batch(), &dpo).is_ok());
 }
 
+/// `rows * vocab` past `usize::MAX` is a length error for every objective, not a panic.
+#[test]
+fn rows_times_vocab_overflow_is_an_error() {
+    let f = Fixture::new();
+    let b = PrefBatch {
+        vocab: usize::MAX / 2,
+        ..f.batch()
+    };
+    for obj in all() {
+        expect_err(
+            &f.logits,
+            &b,
+            &obj,
+            BnfError::LengthMismatch {
+                what: "logits",
+                expected: usize::MAX,
+                found: f.logits.len(),
+            },
+        );
+    }
+}
+
 /// Row weights are checked before the gradient pass writes any row: an IPO `tau` so small that
 /// `1 / (2 tau)` overflows makes every weight infinite, and the masked prompt row 0 (which
 /// the pass would zero first) keeps its sentinel.

@@ -116,6 +116,39 @@ fn forward_with_a_bad_last_row_leaves_diag_untouched() {
     assert_eq!(diag, vec![DIAG_SENTINEL; 3]);
 }
 
+/// `rows * vocab` past `usize::MAX` is a length error, not an overflow panic.
+#[test]
+fn rows_times_vocab_overflow_is_an_error() {
+    let (y, s) = ([0u32, 0], [0.5f32, 0.5]);
+    let batch = Batch {
+        vocab: usize::MAX / 2 + 1,
+        targets: &y,
+        weights: &s,
+        scored: None,
+        num_responses: 1,
+    };
+    let z = [0.0f32; 4];
+    let want = BnfError::LengthMismatch {
+        what: "logits",
+        expected: usize::MAX,
+        found: 4,
+    };
+    let mut diag = vec![RowDiag::default(); 2];
+    assert_eq!(forward(&z, &batch, RowLoss::Nll, &mut diag), Err(want));
+    let mut grad = [0.0f32; 4];
+    let rho = [-1.0f32; 2];
+    let loss = RowLoss::Bnf { ref_logp: &rho };
+    assert_eq!(
+        forward_backward(&z, &batch, loss, &mut grad, &mut diag),
+        Err(want)
+    );
+    let mut zz = z;
+    assert_eq!(
+        forward_backward_in_place(&mut zz, &batch, loss, &mut diag),
+        Err(want)
+    );
+}
+
 #[test]
 fn good_case_passes() {
     let c = good();
