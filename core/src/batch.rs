@@ -1,16 +1,18 @@
 //! A batch of rows and the two-phase driver every objective runs on:
 //!
-//! 1. **statistics pass**: validate each scored row and compute its [`RowStats`] (reads the
-//!    logits, writes nothing but the per-row records). Any error stops here, so no output
-//!    buffer has been touched;
-//! 2. **gradient pass**: write `w_r * (pi - onehot(y_r))` for every row, with `w_r` supplied by
-//!    the objective (0 and a zero row for masked rows), in place or into a separate buffer.
+//! 1. **statistics pass**: validate every scored row first (writing nothing), then compute
+//!    each one's [`RowStats`] into the per-row records. Any error stops before a record is
+//!    written, so no output buffer has been touched;
+//! 2. **gradient pass**: check every row's weight and statistics, then write
+//!    `w_r * (pi - onehot(y_r))` for every row, with `w_r` supplied by the objective (0 and a
+//!    zero row for masked rows), in place or into a separate buffer.
 
 use crate::dtype::Logit;
 use crate::error::{check_len, BnfError};
 use crate::exec::{for_row_runs, for_row_runs2};
 use crate::row::{
-    row_grad, row_grad_from_exps, row_grad_in_place, row_max, row_stats_from_max, RowStats,
+    check_grad_inputs, row_grad, row_grad_from_exps, row_grad_in_place, row_max,
+    row_stats_from_max, RowStats,
 };
 
 /// What every objective needs besides the logits: rows are scored tokens laid out row-major
@@ -38,10 +40,15 @@ impl<'a> Batch<'a> {
         self.targets.len()
     }
 
-    /// Whether row `r` counts.
+    /// Whether row `r` counts: `r` is a row of the batch and, when [`Batch::scored`] is given,
+    /// marked `true` there. Never panics: a row past the end (of the batch or of a too-short
+    /// mask) does not count.
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        self.scored.is_none_or(|m| m[r])
+        r < self.rows()
+            && self
+                .scored
+                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
     }
 
     /// Check every length against `logits_len` and the batch-wide conditions.
@@ -85,36 +92,60 @@ impl<'a> Batch<'a> {
         row_max(self.row(logits, r), y as usize).map_err(|e| e.at_row(r))
     }
 
-    /// Validate scored row `r`'s target and weight, then compute its statistics.
-    pub(crate) fn row_stats<T: Logit>(&self, logits: &[T], r: usize) -> Result<RowStats, BnfError> {
-        let m = self.row_max(logits, r)?;
-        let y = self.targets[r] as usize;
-        row_stats_from_max(self.row(logits, r), y, m, None).map_err(|e| e.at_row(r))
-    }
-
     /// Row `r` of a `rows x vocab` buffer.
     fn row<'b, T>(&self, data: &'b [T], r: usize) -> &'b [T] {
         &data[r * self.vocab..(r + 1) * self.vocab]
     }
 
+    /// The checking pre-pass shared by [`Batch::stats_pass`] and [`Batch::fused_pass`]: every
+    /// scored row's target, weight and logits ([`Batch::row_max`]), then the objective's own
+    /// `check(r)`. Writes nothing but the returned maxima (one per row, 0 for masked rows), so
+    /// an error here leaves every caller buffer untouched.
+    fn max_pass<T, C>(&self, logits: &[T], check: C) -> Result<alloc::vec::Vec<f32>, BnfError>
+    where
+        T: Logit,
+        C: Fn(usize) -> Result<(), BnfError> + Sync,
+    {
+        let mut maxes = alloc::vec![0.0f32; self.rows()];
+        for_row_runs(&mut maxes, 1, logits.len(), |first, run| {
+            for (i, m) in run.iter_mut().enumerate() {
+                let r = first + i;
+                if self.is_scored(r) {
+                    *m = self.row_max(logits, r)?;
+                    check(r)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(maxes)
+    }
+
     /// Pass 1: `records[r] = per_row(r, stats)` for scored rows, `R::default()` for masked ones.
-    pub(crate) fn stats_pass<T, R, F>(
+    /// Every scored row is checked first (the batch's checks, then `check(r)`), so when that
+    /// fails `records` is untouched; `per_row` must not fail on a row `check` accepted.
+    pub(crate) fn stats_pass<T, R, C, F>(
         &self,
         logits: &[T],
         records: &mut [R],
+        check: C,
         per_row: F,
     ) -> Result<(), BnfError>
     where
         T: Logit,
         R: Send + Default,
+        C: Fn(usize) -> Result<(), BnfError> + Sync,
         F: Fn(usize, RowStats) -> Result<R, BnfError> + Sync,
     {
         check_len("row records", self.rows(), records.len())?;
+        let maxes = self.max_pass(logits, check)?;
         for_row_runs(records, 1, logits.len(), |first, run| {
             for (i, rec) in run.iter_mut().enumerate() {
                 let r = first + i;
                 *rec = if self.is_scored(r) {
-                    per_row(r, self.row_stats(logits, r)?)?
+                    let (z, y) = (self.row(logits, r), self.targets[r] as usize);
+                    let stats =
+                        row_stats_from_max(z, y, maxes[r], None).map_err(|e| e.at_row(r))?;
+                    per_row(r, stats)?
                 } else {
                     R::default()
                 };
@@ -123,14 +154,33 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Check what pass 2 will write with, for every row, before any row is written: each
+    /// `Some((stats, w))` from `w(r)` must be usable by [`row_grad`] (finite weight, plausible
+    /// statistics). The error names the lowest failing row, as the pass itself would.
+    fn check_grad_weights<F>(&self, w: &F) -> Result<(), BnfError>
+    where
+        F: Fn(usize) -> Option<(RowStats, f32)>,
+    {
+        for r in 0..self.rows() {
+            if let Some((stats, wr)) = w(r) {
+                check_grad_inputs(self.vocab, self.targets[r] as usize, &stats, wr)
+                    .map_err(|e| e.at_row(r))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Pass 2 into a separate buffer: row `r` of `grad` gets `w(r) * (pi - onehot)`, where
-    /// `w` returns the row's stats and weight (`None` for a masked row: a zero row).
+    /// `w` returns the row's stats and weight (`None` for a masked row: a zero row). Every
+    /// row's weight and statistics are checked before the first row is written, so on error
+    /// `grad` is untouched.
     pub(crate) fn grad_pass<T, F>(&self, logits: &[T], grad: &mut [T], w: F) -> Result<(), BnfError>
     where
         T: Logit,
         F: Fn(usize) -> Option<(RowStats, f32)> + Sync,
     {
         check_len("grad", logits.len(), grad.len())?;
+        self.check_grad_weights(&w)?;
         let v = self.vocab;
         for_row_runs(grad, v, logits.len(), |first, run| {
             for (i, out) in run.chunks_exact_mut(v).enumerate() {
@@ -148,12 +198,14 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Pass 2 over the logits themselves; the same bits as [`Batch::grad_pass`].
+    /// Pass 2 over the logits themselves; the same bits as [`Batch::grad_pass`], and the same
+    /// checks first, so on error the logits are untouched.
     pub(crate) fn grad_pass_in_place<T, F>(&self, logits: &mut [T], w: F) -> Result<(), BnfError>
     where
         T: Logit,
         F: Fn(usize) -> Option<(RowStats, f32)> + Sync,
     {
+        self.check_grad_weights(&w)?;
         let v = self.vocab;
         let cost = logits.len();
         for_row_runs(logits, v, cost, |first, run| {
@@ -206,17 +258,7 @@ impl Batch<'_> {
             RowIo::Separate(z, _) => z,
             RowIo::InPlace(z) => z,
         };
-        let mut maxes = alloc::vec![0.0f32; self.rows()];
-        for_row_runs(&mut maxes, 1, logits.len(), |first, run| {
-            for (i, m) in run.iter_mut().enumerate() {
-                let r = first + i;
-                if self.is_scored(r) {
-                    *m = self.row_max(logits, r)?;
-                    check(r)?;
-                }
-            }
-            Ok(())
-        })?;
+        let maxes = self.max_pass(logits, check)?;
         let v = self.vocab;
         let cost = logits.len();
         // One row: statistics into the scratch, the record, then the gradient row.

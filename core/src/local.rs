@@ -78,7 +78,8 @@ impl RowLoss<'_> {
     }
 }
 
-/// The loss only: fills `diag` (one per row) and returns the batch loss.
+/// The loss only: fills `diag` (one per row) and returns the batch loss. Every scored row is
+/// checked before the first record is written, so on error `diag` is untouched.
 pub fn forward<T: Logit>(
     logits: &[T],
     batch: &Batch<'_>,
@@ -87,9 +88,12 @@ pub fn forward<T: Logit>(
 ) -> Result<f32, BnfError> {
     batch.check(logits.len())?;
     loss.check(batch.rows())?;
-    batch.stats_pass(logits, diag, |r, stats| {
-        loss.diag(r, stats, batch.weights[r])
-    })?;
+    batch.stats_pass(
+        logits,
+        diag,
+        |r| loss.check_row(r),
+        |r, stats| loss.diag(r, stats, batch.weights[r]),
+    )?;
     Ok(mean_over(batch.num_responses, batch.rows(), |r| {
         diag[r].loss
     }))
@@ -102,7 +106,7 @@ pub(crate) fn grad_weight(batch: &Batch<'_>, r: usize, d: &RowDiag) -> Option<(R
 }
 
 /// Loss and gradient: fills `diag`, writes `dloss/dz` into `grad` (same shape as `logits`) and
-/// returns the batch loss. On error nothing is written to `grad`.
+/// returns the batch loss. On error nothing is written to `grad` or `diag`.
 pub fn forward_backward<T: Logit>(
     logits: &[T],
     batch: &Batch<'_>,
@@ -115,7 +119,7 @@ pub fn forward_backward<T: Logit>(
 }
 
 /// [`forward_backward`] with the gradient written over the logits (no second `rows x vocab`
-/// buffer); bit for bit the same gradient. On error the logits are untouched.
+/// buffer); bit for bit the same gradient. On error the logits and `diag` are untouched.
 pub fn forward_backward_in_place<T: Logit>(
     logits: &mut [T],
     batch: &Batch<'_>,

@@ -237,7 +237,12 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
 
 /// Check what [`row_grad`] and [`row_grad_in_place`] need: `y` in range, a finite weight, and
 /// statistics that can be a row's (`S >= 1` and finite, `0 <= S' <= S`).
-fn check_grad_inputs(vocab: usize, y: usize, stats: &RowStats, w: f32) -> Result<(), BnfError> {
+pub(crate) fn check_grad_inputs(
+    vocab: usize,
+    y: usize,
+    stats: &RowStats,
+    w: f32,
+) -> Result<(), BnfError> {
     check_target(vocab, y)?;
     if !w.is_finite() {
         return Err(BnfError::InvalidWeight { row: 0, value: w });

@@ -28,6 +28,9 @@ pub fn check_ref_logp(rho: f32) -> Result<f32, BnfError> {
 pub struct BnfScalars {
     /// `f_y = min(pi_y / pi_ref, 1)`.
     pub f_y: f32,
+    /// `1 - f_y`, computed as `-expm1(log f_y)` (exact when `f_y` is close to 1): the mass eq. 6
+    /// spreads over the other tokens. The loss and [`dynamic_target`] both use this value.
+    pub one_minus_f_y: f32,
     /// `c = (f_y - pi_y) / (1 - pi_y) = min(1, odds(pi_y) / odds(pi_ref))`, in `[0, 1]`.
     pub c: f32,
     /// `-sum_j f_j log pi_j` (the row's cross-entropy against `f`, before the weight `s`).
@@ -35,11 +38,20 @@ pub struct BnfScalars {
 }
 
 /// Eq. 6's `f_y` and eq. 8's scale `c` in log space, and the row loss from the running sums:
-/// `-(f_y ell + (1 - f_y)(T'/S' - lse))`. `rho` must already be checked (`<= 0`, not NaN).
+/// `-(f_y ell + (1 - f_y)(T'/S' - lse))`.
+///
+/// Precondition: `rho` is the output of [`check_ref_logp`] (not NaN, `<= 0`). Nothing here
+/// rejects other values, and they give meaningless scalars: a NaN `rho` reads as plain NLL,
+/// and `rho > 0` gives an `f_y` below 1 with `c = 1`, so loss and gradient disagree. Debug
+/// builds assert the precondition; every batch function checks `rho` before calling this.
 ///
 /// Edge cases: `rho = -inf` gives `f_y = 1`, `c = 1` (plain NLL); `rho = 0` gives `f = pi` and
 /// `c = 0` (no gradient); `pi_y = 1` in `f32` (`S' = 0`) gives `c = 1`, whose gradient is 0 anyway.
 pub fn bnf_scalars(stats: &RowStats, rho: f32) -> BnfScalars {
+    debug_assert!(
+        rho <= 0.0,
+        "bnf_scalars: rho = {rho} was not checked with check_ref_logp (NaN or above 0)"
+    );
     let gap = stats.ell - rho; // log(pi_y / pi_ref); +inf when rho = -inf
     let log_f_y = if gap < 0.0 { gap } else { 0.0 };
     let f_y = math::exp_precise(log_f_y);
@@ -61,6 +73,7 @@ pub fn bnf_scalars(stats: &RowStats, rho: f32) -> BnfScalars {
     };
     BnfScalars {
         f_y,
+        one_minus_f_y,
         c,
         cross_entropy: -(f_y * stats.ell + others),
     }
@@ -68,7 +81,8 @@ pub fn bnf_scalars(stats: &RowStats, rho: f32) -> BnfScalars {
 
 /// Materialise eq. 6's target distribution `f` for one row into `out` (for inspection and
 /// tests; the loss never needs it): `f_y = min(pi_y / pi_ref, 1)` and
-/// `f_j = (1 - f_y) pi_j / (1 - pi_y) = (1 - f_y) e^(z_j - m) / S'` for `j != y`.
+/// `f_j = (1 - f_y) pi_j / (1 - pi_y) = (1 - f_y) e^(z_j - m) / S'` for `j != y`, with `f_y`
+/// and `1 - f_y` taken from [`bnf_scalars`] (the values the loss uses).
 /// Returns the row statistics. Errors as [`row_stats`] and [`check_ref_logp`], plus a length
 /// mismatch between `z` and `out`.
 pub fn dynamic_target<T: Logit>(
@@ -80,16 +94,15 @@ pub fn dynamic_target<T: Logit>(
     crate::error::check_len("dynamic_target out", z.len(), out.len())?;
     let stats = row_stats(z, y)?;
     let rho = check_ref_logp(rho)?;
-    let f_y = bnf_scalars(&stats, rho).f_y;
-    let one_minus_f_y = 1.0 - f_y;
+    let b = bnf_scalars(&stats, rho);
     for (o, v) in out.iter_mut().zip(z) {
         let e = math::exp_precise(v.to_f32() - stats.max);
         *o = if stats.others_sum > 0.0 {
-            one_minus_f_y * (e / stats.others_sum)
+            b.one_minus_f_y * (e / stats.others_sum)
         } else {
             0.0
         };
     }
-    out[y] = f_y;
+    out[y] = b.f_y;
     Ok(stats)
 }

@@ -48,6 +48,19 @@ pub fn dynamic_target(z: &[f64], y: usize, rho: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Eq. 8's gradient scale `c = min(1, odds(pi_y) / odds(pi_ref))`, with `pi_y` from
+/// [`log_softmax`] and `pi_ref = e^rho`, in log space: `log odds(q) = log q - log(1 - q)`, with
+/// `log(1 - q) = ln(-expm1(log q))`. `pi_y = 1` (`V = 1`) gives 1, `pi_ref = 1` gives 0 and
+/// `rho = -inf` gives 1.
+pub fn gradient_scale(z: &[f64], y: usize, rho: f64) -> f64 {
+    let ell = log_softmax(z)[y];
+    if ell >= 0.0 {
+        return 1.0;
+    }
+    let log_odds = |l: f64| l - (-l.exp_m1()).ln();
+    (log_odds(ell) - log_odds(rho)).min(0.0).exp()
+}
+
 /// Eq. 4 for one row with `f` frozen: `-s * sum_j f_j log pi_j(z)`.
 pub fn row_loss_frozen(z: &[f64], f: &[f64], s: f64) -> f64 {
     let lp = log_softmax(z);

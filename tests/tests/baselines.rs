@@ -254,9 +254,15 @@ proptest! {
 
     /// The paper's Table 2: DPO's token gradient is `C_DPO (-grad log pi_w + grad log pi_l)`
     /// (over the number of pairs), `C_DPO = beta sigma(beta (rl - cl))`, and
-    /// `grad_z log pi(y) = onehot(y) - pi` on each row.
+    /// `grad_z log pi(y) = onehot(y) - pi` on each row. With two pairs or more, one more pair
+    /// (the first pair's chosen against the second's rejected) puts two responses in two
+    /// pairs each, so their rows collect from both.
     #[test]
-    fn dpo_token_gradient_is_table_2(c in case()) {
+    fn dpo_token_gradient_is_table_2(mut c in case()) {
+        if c.pairs.len() >= 2 {
+            let extra = [c.pairs[0][0], c.pairs[1][1]];
+            c.pairs.push(extra);
+        }
         let obj = Objective::parse("dpo").unwrap();
         let Objective::Dpo(cfg) = obj else { unreachable!() };
         let beta = cfg.beta as f64;
@@ -278,7 +284,7 @@ proptest! {
                     let pi = softmax(&z[r * v..(r + 1) * v]);
                     for j in 0..v {
                         let onehot = if j == c.targets[r] as usize { 1.0 } else { 0.0 };
-                        want[r * v + j] = c_dpo / n_pairs * sign * (onehot - pi[j]);
+                        want[r * v + j] += c_dpo / n_pairs * sign * (onehot - pi[j]);
                     }
                 }
             }
@@ -513,6 +519,52 @@ fn every_loss_equals_its_formula_on_a_fixed_batch() {
         ..cfg
     });
     assert!(close(out.loss as f64, ob.loss(&with_z0, &z), 1e-6, 1e-5));
+}
+
+/// KTO's batch estimate of `z0` is held constant (no gradient flows through it): estimating
+/// it (`z0: None`) gives the same loss, `dloss/dlp` and token gradient, bit for bit, as passing
+/// the estimate in as a constant. (Were the estimate differentiated, each response's `dloss/dlp`
+/// would pick up `dL/dz0 / n`, nonzero here since the estimate is positive.)
+#[test]
+fn kto_estimated_z0_is_detached() {
+    let c = fixed_case();
+    let Objective::Kto(cfg) = Objective::parse("kto").unwrap() else {
+        unreachable!()
+    };
+    let unpaired = PrefBatch {
+        pairs: None,
+        ..c.batch()
+    };
+    let mut g_est = vec![0.0f32; c.logits.len()];
+    let est =
+        objective_forward_backward(&c.logits, &unpaired, &Objective::Kto(cfg), &mut g_est).unwrap();
+    let z0 = est.kl_estimate.unwrap();
+    assert!(z0 > 0.0, "the estimate is not clipped here: {z0}");
+    let fixed = Objective::Kto(KtoConfig {
+        z0: Some(z0),
+        ..cfg
+    });
+    let mut g_fix = vec![0.0f32; c.logits.len()];
+    let fix = objective_forward_backward(&c.logits, &unpaired, &fixed, &mut g_fix).unwrap();
+    assert_eq!(fix.kl_estimate, Some(z0));
+    assert_eq!(est.loss.to_bits(), fix.loss.to_bits());
+    assert_eq!(est.dloss_dlogp, fix.dloss_dlogp);
+    assert_eq!(est.row_weight, fix.row_weight);
+    assert_eq!(g_est, g_fix);
+    // And `dloss/dlp` is the oracle's derivative at that constant z0 (central differences in lp).
+    let n = est.logp.len() as f64;
+    for i in 0..est.logp.len() {
+        let (lp, rp) = (est.logp[i] as f64, est.ref_logp[i] as f64);
+        let desirable = c.labels[i] > 0.0;
+        let f = |d: f64| seq_oracle::kto_loss(&fixed, lp + d, rp, desirable, z0 as f64) / n;
+        let h = 1e-5;
+        let fd = (f(h) - f(-h)) / (2.0 * h);
+        assert!(
+            close(est.dloss_dlogp[i] as f64, fd, 1e-7, 1e-3),
+            "response {i}: {} vs {fd}",
+            est.dloss_dlogp[i]
+        );
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Bad input to the objective API gets an error value naming what is wrong, and nothing is
 //! written to the gradient buffer (or the logits, in place).
 use bnf_core::{
-    objective_forward, objective_forward_backward, objective_forward_backward_in_place, BnfError,
-    DpoConfig, IpoConfig, KtoConfig, Objective, PrefBatch, OBJECTIVE_NAMES,
+    objective_forward, objective_forward_backward, objective_forward_backward_in_place, row_stats,
+    seq, BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, PrefBatch, RowStats,
+    OBJECTIVE_NAMES,
 };
 
 const V: usize = 3;
@@ -328,6 +329,15 @@ fn out_of_domain_configuration() {
             "z0",
             f32::INFINITY,
         ),
+        // losses.md: z0 = max(0, KL estimate), never negative.
+        (
+            Objective::Kto(KtoConfig {
+                z0: Some(-0.25),
+                ..KtoConfig::default()
+            }),
+            "z0",
+            -0.25,
+        ),
     ];
     for (obj, what, value) in cases {
         expect_err(
@@ -398,4 +408,124 @@ fn buffer_and_row_errors() {
     let mut logits = f.logits.clone();
     logits[1] = f32::NAN;
     assert!(objective_forward(&logits, &f.batch(), &dpo).is_ok());
+}
+
+/// `rows * vocab` past `usize::MAX` is a length error for every objective, not a panic.
+#[test]
+fn rows_times_vocab_overflow_is_an_error() {
+    let f = Fixture::new();
+    let b = PrefBatch {
+        vocab: usize::MAX / 2,
+        ..f.batch()
+    };
+    for obj in all() {
+        expect_err(
+            &f.logits,
+            &b,
+            &obj,
+            BnfError::LengthMismatch {
+                what: "logits",
+                expected: usize::MAX,
+                found: f.logits.len(),
+            },
+        );
+    }
+}
+
+/// Row weights are checked before the gradient pass writes any row: an IPO `tau` so small that
+/// `1 / (2 tau)` overflows makes every weight infinite, and the masked prompt row 0 (which
+/// the pass would zero first) keeps its sentinel.
+#[test]
+fn non_finite_row_weights_fail_before_any_row_is_written() {
+    let f = Fixture::new();
+    let ipo = Objective::Ipo(IpoConfig {
+        tau: f32::from_bits(1), // the smallest positive f32: valid, but 1 / (2 tau) = inf
+    });
+    let want = BnfError::InvalidWeight {
+        row: 1,
+        value: f32::INFINITY,
+    };
+    let sentinel = 12345.0f32;
+    let mut grad = vec![sentinel; f.logits.len()];
+    assert_eq!(
+        objective_forward_backward(&f.logits, &f.batch(), &ipo, &mut grad),
+        Err(want)
+    );
+    assert!(grad.iter().all(|&g| g == sentinel), "grad written on error");
+    let mut z = f.logits.clone();
+    assert_eq!(
+        objective_forward_backward_in_place(&mut z, &f.batch(), &ipo),
+        Err(want)
+    );
+    assert_eq!(z, f.logits, "logits written on error");
+}
+
+/// The fixture's row statistics, as a GPU would hand them to `seq::forward_from_stats`.
+fn fixture_stats(f: &Fixture, logits: &[f32]) -> Vec<RowStats> {
+    (0..f.targets.len())
+        .map(|r| row_stats(&logits[r * V..(r + 1) * V], f.targets[r] as usize).unwrap())
+        .collect()
+}
+
+/// `seq::forward_from_stats` takes only finite log-probs: with `ell = -inf` on both sides of a
+/// DPO pair the log-ratio difference would be `-inf - -inf = NaN`, loss and weights NaN.
+#[test]
+fn forward_from_stats_rejects_non_finite_ell() {
+    let f = Fixture::new();
+    let good = fixture_stats(&f, &f.logits);
+    for obj in all()
+        .into_iter()
+        .filter(|o| !matches!(o, Objective::Bnf | Objective::Nll))
+    {
+        assert!(seq::forward_from_stats(&f.batch(), &obj, &good).is_ok());
+        for bad in [f32::NEG_INFINITY, f32::NAN, 0.5] {
+            let mut stats = good.clone();
+            // Response 0 (rows 0-1, row 0 masked) and response 1 (row 2): the pair [0, 1].
+            stats[1].ell = bad;
+            stats[2].ell = bad;
+            assert_eq!(
+                seq::forward_from_stats(&f.batch(), &obj, &stats),
+                Err(BnfError::InvalidStats { row: 1 }),
+                "{} ell {bad}",
+                obj.name()
+            );
+        }
+        // A masked row is not checked.
+        let mut stats = good.clone();
+        stats[0].ell = f32::NEG_INFINITY;
+        assert!(seq::forward_from_stats(&f.batch(), &obj, &stats).is_ok());
+    }
+}
+
+/// Finite log-probs whose sum over a response overflows `f32`: the summed `lp` is `-inf`, an
+/// error naming the response and value (both from row statistics and from the logits), not a
+/// NaN loss.
+#[test]
+fn summed_log_prob_overflow_names_the_response() {
+    let f = Fixture::new();
+    // Response 2 is rows 3-4 (targets 0 and 1): put each target 3.4e38 below its row's max.
+    let mut logits = f.logits.clone();
+    for (r, y) in [(3usize, 0usize), (4, 1)] {
+        for j in 0..V {
+            logits[r * V + j] = if j == y { -1.7e38 } else { 1.7e38 };
+        }
+    }
+    let stats = fixture_stats(&f, &logits);
+    assert!(stats[3].ell.is_finite() && stats[3].ell < -3e38);
+    let want = BnfError::InvalidLabel {
+        response: 2,
+        value: f32::NEG_INFINITY,
+    };
+    for obj in all()
+        .into_iter()
+        .filter(|o| !matches!(o, Objective::Bnf | Objective::Nll))
+    {
+        assert_eq!(
+            seq::forward_from_stats(&f.batch(), &obj, &stats),
+            Err(want),
+            "{}",
+            obj.name()
+        );
+        expect_err(&logits, &f.batch(), &obj, want);
+    }
 }

@@ -28,7 +28,25 @@ fn good() -> Case {
     }
 }
 
-/// Run out of place and in place; both must fail the same way and leave buffers untouched.
+/// A row record no pass would write (so that overwriting it shows).
+const DIAG_SENTINEL: RowDiag = RowDiag {
+    scored: true,
+    stats: bnf_core::RowStats {
+        max: 1.0,
+        lse: 2.0,
+        ell: -3.0,
+        sum: 4.0,
+        others_sum: 5.0,
+        others_dot: -6.0,
+    },
+    pi_y: 7.0,
+    f_y: 8.0,
+    c: 9.0,
+    loss: 10.0,
+};
+
+/// Run the loss alone, out of place and in place; all must fail the same way and leave every
+/// buffer (the gradient, the logits, the row records) untouched.
 fn fails(c: &Case) -> BnfError {
     let batch = Batch {
         vocab: V,
@@ -39,17 +57,96 @@ fn fails(c: &Case) -> BnfError {
     };
     let loss = RowLoss::Bnf { ref_logp: &c.rho };
     let sentinel = 12345.0f32;
+    let untouched = vec![DIAG_SENTINEL; c.y.len()];
+    let mut diag = untouched.clone();
+    let e0 = forward(&c.z, &batch, loss, &mut diag).unwrap_err();
+    assert_eq!(diag, untouched, "diag written on error (forward)");
     let mut grad = vec![sentinel; c.z.len()];
-    let mut diag = vec![RowDiag::default(); c.y.len()];
     let e1 = forward_backward(&c.z, &batch, loss, &mut grad, &mut diag).unwrap_err();
     assert!(grad.iter().all(|&g| g == sentinel), "grad written on error");
+    assert_eq!(diag, untouched, "diag written on error (forward_backward)");
     let mut z = c.z.clone();
     let e2 = forward_backward_in_place(&mut z, &batch, loss, &mut diag).unwrap_err();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&z), bits(&c.z), "logits changed on error");
+    assert_eq!(diag, untouched, "diag written on error (in place)");
+    assert_eq!(format!("{e0:?}"), format!("{e1:?}"));
     assert_eq!(format!("{e1:?}"), format!("{e2:?}"));
     assert!(!e1.to_string().is_empty());
     e1
+}
+
+/// `forward` (the loss alone) checks every row before it writes a record: a bad last row
+/// leaves the earlier rows' records as they were.
+#[test]
+fn forward_with_a_bad_last_row_leaves_diag_untouched() {
+    for bnf in [true, false] {
+        let mut c = good();
+        c.z[2 * V + 1] = f32::NAN;
+        let batch = Batch {
+            vocab: V,
+            targets: &c.y,
+            weights: &c.s,
+            scored: None,
+            num_responses: c.n,
+        };
+        let loss = if bnf {
+            RowLoss::Bnf { ref_logp: &c.rho }
+        } else {
+            RowLoss::Nll
+        };
+        let mut diag = vec![DIAG_SENTINEL; 3];
+        let e = forward(&c.z, &batch, loss, &mut diag).unwrap_err();
+        assert_eq!(e, BnfError::NonFiniteLogits { row: 2 });
+        assert_eq!(diag, vec![DIAG_SENTINEL; 3]);
+    }
+    // And a bad reference log-prob on the last row (BNF's own check).
+    let mut c = good();
+    c.rho[2] = f32::NAN;
+    let batch = Batch {
+        vocab: V,
+        targets: &c.y,
+        weights: &c.s,
+        scored: None,
+        num_responses: c.n,
+    };
+    let mut diag = vec![DIAG_SENTINEL; 3];
+    let e = forward(&c.z, &batch, RowLoss::Bnf { ref_logp: &c.rho }, &mut diag).unwrap_err();
+    assert!(matches!(e, BnfError::InvalidRefLogProb { row: 2, value } if value.is_nan()));
+    assert_eq!(diag, vec![DIAG_SENTINEL; 3]);
+}
+
+/// `rows * vocab` past `usize::MAX` is a length error, not an overflow panic.
+#[test]
+fn rows_times_vocab_overflow_is_an_error() {
+    let (y, s) = ([0u32, 0], [0.5f32, 0.5]);
+    let batch = Batch {
+        vocab: usize::MAX / 2 + 1,
+        targets: &y,
+        weights: &s,
+        scored: None,
+        num_responses: 1,
+    };
+    let z = [0.0f32; 4];
+    let want = BnfError::LengthMismatch {
+        what: "logits",
+        expected: usize::MAX,
+        found: 4,
+    };
+    let mut diag = vec![RowDiag::default(); 2];
+    assert_eq!(forward(&z, &batch, RowLoss::Nll, &mut diag), Err(want));
+    let mut grad = [0.0f32; 4];
+    let rho = [-1.0f32; 2];
+    let loss = RowLoss::Bnf { ref_logp: &rho };
+    assert_eq!(
+        forward_backward(&z, &batch, loss, &mut grad, &mut diag),
+        Err(want)
+    );
+    let mut zz = z;
+    assert_eq!(
+        forward_backward_in_place(&mut zz, &batch, loss, &mut diag),
+        Err(want)
+    );
 }
 
 #[test]
@@ -360,4 +457,37 @@ fn row_grad_rejects_bad_input_untouched() {
     row_grad(&z, 1, &stats, 2.0, &mut out).unwrap();
     let total: f32 = out.iter().sum();
     assert!(total.abs() < 1e-5 && out[1] < 0.0);
+}
+
+/// `is_scored` is total: a row past the end of the batch, or of a too-short mask, does not
+/// count (no index panic), for both batch types.
+#[test]
+fn is_scored_never_panics() {
+    let (y, s, mask) = ([0u32; 3], [1.0f32; 3], [true, false]);
+    let b = Batch {
+        vocab: 2,
+        targets: &y,
+        weights: &s,
+        scored: Some(&mask),
+        num_responses: 1,
+    };
+    assert!(b.is_scored(0));
+    assert!(!b.is_scored(1));
+    assert!(!b.is_scored(2), "past the mask");
+    assert!(!b.is_scored(usize::MAX));
+    let all = Batch { scored: None, ..b };
+    assert!(all.is_scored(2));
+    assert!(!all.is_scored(3), "past the batch");
+    let pb = bnf_core::PrefBatch {
+        vocab: 2,
+        targets: &y,
+        scored: Some(&mask),
+        offsets: &[0, 3],
+        labels: &[1.0],
+        pairs: None,
+        ref_logp: None,
+    };
+    assert!(pb.is_scored(0) && !pb.is_scored(2) && !pb.is_scored(usize::MAX));
+    let pb_all = bnf_core::PrefBatch { scored: None, ..pb };
+    assert!(pb_all.is_scored(2) && !pb_all.is_scored(3));
 }

@@ -128,18 +128,26 @@ fn check_edges<T: Logit + PartialEq>() {
                     "{} {name} rho={rho} s={s}: {loss} {diag:?}",
                     T::NAME
                 );
-                // Against the oracle on the rounded inputs (exact in f64 for finite rows).
-                if z.iter().all(|x| x.is_finite()) {
-                    let zz: Vec<f64> = zt.iter().map(|x| x.to_f32() as f64).collect();
-                    let want = oracle::bnf_row_grad(&zz, y as usize, rho.min(0.0) as f64, s as f64);
-                    let tol = if T::NAME == "f32" { 3e-5 } else { 1e-2 };
-                    for (g, w) in grad.iter().zip(&want) {
-                        assert!(
-                            (*g as f64 - w).abs() <= tol * (w.abs() + 1e-4),
-                            "{} {name} rho={rho}: {g} vs {w}",
-                            T::NAME
-                        );
-                    }
+                // Against the oracle on the rounded inputs (the oracle takes -inf logits too:
+                // probability 0, no term in the loss). The loss is computed in f32 from the
+                // same rounded values for every storage type, so it gets f32's tolerance; the
+                // gradient is rounded to the storage type.
+                let zz: Vec<f64> = zt.iter().map(|x| x.to_f32() as f64).collect();
+                let (yy, rr, ss) = (y as usize, rho.min(0.0) as f64, s as f64);
+                let want = oracle::bnf_row_loss(&zz, yy, rr, ss);
+                assert!(
+                    (loss as f64 - want).abs() <= 3e-5 * (ss.abs() + want.abs()),
+                    "{} {name} rho={rho} s={s}: loss {loss} vs {want}",
+                    T::NAME
+                );
+                let want = oracle::bnf_row_grad(&zz, yy, rr, ss);
+                let tol = if T::NAME == "f32" { 3e-5 } else { 1e-2 };
+                for (g, w) in grad.iter().zip(&want) {
+                    assert!(
+                        (*g as f64 - w).abs() <= tol * (w.abs() + 1e-4),
+                        "{} {name} rho={rho}: {g} vs {w}",
+                        T::NAME
+                    );
                 }
             }
         }
@@ -183,6 +191,36 @@ fn one_minus_pi_y_keeps_relative_accuracy() {
         "{} vs {want}",
         out.grad[0]
     );
+}
+
+/// Just below the reference (`pi_y = pi_ref (1 - 1e-6)`, say), `1 - f_y` is tiny: it is
+/// `-expm1(ell - rho)`, not `1 - f_y` by subtraction (which keeps only a few bits of it), and
+/// the target distribution's off-target mass is that same value.
+#[test]
+fn one_minus_f_y_keeps_relative_accuracy() {
+    let z = [0.25f32, -0.5];
+    let stats = bnf_core::row_stats(&z, 0).unwrap();
+    for delta in [1e-6f32, 3e-5, 1e-3] {
+        let rho = stats.ell + delta;
+        let gap = (stats.ell - rho) as f64; // exact: the two are within a factor of 2
+        let want = -gap.exp_m1();
+        let b = bnf_core::bnf_scalars(&stats, rho);
+        assert!(
+            ((b.one_minus_f_y as f64 - want) / want).abs() < 1e-5,
+            "delta {delta}: {} vs {want}",
+            b.one_minus_f_y
+        );
+        assert!(((b.f_y as f64 - gap.exp()) / gap.exp()).abs() < 1e-6);
+        let mut f = [0.0f32; 2];
+        bnf_core::dynamic_target(&z, 0, rho, &mut f).unwrap();
+        // V = 2: the other token gets all of 1 - f_y (times e / S', 1 to within an ulp).
+        assert!(
+            ((f[1] as f64 - want) / want).abs() < 1e-5,
+            "{} vs {want}",
+            f[1]
+        );
+        assert_eq!(f[0], b.f_y);
+    }
 }
 
 /// `rho = -inf` (reference gives no mass) is plain NLL; `rho = 0` (reference is certain)

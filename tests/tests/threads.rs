@@ -1,6 +1,6 @@
 //! The `parallel` feature: results are bitwise identical for any number of threads. (Its own
-#![allow(clippy::type_complexity)]
 //! test binary, because the thread count is process-wide.)
+#![allow(clippy::type_complexity)]
 
 use bnf_core::{bf16, bnf, set_num_threads, Batch, Logit};
 

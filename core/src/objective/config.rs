@@ -71,7 +71,8 @@ pub struct KtoConfig {
     /// The reference point `z0`, held constant (no gradient). `None` (default): estimate it
     /// from the batch as `max(0, mean over responses of (lp - rp))`, a simpler estimate than
     /// TRL's (which scores completions under mismatched prompts). `Some(v)`: use `v`, e.g. an
-    /// estimate the caller computed TRL's way.
+    /// estimate the caller computed TRL's way; `v` must be finite and `>= 0` (`losses.md`:
+    /// `z0 = max(0, KL estimate)`), else `InvalidConfig`.
     pub z0: Option<f32>,
 }
 

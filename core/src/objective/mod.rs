@@ -125,8 +125,8 @@ impl Objective {
             .map(|&(_, o)| o)
     }
 
-    /// Check the configuration's parameters (`beta > 0`, `tau > 0`, weights `>= 0`, everything
-    /// finite).
+    /// Check the configuration's parameters (`beta > 0`, `tau > 0`, weights `>= 0`, a given
+    /// KTO `z0 >= 0`, everything finite).
     pub fn validate(&self) -> Result<(), BnfError> {
         let p = Param {
             objective: self.name(),
@@ -153,7 +153,8 @@ impl Objective {
                 p.positive("beta", c.beta)?;
                 p.non_negative("desirable_weight", c.desirable_weight)?;
                 p.non_negative("undesirable_weight", c.undesirable_weight)?;
-                c.z0.map_or(Ok(()), |z| p.finite("z0", z))
+                // losses.md: z0 = max(0, KL estimate), so a given z0 is never negative.
+                c.z0.map_or(Ok(()), |z| p.non_negative("z0", z))
             }
         }
     }
@@ -195,10 +196,15 @@ impl PrefBatch<'_> {
         self.offsets.len().saturating_sub(1)
     }
 
-    /// Whether row `r` counts.
+    /// Whether row `r` counts: `r` is a row of the batch and, when [`PrefBatch::scored`] is
+    /// given, marked `true` there. Never panics: a row past the end (of the batch or of a
+    /// too-short mask) does not count.
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        self.scored.is_none_or(|m| m[r])
+        r < self.rows()
+            && self
+                .scored
+                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
     }
 }
 

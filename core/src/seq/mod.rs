@@ -48,8 +48,8 @@ pub(crate) fn forward<T: Logit>(
     let ref_logp = reference_sums(pb, obj)?;
     let mut stats = vec![RowStats::default(); pb.rows()];
     prep.batch(pb)
-        .stats_pass(logits, &mut stats, |_, s| Ok(s))?;
-    let out = finish(pb, obj, &prep, ref_logp, &stats);
+        .stats_pass(logits, &mut stats, |_| Ok(()), |_, s| Ok(s))?;
+    let out = finish(pb, obj, &prep, ref_logp, &stats)?;
     Ok(SeqForward { prep, stats, out })
 }
 
@@ -61,7 +61,8 @@ pub(crate) fn forward<T: Logit>(
 /// `stats` has one entry per row (masked rows are ignored). Errors: as
 /// [`crate::objective_forward`] for the batch, `LengthMismatch` for `stats`, `InvalidConfig`
 /// for BNF and NLL (row-local: use their fused kernels), `InvalidStats` for a scored row whose
-/// `ell` is not a log-prob (NaN or above 0).
+/// `ell` is not a finite log-prob (NaN, infinite or above 0), and, as [`sequence_loss`],
+/// `InvalidLabel` for a response whose summed log-prob is not finite.
 pub fn forward_from_stats(
     pb: &PrefBatch<'_>,
     obj: &Objective,
@@ -73,41 +74,40 @@ pub fn forward_from_stats(
     let logits_len = pb.rows().saturating_mul(pb.vocab);
     let prep = Prepared::new(logits_len, pb, obj)?;
     check_len("row stats", pb.rows(), stats.len())?;
-    if let Some(r) =
-        (0..pb.rows()).find(|&r| pb.is_scored(r) && (stats[r].ell.is_nan() || stats[r].ell > 0.0))
-    {
+    let bad_ell = |ell: f32| !ell.is_finite() || ell > 0.0;
+    if let Some(r) = (0..pb.rows()).find(|&r| pb.is_scored(r) && bad_ell(stats[r].ell)) {
         return Err(BnfError::InvalidStats { row: r });
     }
     let ref_logp = reference_sums(pb, obj)?;
-    Ok(finish(pb, obj, &prep, ref_logp, stats))
+    finish(pb, obj, &prep, ref_logp, stats)
 }
 
-/// Per-response sums, the sequence loss and the row weights `w_r = -dL/dlp_i`.
+/// Per-response sums, the sequence loss and the row weights `w_r = -dL/dlp_i`. The sums go
+/// through [`sequence_loss`]'s value check ([`check_values`]) before the loss is taken.
 fn finish(
     pb: &PrefBatch<'_>,
     obj: &Objective,
     prep: &Prepared,
     ref_logp: Vec<f32>,
     stats: &[RowStats],
-) -> ObjectiveOutput {
+) -> Result<ObjectiveOutput, BnfError> {
     let logp = to_f32(per_response(pb, |r| stats[r].ell as f64));
-    let seq = reduce(
-        obj,
-        &SeqInputs {
-            logp: &logp,
-            ref_logp: &ref_logp,
-            lengths: &prep.lengths,
-            labels: pb.labels,
-            pairs: pb.pairs.unwrap_or(&[]),
-        },
-    );
+    let inputs = SeqInputs {
+        logp: &logp,
+        ref_logp: &ref_logp,
+        lengths: &prep.lengths,
+        labels: pb.labels,
+        pairs: pb.pairs.unwrap_or(&[]),
+    };
+    check_values(obj, &inputs)?;
+    let seq = reduce(obj, &inputs)?;
     let mut row_weight = vec![0.0f32; pb.rows()];
     for (i, w) in pb.offsets.windows(2).enumerate() {
         for r in (w[0]..w[1]).filter(|&r| pb.is_scored(r)) {
             row_weight[r] = -seq.dloss_dlogp[i];
         }
     }
-    ObjectiveOutput {
+    Ok(ObjectiveOutput {
         loss: seq.loss,
         terms: seq.terms,
         logp,
@@ -116,7 +116,7 @@ fn finish(
         dloss_dlogp: seq.dloss_dlogp,
         row_weight,
         kl_estimate: seq.kl_estimate,
-    }
+    })
 }
 
 /// The error for a row-local objective given to a sequence-level entry.
@@ -218,6 +218,12 @@ pub struct SeqLoss {
 /// `MissingReference` when the objective needs `ref_logp` and it is empty, `InvalidLabel` for
 /// a non-finite value, `MissingPairs` / `InvalidPair` as for the batch functions.
 pub fn sequence_loss(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
+    check_inputs(obj, s)?;
+    reduce(obj, s)
+}
+
+/// [`sequence_loss`]'s checks of its inputs.
+fn check_inputs(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
     obj.validate()?;
     if matches!(obj, Objective::Bnf | Objective::Nll) {
         return Err(row_local_error(obj));
@@ -236,34 +242,52 @@ pub fn sequence_loss(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfE
     if let Some(i) = s.lengths.iter().position(|&l| l == 0) {
         return Err(BnfError::EmptyResponse { response: i });
     }
+    check_values(obj, s)?;
+    let pairs = (!s.pairs.is_empty()).then_some(s.pairs);
+    check_pairs(pairs, s.labels, obj)
+}
+
+/// The per-response values are usable (lengths already match): `lp_i` and `rp_i` finite, the
+/// label finite (and not 0 for KTO). `InvalidLabel` names the first bad response and value.
+/// Shared by [`sequence_loss`] and the batch path, which runs it on the sums it computed from
+/// row statistics: a sum of finite log-probs can still overflow to `-inf`, and a NaN or
+/// infinite `lp` would make the loss and the row weights NaN.
+fn check_values(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
     let kto = matches!(obj, Objective::Kto(_));
-    for i in 0..n {
+    for i in 0..s.logp.len() {
         let bad_label = !s.labels[i].is_finite() || (kto && s.labels[i] == 0.0);
         let bad = [s.logp[i], s.rp(i)].into_iter().find(|v| !v.is_finite());
         if let Some(value) = bad.or(bad_label.then_some(s.labels[i])) {
             return Err(BnfError::InvalidLabel { response: i, value });
         }
     }
-    let pairs = (!s.pairs.is_empty()).then_some(s.pairs);
-    check_pairs(pairs, s.labels, obj)?;
-    Ok(reduce(obj, s))
+    Ok(())
 }
 
-/// Step 3 on checked inputs.
-fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> SeqLoss {
+/// Step 3 on checked inputs. Every objective is named, so a new one must be routed here; the
+/// row-local ones (BNF, NLL) are an error value, never a silently empty loss.
+fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
     let (terms, dloss_dlogp, kl_estimate) = match obj {
+        Objective::Bnf | Objective::Nll => return Err(row_local_error(obj)),
         Objective::Kto(cfg) => kto_terms(s, cfg),
-        _ => {
-            let (t, g) = pair_terms(s, obj);
+        Objective::NllPll
+        | Objective::Dpo(_)
+        | Objective::Ipo(_)
+        | Objective::SlicHf(_)
+        | Objective::SimPo(_)
+        | Objective::RDpo(_)
+        | Objective::Cpo(_)
+        | Objective::Orpo(_) => {
+            let (t, g) = pair_terms(s, obj)?;
             (t, g, None)
         }
     };
-    SeqLoss {
+    Ok(SeqLoss {
         loss: mean(&terms),
         terms,
         dloss_dlogp,
         kl_estimate,
-    }
+    })
 }
 
 /// The loss of one pair under a pairwise objective (`None` for BNF, NLL and KTO).
@@ -282,14 +306,14 @@ pub fn pair_loss(obj: &Objective, p: &PairInput) -> Option<PairLoss> {
 }
 
 /// One term per pair and `g_i = dL/dlp_i` of the mean over pairs (a response in several pairs
-/// collects from each).
-fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> (Vec<f32>, Vec<f32>) {
+/// collects from each). `obj` must be pairwise; otherwise an error (no pair is dropped).
+fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> Result<(Vec<f32>, Vec<f32>), BnfError> {
     let n_pairs = s.pairs.len() as f64;
     let mut g = vec![0.0f64; s.logp.len()];
     let terms = s
         .pairs
         .iter()
-        .filter_map(|&[c, r]| {
+        .map(|&[c, r]| {
             let input = PairInput {
                 lp_w: s.logp[c],
                 lp_l: s.logp[r],
@@ -298,13 +322,17 @@ fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> (Vec<f32>, Vec<f32>) {
                 len_w: s.lengths[c],
                 len_l: s.lengths[r],
             };
-            let pl = pair_loss(obj, &input)?;
+            let pl = pair_loss(obj, &input).ok_or(BnfError::InvalidConfig {
+                objective: obj.name(),
+                what: "objective (not pairwise)",
+                value: f32::NAN,
+            })?;
             g[c] += pl.d_w as f64 / n_pairs;
             g[r] += pl.d_l as f64 / n_pairs;
-            Some(pl.loss)
+            Ok(pl.loss)
         })
-        .collect();
-    (terms, g.into_iter().map(|x| x as f32).collect())
+        .collect::<Result<Vec<f32>, BnfError>>()?;
+    Ok((terms, g.into_iter().map(|x| x as f32).collect()))
 }
 
 /// One KTO term per response, `g_i = dL/dlp_i` of their mean, and the `z0` used.
