@@ -60,6 +60,8 @@ where
 
 /// [`for_row_runs`] over two buffers with the same rows: `a` holds `per_a` records per row,
 /// `b` `per_b`, and `work(first_row, a_run, b_run)` gets the same rows of both.
+// `per_b` only splits `b` between threads, so a build without `parallel` never reads it.
+#[cfg_attr(not(feature = "parallel"), allow(unused_variables))]
 pub(crate) fn for_row_runs2<A, B, F>(
     a: &mut [A],
     per_a: usize,
