@@ -13,7 +13,7 @@ use bnf_core::{
 };
 
 use crate::batch::{elements, scored_flags, Grad};
-use crate::guard::{check_disjoint, entry, required, slice, slice_mut, IN_PLACE};
+use crate::guard::{check_disjoint, check_ptr, entry, required, slice, slice_mut, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 
 /// `BnfObjective::kind`: BNF (paper eq. 4), row-local; needs `ref_logp`.
@@ -188,9 +188,11 @@ impl BnfObjective {
 /// # Safety
 /// `name` is a NUL-terminated string; `out` points to a writable `BnfObjective`.
 pub(crate) unsafe fn default(name: *const c_char, out: *mut BnfObjective) -> Result<(), Fail> {
-    let name = CStr::from_ptr(required(name, "name")?);
+    // Checked as a raw pointer, then read through it: a `&c_char` would give `CStr::from_ptr`
+    // the provenance of one byte only. The name is copied before `out` is borrowed.
+    check_ptr(name, "name")?;
+    let text = CStr::from_ptr(name).to_string_lossy().into_owned();
     let out = slice_mut(out, 1, "out")?;
-    let text = name.to_string_lossy();
     let o = Objective::parse(&text).ok_or_else(|| {
         Fail::new(
             BnfStatus::BNF_ERR_INVALID_RESPONSES,

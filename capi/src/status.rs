@@ -118,10 +118,12 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Store `message` as this thread's last error message (an interior NUL is replaced).
+/// Store `message` as this thread's last error message (an interior NUL is replaced). During
+/// the thread's teardown, once the thread-local is gone, the message is dropped (`with` would
+/// panic there).
 pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|m| *m.borrow_mut() = c);
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = c);
 }
 
 /// The message of the last call on this thread that failed, or `""` if the last call
@@ -129,7 +131,11 @@ pub(crate) fn set_last_error(message: &str) {
 /// `bnf_last_error_message` and `bnf_status_name`); never NULL, never to be freed.
 #[no_mangle]
 pub extern "C" fn bnf_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|m| m.borrow().as_ptr())
+    // A static "" once the thread-local is destroyed (a call from another thread-local's
+    // destructor): `with` would panic, and no panic may cross the boundary.
+    LAST_ERROR
+        .try_with(|m| m.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code (`"BNF_ERR_TARGET_OUT_OF_RANGE"`...), or `"BNF_UNKNOWN_STATUS"`.
@@ -155,4 +161,47 @@ pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
     ALL.iter()
         .find(|s| **s as i32 == status)
         .map_or(c"BNF_UNKNOWN_STATUS".as_ptr(), |s| s.name().as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Calls into the library from its destructor, which runs during the thread's teardown,
+    /// possibly after `LAST_ERROR` is gone.
+    struct Probe;
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            set_last_error("from a destructor");
+            let p = bnf_last_error_message();
+            let m = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+            SEEN.lock().unwrap().push(m);
+        }
+    }
+
+    thread_local! {
+        static PROBE: Probe = const { Probe };
+    }
+
+    #[test]
+    fn the_message_functions_survive_thread_teardown() {
+        let t = std::thread::spawn(|| {
+            // The probe's destructor is registered before LAST_ERROR exists, so (destructors
+            // running in reverse order) it runs after LAST_ERROR is destroyed.
+            PROBE.with(|_| {});
+            set_last_error("set in the thread");
+        });
+        assert!(t.join().is_ok(), "no panic during teardown");
+        let seen = SEEN.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].is_empty() || seen[0] == "from a destructor",
+            "{seen:?}"
+        );
+    }
 }
