@@ -130,7 +130,8 @@ typedef enum BnfStatus {
    */
   BNF_ERR_INVALID_WEIGHT = 8,
   /**
-   * Response offsets are malformed, a response has no scored row, or a label is not finite.
+   * Response offsets are malformed, a response has no scored row, a label is not finite, or
+   * pairs are missing or malformed.
    */
   BNF_ERR_INVALID_RESPONSES = 9,
   /**
@@ -152,6 +153,11 @@ typedef enum BnfStatus {
    * A CUDA driver call failed (launch, PTX load...); the message has the driver's words.
    */
   BNF_ERR_CUDA = 13,
+  /**
+   * An argument's value is not one the entry accepts: an unknown `dtype`, objective kind or
+   * objective name, or an objective parameter out of its range (`beta <= 0`...).
+   */
+  BNF_ERR_INVALID_ARGUMENT = 14,
 } BnfStatus;
 
 /**
@@ -826,7 +832,7 @@ enum BnfStatus bnf_nll_forward_backward_in_place_bf16(uint16_t *logits,
 /**
  * Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
  * "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
- * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_RESPONSES`
+ * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_ARGUMENT`
  * with the list in the message.
  *
  * # Safety

@@ -160,7 +160,7 @@ fn rows_of(b: &BnfCudaBatch) -> Result<(RawRows, usize), Fail> {
         BNF_DTYPE_BF16 => Dtype::Bf16,
         d => {
             return Err(Fail::new(
-                BnfStatus::BNF_ERR_LENGTH_MISMATCH,
+                BnfStatus::BNF_ERR_INVALID_ARGUMENT,
                 format!("batch->dtype is {d}, not BNF_DTYPE_F32 (0), _F16 (1) or _BF16 (2)"),
             ))
         }

@@ -13,7 +13,7 @@ use bnf_core::{bf16, f16};
 
 /// Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
 /// "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
-/// "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_RESPONSES`
+/// "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_ARGUMENT`
 /// with the list in the message.
 ///
 /// # Safety

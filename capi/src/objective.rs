@@ -8,8 +8,8 @@
 use std::ffi::{c_char, CStr};
 
 use bnf_core::{
-    CpoConfig, DpoConfig, IpoConfig, KtoConfig, Logit, Objective, ObjectiveOutput, OrpoConfig,
-    PrefBatch, RDpoConfig, SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
+    BnfError, CpoConfig, DpoConfig, IpoConfig, KtoConfig, Logit, Objective, ObjectiveOutput,
+    OrpoConfig, PrefBatch, RDpoConfig, SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
 };
 
 use crate::batch::{elements, scored_flags, Grad};
@@ -174,7 +174,7 @@ impl BnfObjective {
             }),
             k => {
                 return Err(Fail::new(
-                    BnfStatus::BNF_ERR_INVALID_RESPONSES,
+                    BnfStatus::BNF_ERR_INVALID_ARGUMENT,
                     format!("objective->kind is {k}, not one of BNF_OBJECTIVE_* (0 to 10)"),
                 ))
             }
@@ -195,9 +195,9 @@ pub(crate) unsafe fn default(name: *const c_char, out: *mut BnfObjective) -> Res
     let out = slice_mut(out, 1, "out")?;
     let o = Objective::parse(&text).ok_or_else(|| {
         Fail::new(
-            BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            BnfStatus::BNF_ERR_INVALID_ARGUMENT,
             format!(
-                "unknown objective {text:?}; known: {}",
+                "argument `name`: unknown objective {text:?}; known: {}",
                 OBJECTIVE_NAMES.join(", ")
             ),
         )
@@ -205,6 +205,33 @@ pub(crate) unsafe fn default(name: *const c_char, out: *mut BnfObjective) -> Res
     let kind = OBJECTIVE_NAMES.iter().position(|&n| n == o.name());
     out[0] = BnfObjective::from_core(&o, kind.unwrap_or(usize::MAX) as u32);
     Ok(())
+}
+
+/// A core error of an objective call, naming the C argument where core's words cannot: the
+/// NULL `batch->ref_logp`, `batch->num_pairs` of 0, the out-of-range `objective->` field.
+fn objective_error(e: BnfError) -> Fail {
+    let status = BnfStatus::of(&e);
+    match e {
+        BnfError::MissingReference { objective } => Fail::new(
+            status,
+            format!(
+                "argument `batch->ref_logp` is NULL, but {objective} needs reference log-probs"
+            ),
+        ),
+        BnfError::MissingPairs { objective } => Fail::new(
+            status,
+            format!("{objective} is pairwise, but batch->num_pairs is 0 (no pairs given)"),
+        ),
+        BnfError::InvalidConfig {
+            objective,
+            what,
+            value,
+        } if what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Fail::new(
+            status,
+            format!("objective->{what} = {value} is out of range for {objective}"),
+        ),
+        other => other.into(),
+    }
 }
 
 /// The C outputs, checked before anything is computed.
@@ -290,18 +317,20 @@ unsafe fn run<T: Logit>(
     };
     let result = match grad {
         Grad::None => {
-            bnf_core::objective_forward(slice(logits.cast_const(), n, "logits")?, &pb, &obj)?
+            let z = slice(logits.cast_const(), n, "logits")?;
+            bnf_core::objective_forward(z, &pb, &obj)
         }
         Grad::Into(g) => {
             check_disjoint(logits, n, g, n, ("logits", "grad"), IN_PLACE)?;
             let z = slice(logits.cast_const(), n, "logits")?;
-            bnf_core::objective_forward_backward(z, &pb, &obj, slice_mut(g, n, "grad")?)?
+            bnf_core::objective_forward_backward(z, &pb, &obj, slice_mut(g, n, "grad")?)
         }
         Grad::InPlace => {
             let z = slice_mut(logits, n, "logits")?;
-            bnf_core::objective_forward_backward_in_place(z, &pb, &obj)?
+            bnf_core::objective_forward_backward_in_place(z, &pb, &obj)
         }
-    };
+    }
+    .map_err(objective_error)?;
     outs.write(&result);
     Ok(())
 }

@@ -31,7 +31,8 @@ pub enum BnfStatus {
     BNF_ERR_INVALID_REF_LOGP = 7,
     /// A row weight is NaN or infinite.
     BNF_ERR_INVALID_WEIGHT = 8,
-    /// Response offsets are malformed, a response has no scored row, or a label is not finite.
+    /// Response offsets are malformed, a response has no scored row, a label is not finite, or
+    /// pairs are missing or malformed.
     BNF_ERR_INVALID_RESPONSES = 9,
     /// Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
     /// can produce.
@@ -44,6 +45,9 @@ pub enum BnfStatus {
     BNF_ERR_CUDA_UNAVAILABLE = 12,
     /// A CUDA driver call failed (launch, PTX load...); the message has the driver's words.
     BNF_ERR_CUDA = 13,
+    /// An argument's value is not one the entry accepts: an unknown `dtype`, objective kind or
+    /// objective name, or an objective parameter out of its range (`beta <= 0`...).
+    BNF_ERR_INVALID_ARGUMENT = 14,
 }
 
 impl BnfStatus {
@@ -61,8 +65,10 @@ impl BnfStatus {
             | BnfError::InvalidLabel { .. }
             | BnfError::NoResponses
             | BnfError::InvalidPair { .. }
-            | BnfError::MissingPairs { .. }
-            | BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            | BnfError::MissingPairs { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_ARGUMENT,
+            // Reference log-probs are missing only when the pointer is NULL (the C structs have
+            // no other way to leave them out); the entries name `batch->ref_logp`.
             BnfError::MissingReference { .. } => BnfStatus::BNF_ERR_NULL_POINTER,
             BnfError::InvalidStats { .. } => BnfStatus::BNF_ERR_INVALID_STATS,
         }
@@ -85,6 +91,7 @@ impl BnfStatus {
             BnfStatus::BNF_ERR_INTERNAL => c"BNF_ERR_INTERNAL",
             BnfStatus::BNF_ERR_CUDA_UNAVAILABLE => c"BNF_ERR_CUDA_UNAVAILABLE",
             BnfStatus::BNF_ERR_CUDA => c"BNF_ERR_CUDA",
+            BnfStatus::BNF_ERR_INVALID_ARGUMENT => c"BNF_ERR_INVALID_ARGUMENT",
         }
     }
 }
@@ -142,7 +149,7 @@ pub extern "C" fn bnf_last_error_message() -> *const c_char {
 /// Static storage; never NULL.
 #[no_mangle]
 pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
-    const ALL: [BnfStatus; 14] = [
+    const ALL: [BnfStatus; 15] = [
         BnfStatus::BNF_OK,
         BnfStatus::BNF_ERR_NULL_POINTER,
         BnfStatus::BNF_ERR_MISALIGNED,
@@ -157,6 +164,7 @@ pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
         BnfStatus::BNF_ERR_INTERNAL,
         BnfStatus::BNF_ERR_CUDA_UNAVAILABLE,
         BnfStatus::BNF_ERR_CUDA,
+        BnfStatus::BNF_ERR_INVALID_ARGUMENT,
     ];
     ALL.iter()
         .find(|s| **s as i32 == status)

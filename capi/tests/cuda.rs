@@ -462,7 +462,7 @@ mod gpu {
                 with(&|b| b.dtype = 7),
                 null_mut(),
                 out,
-                BNF_ERR_LENGTH_MISMATCH,
+                BNF_ERR_INVALID_ARGUMENT,
                 "batch->dtype is 7",
             ),
             (

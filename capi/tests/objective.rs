@@ -95,8 +95,12 @@ fn every_name_gives_its_id_and_defaults() {
     let (st, _) = default("sft");
     assert_eq!(st, BnfStatus::BNF_OK);
     let (st, _) = default("ppo");
-    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
-    assert!(last_error().contains("unknown objective \"ppo\"; known: bnf, nll"));
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_ARGUMENT);
+    let msg = last_error();
+    assert!(
+        msg.contains("argument `name`: unknown objective \"ppo\"; known: bnf, nll"),
+        "{msg}"
+    );
 }
 
 /// Core's output for `obj` on the case, in `T`.
@@ -224,11 +228,14 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     let mut bad = dpo;
     bad.beta = -1.0;
     let (st, msg) = run(&good, &bad);
-    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
-    assert!(msg.contains("dpo: beta = -1 is out of range"), "{msg}");
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_ARGUMENT);
+    assert!(
+        msg.contains("objective->beta = -1 is out of range for dpo"),
+        "{msg}"
+    );
     bad.kind = 42;
     let (st, msg) = run(&good, &bad);
-    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_ARGUMENT);
     assert!(msg.contains("objective->kind is 42"), "{msg}");
 
     let unpaired = BnfPrefBatch {
@@ -239,7 +246,8 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     let (st, msg) = run(&unpaired, &dpo);
     assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
     assert!(
-        msg.starts_with("bnf_objective_forward_backward_f32: ") && msg.contains("dpo"),
+        msg.starts_with("bnf_objective_forward_backward_f32: ")
+            && msg.contains("dpo is pairwise, but batch->num_pairs is 0"),
         "{msg}"
     );
     let no_ref = BnfPrefBatch {
@@ -248,6 +256,10 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     };
     let (st, msg) = run(&no_ref, &dpo);
     assert_eq!(st, BnfStatus::BNF_ERR_NULL_POINTER, "{msg}");
+    assert!(
+        msg.contains("argument `batch->ref_logp` is NULL, but dpo needs reference log-probs"),
+        "{msg}"
+    );
     let no_pairs_ptr = BnfPrefBatch {
         pairs: null(),
         ..good
