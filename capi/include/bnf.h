@@ -110,7 +110,8 @@ typedef enum BnfStatus {
    */
   BNF_ERR_ZERO_SIZE = 3,
   /**
-   * Two sizes disagree, or an output buffer overlaps an input it must not alias.
+   * Two sizes disagree, or an output buffer overlaps an input or another output (only a
+   * GPU entry's gradient may be the logits pointer itself: in place).
    */
   BNF_ERR_LENGTH_MISMATCH = 4,
   /**
@@ -498,6 +499,7 @@ extern "C" {
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_forward_f32(const float *logits,
                                const struct BnfBatch *batch,
@@ -512,6 +514,7 @@ enum BnfStatus bnf_forward_f32(const float *logits,
  * # Safety
  * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_forward_backward_f32(const float *logits,
                                         const struct BnfBatch *batch,
@@ -526,6 +529,7 @@ enum BnfStatus bnf_forward_backward_f32(const float *logits,
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_forward_backward_in_place_f32(float *logits,
                                                  const struct BnfBatch *batch,
@@ -643,6 +647,8 @@ enum BnfStatus bnf_cuda_release(struct BnfCuda *gpu);
  * `gpu` is a live handle; every pointer in `batch`, `grad`, `row_out` and `row_status` is a
  * device pointer of its context with the sizes stated, alive until the stream has run the
  * kernel.
+ * No output may overlap another argument's memory, except `grad` equal to `batch->logits` (in
+ * place; checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_cuda_forward_backward(struct BnfCuda *gpu,
                                          const struct BnfCudaBatch *batch,
@@ -727,6 +733,7 @@ enum BnfStatus bnf_cuda_check_status(const int32_t *row_status, size_t rows);
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_nll_forward_f32(const float *logits,
                                    const struct BnfBatch *batch,
@@ -741,6 +748,7 @@ enum BnfStatus bnf_nll_forward_f32(const float *logits,
  * # Safety
  * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_nll_forward_backward_f32(const float *logits,
                                             const struct BnfBatch *batch,
@@ -755,6 +763,7 @@ enum BnfStatus bnf_nll_forward_backward_f32(const float *logits,
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_nll_forward_backward_in_place_f32(float *logits,
                                                      const struct BnfBatch *batch,
@@ -848,6 +857,7 @@ enum BnfStatus bnf_objective_default(const char *name, struct BnfObjective *out)
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; the arrays of `batch` and `out` to
  * the sizes their fields state.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_objective_forward_f32(const float *logits,
                                          const struct BnfPrefBatch *batch,
@@ -952,6 +962,7 @@ enum BnfStatus bnf_objective_forward_backward_in_place_bf16(uint16_t *logits,
  *
  * # Safety
  * `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_row_stats_f32(const float *z, size_t vocab, uint32_t y, struct BnfRowStats *out);
 
@@ -961,6 +972,7 @@ enum BnfStatus bnf_row_stats_f32(const float *z, size_t vocab, uint32_t y, struc
  *
  * # Safety
  * `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_row_grad_f32(const float *z,
                                 size_t vocab,
@@ -990,6 +1002,7 @@ enum BnfStatus bnf_row_grad_in_place_f32(float *z,
  * # Safety
  * `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
  * `BnfRowStats`.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_dynamic_target_f32(const float *z,
                                       size_t vocab,
@@ -1144,6 +1157,7 @@ const char *bnf_version(void);
  *
  * # Safety
  * Each pointer points to the number of elements stated above.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_response_weights(const size_t *offsets,
                                     const float *labels,

@@ -63,6 +63,8 @@ pub unsafe extern "C" fn bnf_cuda_release(gpu: *mut BnfCuda) -> BnfStatus {
 /// `gpu` is a live handle; every pointer in `batch`, `grad`, `row_out` and `row_status` is a
 /// device pointer of its context with the sizes stated, alive until the stream has run the
 /// kernel.
+/// No output may overlap another argument's memory, except `grad` equal to `batch->logits` (in
+/// place; checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_cuda_forward_backward(
     gpu: *mut BnfCuda,

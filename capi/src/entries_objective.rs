@@ -33,6 +33,7 @@ pub unsafe extern "C" fn bnf_objective_default(
 /// # Safety
 /// `logits` points to `batch->rows * batch->vocab` elements; the arrays of `batch` and `out` to
 /// the sizes their fields state.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_objective_forward_f32(
     logits: *const f32,

@@ -14,6 +14,7 @@ use bnf_core::{bf16, f16};
 ///
 /// # Safety
 /// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_stats_f32(
     z: *const f32,
@@ -29,6 +30,7 @@ pub unsafe extern "C" fn bnf_row_stats_f32(
 ///
 /// # Safety
 /// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_grad_f32(
     z: *const f32,
@@ -64,6 +66,7 @@ pub unsafe extern "C" fn bnf_row_grad_in_place_f32(
 /// # Safety
 /// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
 /// `BnfRowStats`.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_dynamic_target_f32(
     z: *const f32,

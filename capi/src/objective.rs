@@ -13,7 +13,8 @@ use bnf_core::{
 };
 
 use crate::batch::{elements, scored_flags, Grad};
-use crate::guard::{check_disjoint, check_ptr, entry, required, slice, slice_mut, IN_PLACE};
+use crate::guard::{check_disjoint, check_outputs, check_ptr, entry, required, slice, slice_mut};
+use crate::guard::{Region, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 
 /// `BnfObjective::kind`: BNF (paper eq. 4), row-local; needs `ref_logp`.
@@ -271,11 +272,52 @@ impl Outputs<'_> {
     }
 }
 
+/// Reject outputs (`*out`, the arrays it points to, the gradient or, in place, the logits)
+/// that overlap the batch's arrays, the logits or each other.
+fn check_overlaps<T>(
+    b: &BnfPrefBatch,
+    logits: *const T,
+    elements: usize,
+    grad: &Grad<T>,
+    out: *const BnfObjectiveOut,
+    o: &BnfObjectiveOut,
+) -> Result<(), Fail> {
+    if let Grad::Into(g) = *grad {
+        check_disjoint(logits, elements, g, elements, ("logits", "grad"), IN_PLACE)?;
+    }
+    let (rows, responses) = (b.rows, b.num_responses);
+    let z = Region::of(logits, elements, "logits");
+    let mut inputs = vec![
+        Region::of(b.targets, rows, "batch->targets"),
+        Region::of(b.scored, rows, "batch->scored"),
+        Region::of(b.offsets, responses.saturating_add(1), "batch->offsets"),
+        Region::of(b.labels, responses, "batch->labels"),
+        Region::of(b.pairs, b.num_pairs.saturating_mul(2), "batch->pairs"),
+        Region::of(b.ref_logp, rows, "batch->ref_logp"),
+    ];
+    let mut outputs = vec![
+        Region::of(out, 1, "out"),
+        Region::of(o.response_logp, responses, "out->response_logp"),
+        Region::of(o.dloss_dlogp, responses, "out->dloss_dlogp"),
+        Region::of(o.row_weight, rows, "out->row_weight"),
+    ];
+    match *grad {
+        Grad::None => inputs.push(z),
+        Grad::Into(g) => {
+            inputs.push(z);
+            outputs.push(Region::of(g.cast_const(), elements, "grad"));
+        }
+        Grad::InPlace => outputs.push(z),
+    }
+    check_outputs(&outputs, &inputs)
+}
+
 /// Run the objective at `objective` over `batch` with logits at `logits`.
 ///
 /// # Safety
 /// The header's contract: `logits` (and a separate `grad`) hold `rows * vocab` elements, the
-/// arrays of `batch` and `out` the sizes their fields state.
+/// arrays of `batch` and `out` the sizes their fields state; no output overlaps anything else
+/// (checked).
 unsafe fn run<T: Logit>(
     logits: *mut T,
     batch: *const BnfPrefBatch,
@@ -283,9 +325,12 @@ unsafe fn run<T: Logit>(
     grad: Grad<T>,
     out: *mut BnfObjectiveOut,
 ) -> Result<(), Fail> {
-    let b = required(batch, "batch")?;
+    // Copies: the outputs are checked against the arrays they point to, not against them.
+    let b = *required(batch, "batch")?;
     let obj = required(objective, "objective")?.to_core()?;
     let n = elements(b.vocab, b.rows)?;
+    let o = *required(out.cast_const(), "out")?;
+    check_overlaps(&b, logits.cast_const(), n, &grad, out, &o)?;
     let scored = scored_flags(b.scored, b.rows)?;
     let pairs = match b.num_pairs {
         0 => None,
@@ -308,12 +353,11 @@ unsafe fn run<T: Logit>(
         pairs,
         ref_logp,
     };
-    let o = &mut slice_mut(out, 1, "out")?[0];
     let outs = Outputs {
         response_logp: optional_array(o.response_logp, b.num_responses, "out->response_logp")?,
         dloss_dlogp: optional_array(o.dloss_dlogp, b.num_responses, "out->dloss_dlogp")?,
         row_weight: optional_array(o.row_weight, b.rows, "out->row_weight")?,
-        out: o,
+        out: &mut slice_mut(out, 1, "out")?[0],
     };
     let result = match grad {
         Grad::None => {
@@ -321,7 +365,6 @@ unsafe fn run<T: Logit>(
             bnf_core::objective_forward(z, &pb, &obj)
         }
         Grad::Into(g) => {
-            check_disjoint(logits, n, g, n, ("logits", "grad"), IN_PLACE)?;
             let z = slice(logits.cast_const(), n, "logits")?;
             bnf_core::objective_forward_backward(z, &pb, &obj, slice_mut(g, n, "grad")?)
         }

@@ -6,7 +6,10 @@
 use bnf_core::{bnf_scalars, check_ref_logp, dynamic_target, row_grad, row_grad_in_place};
 use bnf_core::{row_stats, BnfError, Logit};
 
-use crate::guard::{check_disjoint, entry, optional_mut, required, slice, slice_mut, IN_PLACE};
+use crate::guard::{
+    check_disjoint, check_outputs, entry, optional_mut, required, slice, slice_mut,
+};
+use crate::guard::{Region, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 use crate::types::{BnfRowStats, BnfScalars};
 
@@ -46,6 +49,7 @@ pub(crate) unsafe fn stats<T: Logit>(
     out: *mut BnfRowStats,
 ) -> BnfStatus {
     entry(name, || {
+        check_disjoint(z, vocab, out, 1, ("z", "out"), "")?;
         let z = slice(z, vocab, "z")?;
         let out = slice_mut(out, 1, "out")?;
         out[0] = row_stats(z, y as usize).map_err(single_row)?.into();
@@ -110,7 +114,11 @@ pub(crate) unsafe fn target<T: Logit>(
     stats_out: *mut BnfRowStats,
 ) -> BnfStatus {
     entry(name, || {
-        check_disjoint(z, vocab, f_out, vocab, ("z", "f_out"), "")?;
+        let outputs = [
+            Region::of(f_out, vocab, "f_out"),
+            Region::of(stats_out, 1, "stats_out"),
+        ];
+        check_outputs(&outputs, &[Region::of(z, vocab, "z")])?;
         let z = slice(z, vocab, "z")?;
         let f = slice_mut(f_out, vocab, "f_out")?;
         let stats_out = optional_mut(stats_out, "stats_out")?;

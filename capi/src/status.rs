@@ -21,7 +21,8 @@ pub enum BnfStatus {
     BNF_ERR_MISALIGNED = 2,
     /// A size is 0 (vocabulary, rows) or too large to address.
     BNF_ERR_ZERO_SIZE = 3,
-    /// Two sizes disagree, or an output buffer overlaps an input it must not alias.
+    /// Two sizes disagree, or an output buffer overlaps an input or another output (only a
+    /// GPU entry's gradient may be the logits pointer itself: in place).
     BNF_ERR_LENGTH_MISMATCH = 4,
     /// A scored row's target id is not below the vocabulary size.
     BNF_ERR_TARGET_OUT_OF_RANGE = 5,

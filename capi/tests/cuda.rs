@@ -507,6 +507,27 @@ mod gpu {
                 BNF_ERR_LENGTH_MISMATCH,
                 "`grad` overlaps `batch->logits`",
             ),
+            (
+                good,
+                null_mut(),
+                good.targets.cast_mut().cast(),
+                BNF_ERR_LENGTH_MISMATCH,
+                "`row_out` overlaps `batch->targets`",
+            ),
+            (
+                good,
+                null_mut(),
+                ptr(&dev.status).cast(),
+                BNF_ERR_LENGTH_MISMATCH,
+                "`row_out` overlaps `row_status`",
+            ),
+            (
+                good,
+                ptr(&dev.status).cast(),
+                out,
+                BNF_ERR_LENGTH_MISMATCH,
+                "`row_status` overlaps `grad`",
+            ),
         ];
         for (b, grad, out, want, words) in cases {
             let (st, msg) = call(h, &b, grad, out, status);

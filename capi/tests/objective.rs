@@ -285,3 +285,55 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     assert!(grad.iter().all(|&g| g == 7.0), "grad untouched");
     assert_eq!((out.loss, out.kl_estimate, lp), (7.0, 7.0, [7.0; 2]));
 }
+
+/// The arrays `out` points to are outputs like the gradient: one overlapping an input, the
+/// gradient or `*out` itself is `BNF_ERR_LENGTH_MISMATCH` naming both, and nothing is written.
+#[test]
+fn objective_outputs_overlapping_other_arguments_are_rejected() {
+    let k = pref_case();
+    let (_, dpo) = default("dpo");
+    let b = c_batch(&k);
+    let mut grad = vec![7.0f32; k.logits.len()];
+    let mut labels = LABELS;
+    let b_labels = BnfPrefBatch {
+        labels: labels.as_ptr(),
+        ..b
+    };
+    let run = |b: &BnfPrefBatch, out: &mut BnfObjectiveOut, grad: *mut f32| {
+        let st =
+            unsafe { bnf_objective_forward_backward_f32(k.logits.as_ptr(), b, &dpo, grad, out) };
+        (st, last_error())
+    };
+    let mut out = BnfObjectiveOut {
+        loss: 7.0,
+        kl_estimate: 7.0,
+        response_logp: labels.as_mut_ptr(),
+        dloss_dlogp: null_mut(),
+        row_weight: null_mut(),
+    };
+    let (st, msg) = run(&b_labels, &mut out, grad.as_mut_ptr());
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+    assert!(
+        msg.contains("argument `out->response_logp` overlaps `batch->labels`"),
+        "{msg}"
+    );
+    out.response_logp = null_mut();
+    out.row_weight = grad.as_mut_ptr();
+    let (st, msg) = run(&b, &mut out, grad.as_mut_ptr());
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+    assert!(
+        msg.contains("argument `out->row_weight` overlaps `grad`"),
+        "{msg}"
+    );
+    let out_ptr: *mut BnfObjectiveOut = &mut out;
+    out.row_weight = out_ptr.cast();
+    let (st, msg) = run(&b, &mut out, grad.as_mut_ptr());
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+    assert!(
+        msg.contains("argument `out` overlaps `out->row_weight`"),
+        "{msg}"
+    );
+    assert_eq!((out.loss, out.kl_estimate), (7.0, 7.0), "nothing written");
+    assert_eq!(labels, LABELS);
+    assert!(grad.iter().all(|&g| g == 7.0), "nothing written");
+}
