@@ -137,7 +137,7 @@ typedef enum BnfStatus {
   BNF_ERR_INVALID_RESPONSES = 9,
   /**
    * Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
-   * can produce.
+   * can produce, or (`bnf_row_grad*`) not the row's: a logit is above their `max`.
    */
   BNF_ERR_INVALID_STATS = 10,
   /**
@@ -686,8 +686,10 @@ enum BnfStatus bnf_cuda_row_stats(struct BnfCuda *gpu,
 
 /**
  * Row gradients on the GPU: row `r` of `out` = `w[r] * (softmax - onehot(y_r))` from
- * `stats[r]` as `bnf_cuda_row_stats` wrote them (not checked on the device), zeros for masked
- * rows. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
+ * `stats[r]` as `bnf_cuda_row_stats` wrote them, zeros for masked rows. The kernel checks the
+ * target, the weight and that the statistics could be a row's (status 5), but does not compare
+ * them with the logits (unlike `bnf_row_grad_*`): statistics of another row, or NaN/`+inf`
+ * logits, can give non-finite gradients with status 0. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
  * `w` is `rows` floats; `row_status` (may be NULL) gets a status per row. Queued on `stream`.
  *
  * # Safety
@@ -970,6 +972,13 @@ enum BnfStatus bnf_row_stats_f32(const float *z, size_t vocab, uint32_t y, struc
  * Write `w * (softmax(z) - onehot(y))` into `out` (`float`, `vocab` elements, must not overlap
  * `z`), from `stats = bnf_row_stats_f32(z, y)`.
  *
+ * Checked before anything is written: `stats` is one `bnf_row_stats_*` can produce
+ * (`BNF_ERR_INVALID_STATS`), `y < vocab`, `w` finite, no NaN or `+inf` in `z`
+ * (`BNF_ERR_NON_FINITE_LOGITS`) and no logit above `stats->max` (`BNF_ERR_INVALID_STATS`).
+ * So on `BNF_OK` every value written is finite and at most `|w|` in magnitude (f16: a `|w|`
+ * above 65504 can round to infinity). Statistics of another row are caught only through
+ * `max`: with a larger `max` they give finite but wrong values.
+ *
  * # Safety
  * `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
  * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
@@ -982,7 +991,8 @@ enum BnfStatus bnf_row_grad_f32(const float *z,
                                 float *out);
 
 /**
- * As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values).
+ * As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values; the same
+ * checks; on error `z` is untouched).
  *
  * # Safety
  * `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.

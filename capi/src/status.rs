@@ -36,7 +36,7 @@ pub enum BnfStatus {
     /// pairs are missing or malformed.
     BNF_ERR_INVALID_RESPONSES = 9,
     /// Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
-    /// can produce.
+    /// can produce, or (`bnf_row_grad*`) not the row's: a logit is above their `max`.
     BNF_ERR_INVALID_STATS = 10,
     /// A bug inside the library (a caught panic), or a kernel status this build does not know;
     /// the message says where.

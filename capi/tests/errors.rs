@@ -447,3 +447,70 @@ fn outputs_overlapping_other_arguments_are_rejected() {
     expect(st, "argument `weights` overlaps `labels`");
     assert_eq!(labels, [1.0, -1.0], "nothing written");
 }
+
+/// `bnf_row_grad_*` never returns `BNF_OK` with a non-finite gradient: NaN or `+inf` in `z`, and
+/// statistics whose `max` is below a logit (another row's), are rejected before anything is
+/// written, in place or not.
+#[test]
+fn row_grad_rejects_rows_that_would_give_non_finite_gradients() {
+    let z = [0.5f32, -1.0, 2.0, f32::NEG_INFINITY];
+    let mut stats = BnfRowStats::default();
+    assert_eq!(
+        unsafe { bnf_row_stats_f32(z.as_ptr(), 4, 0, &mut stats) },
+        BnfStatus::BNF_OK
+    );
+    let mut out = [7.0f32; 4];
+    // -inf off the target is fine: its gradient is 0.
+    let st = unsafe { bnf_row_grad_f32(z.as_ptr(), 4, 0, &stats, 3.0, out.as_mut_ptr()) };
+    assert_eq!(st, BnfStatus::BNF_OK, "{}", last_error());
+    assert!(
+        out.iter().all(|g| g.is_finite() && g.abs() <= 3.0),
+        "{out:?}"
+    );
+    for (bad, status, words) in [
+        (
+            f32::NAN,
+            BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+            "argument `z`: z[1] is NaN",
+        ),
+        (
+            f32::INFINITY,
+            BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+            "argument `z`: z[1] is inf",
+        ),
+        (
+            90.0,
+            BnfStatus::BNF_ERR_INVALID_STATS,
+            "max = 2 is below z[1] = 90",
+        ),
+    ] {
+        let mut zb = z;
+        zb[1] = bad;
+        let mut out = [7.0f32; 4];
+        let st = unsafe { bnf_row_grad_f32(zb.as_ptr(), 4, 0, &stats, 1.0, out.as_mut_ptr()) };
+        assert_eq!(st, status, "{}", last_error());
+        assert!(
+            last_error().starts_with("bnf_row_grad_f32: "),
+            "{}",
+            last_error()
+        );
+        assert!(last_error().contains(words), "{}", last_error());
+        assert_eq!(out, [7.0; 4], "nothing written");
+        let before = zb;
+        let st = unsafe { bnf_row_grad_in_place_f32(zb.as_mut_ptr(), 4, 0, &stats, 1.0) };
+        assert_eq!(st, status, "{}", last_error());
+        assert_eq!(
+            zb.map(f32::to_bits),
+            before.map(f32::to_bits),
+            "z untouched"
+        );
+    }
+    // bf16 bits: a NaN is found the same way.
+    let zb: Vec<u16> = [0.5f32, f32::NAN, 2.0]
+        .iter()
+        .map(|&v| bnf_core::bf16::from_f32(v).to_bits())
+        .collect();
+    let mut out = [0u16; 3];
+    let st = unsafe { bnf_row_grad_bf16(zb.as_ptr(), 3, 0, &stats, 1.0, out.as_mut_ptr()) };
+    assert_eq!(st, BnfStatus::BNF_ERR_NON_FINITE_LOGITS, "{}", last_error());
+}
