@@ -98,6 +98,14 @@ impl From<GpuError> for Fail {
                  first, e.g. allocate a tensor there, or use bnf_cuda_open)",
             ),
             e @ GpuError::TooLarge { .. } => Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, e.to_string()),
+            // Checked here before the driver is called, with the C argument's name; these are
+            // the driver's own checks of the same.
+            e @ GpuError::NullPointer { .. } => {
+                Fail::new(BnfStatus::BNF_ERR_NULL_POINTER, e.to_string())
+            }
+            e @ GpuError::PartialOverlap { .. } => {
+                Fail::new(BnfStatus::BNF_ERR_LENGTH_MISMATCH, e.to_string())
+            }
             e => Fail::new(BnfStatus::BNF_ERR_CUDA, e.to_string()),
         }
     }

@@ -61,6 +61,17 @@ pub enum GpuError {
         /// Byte size of each argument passed.
         found: Vec<u32>,
     },
+    /// A raw entry was given a null (0) device pointer for a buffer it needs.
+    NullPointer {
+        /// The argument, e.g. `"rows.targets"`.
+        what: &'static str,
+    },
+    /// A raw entry's gradient buffer overlaps the logits without being them (in place is the
+    /// same pointer; anything else must be disjoint).
+    PartialOverlap {
+        /// The gradient argument (`"grad"`, `"out"`).
+        what: &'static str,
+    },
     /// A size does not fit the kernels' 32-bit row or vocabulary indices.
     TooLarge {
         /// What is too large ("rows", "vocab").
@@ -112,6 +123,14 @@ impl fmt::Display for GpuError {
             } => write!(
                 f,
                 "kernel {kernel} takes parameters of {expected:?} bytes, the launch passed {found:?}"
+            ),
+            GpuError::NullPointer { what } => {
+                write!(f, "device pointer `{what}` is null")
+            }
+            GpuError::PartialOverlap { what } => write!(
+                f,
+                "device buffer `{what}` overlaps the logits without being them (pass the \
+                 logits pointer itself to write in place, or a disjoint buffer)"
             ),
             GpuError::TooLarge { what, value } => {
                 write!(
