@@ -292,18 +292,29 @@ impl Drop for Gpu {
 /// `cuInit`, mapping "no driver" and "no device" to their own errors.
 fn init() -> Result<(), GpuError> {
     // SAFETY: no arguments besides flags (must be 0).
-    match unsafe { ffi::cuInit(0) } {
+    init_result(unsafe { ffi::cuInit(0) })
+}
+
+/// What `cuInit`'s result `code` means here. Every code that says this machine's driver cannot
+/// be used (the toolkit's stub, a driver too old, kernel module and libcuda of different
+/// versions, a forward-compatibility libcuda the GPU does not support, or the unknown error a
+/// missing kernel module gives) is [`GpuError::NoDriver`] with the driver's words: there is no
+/// GPU to run on, which tests report as skipped.
+fn init_result(code: i32) -> Result<(), GpuError> {
+    match code {
         ffi::SUCCESS => Ok(()),
         ffi::ERROR_NO_DEVICE => Err(GpuError::NoDevice {
             ordinal: 0,
             count: 0,
         }),
-        code @ (ffi::ERROR_STUB_LIBRARY | ffi::ERROR_INSUFFICIENT_DRIVER) => {
-            Err(GpuError::NoDriver {
-                code,
-                message: ffi::describe(code),
-            })
-        }
+        ffi::ERROR_STUB_LIBRARY
+        | ffi::ERROR_INSUFFICIENT_DRIVER
+        | ffi::ERROR_SYSTEM_DRIVER_MISMATCH
+        | ffi::ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE
+        | ffi::ERROR_UNKNOWN => Err(GpuError::NoDriver {
+            code,
+            message: ffi::describe(code),
+        }),
         code => check("cuInit", code),
     }
 }
@@ -420,4 +431,38 @@ pub fn driver_version() -> Result<(u32, u32), GpuError> {
         ffi::cuDriverGetVersion(&mut v)
     })?;
     Ok(((v / 1000) as u32, (v % 1000 / 10) as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_codes_that_say_no_usable_driver_are_no_driver() {
+        assert_eq!(init_result(ffi::SUCCESS), Ok(()));
+        for code in [34, 35, 803, 804, 999] {
+            let e = init_result(code).unwrap_err();
+            assert!(
+                matches!(e, GpuError::NoDriver { code: c, .. } if c == code),
+                "{code}: {e:?}"
+            );
+            assert!(e.is_unavailable() && e.to_string().starts_with("no CUDA driver found"));
+            assert!(e.to_string().contains(&code.to_string()), "{e}");
+        }
+        assert!(matches!(init_result(100), Err(GpuError::NoDevice { .. })));
+        // Anything else is a driver failure, with the call named.
+        let e = init_result(2).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GpuError::Driver {
+                    call: "cuInit",
+                    code: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.is_unavailable());
+    }
 }

@@ -9,7 +9,9 @@ use std::fmt;
 pub enum GpuError {
     /// This build has no CUDA support (the `cuda` feature is off).
     BuiltWithoutCuda,
-    /// No usable CUDA driver: `libcuda` is the toolkit's stub, or too old for this program.
+    /// No usable CUDA driver: `libcuda` is the toolkit's stub, too old for this program, of
+    /// another version than the kernel module, a forward-compatibility one the GPU does not
+    /// support, or `cuInit` failed with `CUDA_ERROR_UNKNOWN` (no kernel module, no device nodes).
     NoDriver {
         /// The driver API's result code.
         code: i32,
