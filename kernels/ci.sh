@@ -14,7 +14,7 @@
 #     803 (driver mismatch) "no CUDA driver found";
 #  6. the same GPU test suite on the host emulator of the CUDA sources (`--features emu`):
 #     the kernels' logic against bnf-core, bit-for-bit repeatability, in place = out of place,
-#     error statuses, and a smoke run of gpu_bench there.
+#     error statuses, the driver's unit tests, and a smoke run of gpu_bench there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 START=$SECONDS
@@ -98,6 +98,8 @@ grep -q '^skipped: no GPU (no CUDA driver found (cuInit: 803 ' <<< "$out"
 
 section "GPU test suite on the host emulator of the kernels"
 cargo test -q -p bnf-driver --features emu --test emu
+section "the driver's unit tests on the emulator (current-context switching)"
+cargo test -q -p bnf-driver --features emu --lib
 section "gpu_bench smoke run on the host emulator (times meaningless)"
 cargo run -q -p bnf-driver --features emu --bin gpu_bench -- --rows 8 --vocab 1000 --iters 1 --dtype bf16
 section "kernels/ci.sh: all GPU-less checks passed"
