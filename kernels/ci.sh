@@ -10,10 +10,11 @@
 #  5. driver/build_gpu_bins.sh builds the GPU check folder (test and bench binaries linked
 #     against a stub libcuda.so.1, run script); run here with the stub, every test and the
 #     bench report "skipped" (not passed) and the run script says the check was not run; with
-#     the stub's cuInit saying "no device", they report "no CUDA device";
+#     the stub's cuInit saying "no device", they report "no CUDA device", and with it saying
+#     803 (driver mismatch) "no CUDA driver found";
 #  6. the same GPU test suite on the host emulator of the CUDA sources (`--features emu`):
 #     the kernels' logic against bnf-core, bit-for-bit repeatability, in place = out of place,
-#     error statuses, and a smoke run of gpu_bench there.
+#     error statuses, the driver's unit tests, and a smoke run of gpu_bench there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 START=$SECONDS
@@ -90,9 +91,15 @@ grep -q '^GPU test result: SKIPPED (not run, not passed): no GPU: no CUDA device
 out="$(BNF_STUB_CUINIT=100 LD_LIBRARY_PATH="$PWD/target/cuda-stub/lib64" "$TMP/gpu-bin/gpu_bench")"
 echo "$out"
 grep -q '^skipped: no GPU (no CUDA device' <<< "$out"
+section "... and when cuInit says the driver is unusable (803 system driver mismatch): no driver"
+out="$(BNF_STUB_CUINIT=803 LD_LIBRARY_PATH="$PWD/target/cuda-stub/lib64" "$TMP/gpu-bin/gpu_bench")"
+echo "$out"
+grep -q '^skipped: no GPU (no CUDA driver found (cuInit: 803 ' <<< "$out"
 
 section "GPU test suite on the host emulator of the kernels"
 cargo test -q -p bnf-driver --features emu --test emu
+section "the driver's unit tests on the emulator (current-context switching)"
+cargo test -q -p bnf-driver --features emu --lib
 section "gpu_bench smoke run on the host emulator (times meaningless)"
 cargo run -q -p bnf-driver --features emu --bin gpu_bench -- --rows 8 --vocab 1000 --iters 1 --dtype bf16
 section "kernels/ci.sh: all GPU-less checks passed"

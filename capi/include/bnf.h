@@ -110,7 +110,8 @@ typedef enum BnfStatus {
    */
   BNF_ERR_ZERO_SIZE = 3,
   /**
-   * Two sizes disagree, or an output buffer overlaps an input it must not alias.
+   * Two sizes disagree, or an output buffer overlaps an input or another output (only a
+   * GPU entry's gradient may be the logits pointer itself: in place).
    */
   BNF_ERR_LENGTH_MISMATCH = 4,
   /**
@@ -130,12 +131,13 @@ typedef enum BnfStatus {
    */
   BNF_ERR_INVALID_WEIGHT = 8,
   /**
-   * Response offsets are malformed, a response has no scored row, or a label is not finite.
+   * Response offsets are malformed, a response has no scored row, a label is not finite, or
+   * pairs are missing or malformed.
    */
   BNF_ERR_INVALID_RESPONSES = 9,
   /**
    * Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
-   * can produce.
+   * can produce, or (`bnf_row_grad*`) not the row's: a logit is above their `max`.
    */
   BNF_ERR_INVALID_STATS = 10,
   /**
@@ -152,6 +154,11 @@ typedef enum BnfStatus {
    * A CUDA driver call failed (launch, PTX load...); the message has the driver's words.
    */
   BNF_ERR_CUDA = 13,
+  /**
+   * An argument's value is not one the entry accepts: an unknown `dtype`, objective kind or
+   * objective name, or an objective parameter out of its range (`beta <= 0`...).
+   */
+  BNF_ERR_INVALID_ARGUMENT = 14,
 } BnfStatus;
 
 /**
@@ -492,6 +499,7 @@ extern "C" {
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_forward_f32(const float *logits,
                                const struct BnfBatch *batch,
@@ -506,6 +514,7 @@ enum BnfStatus bnf_forward_f32(const float *logits,
  * # Safety
  * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_forward_backward_f32(const float *logits,
                                         const struct BnfBatch *batch,
@@ -520,6 +529,7 @@ enum BnfStatus bnf_forward_backward_f32(const float *logits,
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_forward_backward_in_place_f32(float *logits,
                                                  const struct BnfBatch *batch,
@@ -637,6 +647,8 @@ enum BnfStatus bnf_cuda_release(struct BnfCuda *gpu);
  * `gpu` is a live handle; every pointer in `batch`, `grad`, `row_out` and `row_status` is a
  * device pointer of its context with the sizes stated, alive until the stream has run the
  * kernel.
+ * No output may overlap another argument's memory, except `grad` equal to `batch->logits` (in
+ * place; checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_cuda_forward_backward(struct BnfCuda *gpu,
                                          const struct BnfCudaBatch *batch,
@@ -674,8 +686,10 @@ enum BnfStatus bnf_cuda_row_stats(struct BnfCuda *gpu,
 
 /**
  * Row gradients on the GPU: row `r` of `out` = `w[r] * (softmax - onehot(y_r))` from
- * `stats[r]` as `bnf_cuda_row_stats` wrote them (not checked on the device), zeros for masked
- * rows. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
+ * `stats[r]` as `bnf_cuda_row_stats` wrote them, zeros for masked rows. The kernel checks the
+ * target, the weight and that the statistics could be a row's (status 5), but does not compare
+ * them with the logits (unlike `bnf_row_grad_*`): statistics of another row, or NaN/`+inf`
+ * logits, can give non-finite gradients with status 0. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
  * `w` is `rows` floats; `row_status` (may be NULL) gets a status per row. Queued on `stream`.
  *
  * # Safety
@@ -721,6 +735,7 @@ enum BnfStatus bnf_cuda_check_status(const int32_t *row_status, size_t rows);
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_nll_forward_f32(const float *logits,
                                    const struct BnfBatch *batch,
@@ -735,6 +750,7 @@ enum BnfStatus bnf_nll_forward_f32(const float *logits,
  * # Safety
  * `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_nll_forward_backward_f32(const float *logits,
                                             const struct BnfBatch *batch,
@@ -749,6 +765,7 @@ enum BnfStatus bnf_nll_forward_backward_f32(const float *logits,
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
  * `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_nll_forward_backward_in_place_f32(float *logits,
                                                      const struct BnfBatch *batch,
@@ -826,7 +843,7 @@ enum BnfStatus bnf_nll_forward_backward_in_place_bf16(uint16_t *logits,
 /**
  * Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
  * "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
- * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_RESPONSES`
+ * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_ARGUMENT`
  * with the list in the message.
  *
  * # Safety
@@ -842,6 +859,7 @@ enum BnfStatus bnf_objective_default(const char *name, struct BnfObjective *out)
  * # Safety
  * `logits` points to `batch->rows * batch->vocab` elements; the arrays of `batch` and `out` to
  * the sizes their fields state.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_objective_forward_f32(const float *logits,
                                          const struct BnfPrefBatch *batch,
@@ -946,6 +964,7 @@ enum BnfStatus bnf_objective_forward_backward_in_place_bf16(uint16_t *logits,
  *
  * # Safety
  * `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_row_stats_f32(const float *z, size_t vocab, uint32_t y, struct BnfRowStats *out);
 
@@ -953,8 +972,16 @@ enum BnfStatus bnf_row_stats_f32(const float *z, size_t vocab, uint32_t y, struc
  * Write `w * (softmax(z) - onehot(y))` into `out` (`float`, `vocab` elements, must not overlap
  * `z`), from `stats = bnf_row_stats_f32(z, y)`.
  *
+ * Checked before anything is written: `stats` is one `bnf_row_stats_*` can produce
+ * (`BNF_ERR_INVALID_STATS`), `y < vocab`, `w` finite, no NaN or `+inf` in `z`
+ * (`BNF_ERR_NON_FINITE_LOGITS`) and no logit above `stats->max` (`BNF_ERR_INVALID_STATS`).
+ * So on `BNF_OK` every value written is finite and at most `|w|` in magnitude (f16: a `|w|`
+ * above 65504 can round to infinity). Statistics of another row are caught only through
+ * `max`: with a larger `max` they give finite but wrong values.
+ *
  * # Safety
  * `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_row_grad_f32(const float *z,
                                 size_t vocab,
@@ -964,7 +991,8 @@ enum BnfStatus bnf_row_grad_f32(const float *z,
                                 float *out);
 
 /**
- * As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values).
+ * As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values; the same
+ * checks; on error `z` is untouched).
  *
  * # Safety
  * `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
@@ -984,6 +1012,7 @@ enum BnfStatus bnf_row_grad_in_place_f32(float *z,
  * # Safety
  * `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
  * `BnfRowStats`.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_dynamic_target_f32(const float *z,
                                       size_t vocab,
@@ -1138,6 +1167,7 @@ const char *bnf_version(void);
  *
  * # Safety
  * Each pointer points to the number of elements stated above.
+ * No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
  */
 enum BnfStatus bnf_response_weights(const size_t *offsets,
                                     const float *labels,

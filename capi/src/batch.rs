@@ -7,7 +7,8 @@
 use bnf_core::{Batch, Logit};
 use bnf_core::{RowDiag, RowLoss};
 
-use crate::guard::{check_disjoint, entry, required, slice, slice_mut, IN_PLACE};
+use crate::guard::{check_disjoint, check_outputs, entry, required, slice, slice_mut};
+use crate::guard::{Region, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 use crate::types::{BnfBatch, BnfRowDiag};
 
@@ -94,11 +95,47 @@ unsafe fn rows_of(b: &BnfBatch, objective: Objective) -> Result<Rows<'_>, Fail> 
     })
 }
 
+/// Reject outputs (`loss`, `diag`, the gradient or, in place, the logits) that overlap the
+/// batch's arrays, the logits or each other.
+fn check_overlaps<T>(
+    objective: Objective,
+    b: &BnfBatch,
+    logits: *const T,
+    elements: usize,
+    grad: &Grad<T>,
+    diag: *const BnfRowDiag,
+    loss: *const f32,
+) -> Result<(), Fail> {
+    if let Grad::Into(g) = *grad {
+        check_disjoint(logits, elements, g, elements, ("logits", "grad"), IN_PLACE)?;
+    }
+    let rows = b.rows;
+    let z = Region::of(logits, elements, "logits");
+    let mut inputs = vec![
+        Region::of(b.targets, rows, "batch->targets"),
+        Region::of(b.weights, rows, "batch->weights"),
+        Region::of(b.scored, rows, "batch->scored"),
+    ];
+    if let Objective::Bnf = objective {
+        inputs.push(Region::of(b.ref_logp, rows, "batch->ref_logp"));
+    }
+    let mut outputs = vec![Region::of(loss, 1, "loss"), Region::of(diag, rows, "diag")];
+    match *grad {
+        Grad::None => inputs.push(z),
+        Grad::Into(g) => {
+            inputs.push(z);
+            outputs.push(Region::of(g.cast_const(), elements, "grad"));
+        }
+        Grad::InPlace => outputs.push(z),
+    }
+    check_outputs(&outputs, &inputs)
+}
+
 /// Run `objective` over the batch at `batch` with logits at `logits`.
 ///
 /// # Safety
 /// The header's contract: `logits` (and `grad`) hold `rows * vocab` elements, `diag` (if not
-/// NULL) `rows` records, `loss` one float; `grad` does not overlap `logits` (checked).
+/// NULL) `rows` records, `loss` one float; no output overlaps anything else (checked).
 pub(crate) unsafe fn run<T: Logit>(
     objective: Objective,
     logits: *mut T,
@@ -107,8 +144,11 @@ pub(crate) unsafe fn run<T: Logit>(
     diag: *mut BnfRowDiag,
     loss: *mut f32,
 ) -> Result<(), Fail> {
-    let b = required(batch, "batch")?;
-    let r = rows_of(b, objective)?;
+    // A copy: the outputs are checked against the arrays it points to, not against itself.
+    let b = *required(batch, "batch")?;
+    let n = elements(b.vocab, b.rows)?;
+    check_overlaps(objective, &b, logits.cast_const(), n, &grad, diag, loss)?;
+    let r = rows_of(&b, objective)?;
     let loss_out = slice_mut(loss, 1, "loss")?;
     let diag_out = if diag.is_null() {
         None
@@ -133,8 +173,6 @@ pub(crate) unsafe fn run<T: Logit>(
             bnf_core::forward(z, &core_batch, kind, &mut rows)?
         }
         Grad::Into(g) => {
-            let names = ("logits", "grad");
-            check_disjoint(logits, r.elements, g, r.elements, names, IN_PLACE)?;
             let z = slice(logits as *const T, r.elements, "logits")?;
             let g = slice_mut(g, r.elements, "grad")?;
             bnf_core::forward_backward(z, &core_batch, kind, g, &mut rows)?

@@ -10,7 +10,7 @@ use bnf_driver::kernels::{status, Dtype, BNF_OUT_FLOATS, ROW_STATS_FLOATS};
 use bnf_driver::{Gpu, GpuError, RawBnf, RawRows};
 
 use crate::batch::{elements, Objective};
-use crate::guard::{check_disjoint, check_ptr, required, slice, slice_mut};
+use crate::guard::{check_disjoint, check_outputs, check_ptr, required, slice, slice_mut, Region};
 use crate::status::{BnfStatus, Fail};
 use crate::types::BnfRowStats;
 
@@ -98,6 +98,14 @@ impl From<GpuError> for Fail {
                  first, e.g. allocate a tensor there, or use bnf_cuda_open)",
             ),
             e @ GpuError::TooLarge { .. } => Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, e.to_string()),
+            // Checked here before the driver is called, with the C argument's name; these are
+            // the driver's own checks of the same.
+            e @ GpuError::NullPointer { .. } => {
+                Fail::new(BnfStatus::BNF_ERR_NULL_POINTER, e.to_string())
+            }
+            e @ GpuError::PartialOverlap { .. } => {
+                Fail::new(BnfStatus::BNF_ERR_LENGTH_MISMATCH, e.to_string())
+            }
             e => Fail::new(BnfStatus::BNF_ERR_CUDA, e.to_string()),
         }
     }
@@ -160,7 +168,7 @@ fn rows_of(b: &BnfCudaBatch) -> Result<(RawRows, usize), Fail> {
         BNF_DTYPE_BF16 => Dtype::Bf16,
         d => {
             return Err(Fail::new(
-                BnfStatus::BNF_ERR_LENGTH_MISMATCH,
+                BnfStatus::BNF_ERR_INVALID_ARGUMENT,
                 format!("batch->dtype is {d}, not BNF_DTYPE_F32 (0), _F16 (1) or _BF16 (2)"),
             ))
         }
@@ -207,6 +215,35 @@ fn grad_of(
     Ok(p)
 }
 
+/// Reject device outputs that overlap the batch's arrays (`targets`, `scored`, the logits),
+/// the `inputs` an entry also reads, or each other (the kernels would read what they have
+/// overwritten). `grad` is the gradient output, `(pointer, name)`: the logits themselves (in
+/// place) turn the logits into an output; NULL: no gradient.
+fn check_device_overlaps<'a>(
+    b: &BnfCudaBatch,
+    bytes: usize,
+    grad: Option<(*const c_void, &'a str)>,
+    inputs: &[Region<'a>],
+    outputs: &[Region<'a>],
+) -> Result<(), Fail> {
+    let z = Region::of(b.logits.cast::<u8>(), bytes, "batch->logits");
+    let mut ins = vec![
+        Region::of(b.targets, b.rows, "batch->targets"),
+        Region::of(b.scored, b.rows, "batch->scored"),
+    ];
+    ins.extend_from_slice(inputs);
+    let mut outs = outputs.to_vec();
+    match grad {
+        Some((g, _)) if g == b.logits => outs.push(z),
+        Some((g, name)) => {
+            ins.push(z);
+            outs.push(Region::of(g.cast::<u8>(), bytes, name));
+        }
+        None => ins.push(z),
+    }
+    check_outputs(&outs, &ins)
+}
+
 /// Body of `bnf_cuda_forward_backward` and `bnf_cuda_nll_forward_backward`: the fused kernel.
 ///
 /// # Safety
@@ -235,9 +272,20 @@ pub(crate) unsafe fn fused(
             "batch->num_responses is 0",
         ));
     }
+    let grad_ptr = grad_of(grad, &rows, bytes, "grad", true)?;
+    let mut inputs = vec![Region::of(b.weights, b.rows, "batch->weights")];
+    if let Objective::Bnf = objective {
+        inputs.push(Region::of(b.ref_logp, b.rows, "batch->ref_logp"));
+    }
+    let outputs = [
+        Region::of(row_out, b.rows, "row_out"),
+        Region::of(row_status, b.rows, "row_status"),
+    ];
+    let written = Some((grad.cast_const(), "grad"));
+    check_device_overlaps(b, bytes, written, &inputs, &outputs)?;
     let args = RawBnf {
         rows,
-        grad: grad_of(grad, &rows, bytes, "grad", true)?,
+        grad: grad_ptr,
         weights: device(b.weights, "batch->weights")?,
         ref_logp,
         num_responses: b.num_responses as f32,
@@ -259,7 +307,13 @@ pub(crate) unsafe fn row_stats(
     stream: *mut c_void,
 ) -> Result<(), Fail> {
     let gpu = &required(gpu, "gpu")?.gpu;
-    let (rows, _) = rows_of(required(batch, "batch")?)?;
+    let b = required(batch, "batch")?;
+    let (rows, bytes) = rows_of(b)?;
+    let outputs = [
+        Region::of(stats, b.rows, "stats"),
+        Region::of(row_status, b.rows, "row_status"),
+    ];
+    check_device_overlaps(b, bytes, None, &[], &outputs)?;
     let stats = device(stats, "stats")?;
     let status = device(row_status, "row_status")?;
     Ok(gpu.row_stats_raw(&rows, stats, status, stream)?)
@@ -280,8 +334,16 @@ pub(crate) unsafe fn row_grad(
     stream: *mut c_void,
 ) -> Result<(), Fail> {
     let gpu = &required(gpu, "gpu")?.gpu;
-    let (rows, bytes) = rows_of(required(batch, "batch")?)?;
+    let b = required(batch, "batch")?;
+    let (rows, bytes) = rows_of(b)?;
+    let out_ptr = out.cast_const();
     let out = grad_of(out, &rows, bytes, "out", false)?;
+    let inputs = [
+        Region::of(stats, b.rows, "stats"),
+        Region::of(w, b.rows, "w"),
+    ];
+    let outputs = [Region::of(row_status, b.rows, "row_status")];
+    check_device_overlaps(b, bytes, Some((out_ptr, "out")), &inputs, &outputs)?;
     let stats = device(stats, "stats")?;
     let w = device(w, "w")?;
     let status = optional_device(row_status, "row_status")?;
@@ -301,7 +363,14 @@ pub(crate) unsafe fn gather_logp(
     stream: *mut c_void,
 ) -> Result<(), Fail> {
     let gpu = &required(gpu, "gpu")?.gpu;
-    let (rows, _) = rows_of(required(batch, "batch")?)?;
+    let b = required(batch, "batch")?;
+    let (rows, bytes) = rows_of(b)?;
+    let outputs = [
+        Region::of(logp, b.rows, "logp"),
+        Region::of(lse, b.rows, "lse"),
+        Region::of(row_status, b.rows, "row_status"),
+    ];
+    check_device_overlaps(b, bytes, None, &[], &outputs)?;
     let logp = device(logp, "logp")?;
     let lse = optional_device(lse, "lse")?;
     let status = device(row_status, "row_status")?;

@@ -63,6 +63,8 @@ pub unsafe extern "C" fn bnf_cuda_release(gpu: *mut BnfCuda) -> BnfStatus {
 /// `gpu` is a live handle; every pointer in `batch`, `grad`, `row_out` and `row_status` is a
 /// device pointer of its context with the sizes stated, alive until the stream has run the
 /// kernel.
+/// No output may overlap another argument's memory, except `grad` equal to `batch->logits` (in
+/// place; checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_cuda_forward_backward(
     gpu: *mut BnfCuda,
@@ -131,8 +133,10 @@ pub unsafe extern "C" fn bnf_cuda_row_stats(
 }
 
 /// Row gradients on the GPU: row `r` of `out` = `w[r] * (softmax - onehot(y_r))` from
-/// `stats[r]` as `bnf_cuda_row_stats` wrote them (not checked on the device), zeros for masked
-/// rows. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
+/// `stats[r]` as `bnf_cuda_row_stats` wrote them, zeros for masked rows. The kernel checks the
+/// target, the weight and that the statistics could be a row's (status 5), but does not compare
+/// them with the logits (unlike `bnf_row_grad_*`): statistics of another row, or NaN/`+inf`
+/// logits, can give non-finite gradients with status 0. `out` has the logits' shape and dtype, or is the logits pointer itself (in place).
 /// `w` is `rows` floats; `row_status` (may be NULL) gets a status per row. Queued on `stream`.
 ///
 /// # Safety

@@ -13,6 +13,7 @@ use bnf_core::{bf16, f16};
 /// # Safety
 /// `logits` points to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
 /// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_nll_forward_f32(
     logits: *const f32,
@@ -30,6 +31,7 @@ pub unsafe extern "C" fn bnf_nll_forward_f32(
 /// # Safety
 /// `logits` and `grad` point to `batch->rows * batch->vocab` elements; `diag` (if not NULL) to
 /// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_nll_forward_backward_f32(
     logits: *const f32,
@@ -55,6 +57,7 @@ pub unsafe extern "C" fn bnf_nll_forward_backward_f32(
 /// # Safety
 /// `logits` points to `batch->rows * batch->vocab` writable elements; `diag` (if not NULL) to
 /// `batch->rows` records; `loss` to one float; the arrays in `batch` to `batch->rows` elements.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_nll_forward_backward_in_place_f32(
     logits: *mut f32,

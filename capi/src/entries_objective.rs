@@ -13,7 +13,7 @@ use bnf_core::{bf16, f16};
 
 /// Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
 /// "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
-/// "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_RESPONSES`
+/// "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_ARGUMENT`
 /// with the list in the message.
 ///
 /// # Safety
@@ -33,6 +33,7 @@ pub unsafe extern "C" fn bnf_objective_default(
 /// # Safety
 /// `logits` points to `batch->rows * batch->vocab` elements; the arrays of `batch` and `out` to
 /// the sizes their fields state.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_objective_forward_f32(
     logits: *const f32,

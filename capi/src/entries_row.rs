@@ -14,6 +14,7 @@ use bnf_core::{bf16, f16};
 ///
 /// # Safety
 /// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_stats_f32(
     z: *const f32,
@@ -27,8 +28,16 @@ pub unsafe extern "C" fn bnf_row_stats_f32(
 /// Write `w * (softmax(z) - onehot(y))` into `out` (`float`, `vocab` elements, must not overlap
 /// `z`), from `stats = bnf_row_stats_f32(z, y)`.
 ///
+/// Checked before anything is written: `stats` is one `bnf_row_stats_*` can produce
+/// (`BNF_ERR_INVALID_STATS`), `y < vocab`, `w` finite, no NaN or `+inf` in `z`
+/// (`BNF_ERR_NON_FINITE_LOGITS`) and no logit above `stats->max` (`BNF_ERR_INVALID_STATS`).
+/// So on `BNF_OK` every value written is finite and at most `|w|` in magnitude (f16: a `|w|`
+/// above 65504 can round to infinity). Statistics of another row are caught only through
+/// `max`: with a larger `max` they give finite but wrong values.
+///
 /// # Safety
 /// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_row_grad_f32(
     z: *const f32,
@@ -41,7 +50,8 @@ pub unsafe extern "C" fn bnf_row_grad_f32(
     row::grad("bnf_row_grad_f32", z, vocab, y, stats, w, out)
 }
 
-/// As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values).
+/// As `bnf_row_grad_f32`, written over `z` itself (bit for bit the same values; the same
+/// checks; on error `z` is untouched).
 ///
 /// # Safety
 /// `z` points to `vocab` writable elements, `stats` to one `BnfRowStats`.
@@ -64,6 +74,7 @@ pub unsafe extern "C" fn bnf_row_grad_in_place_f32(
 /// # Safety
 /// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one
 /// `BnfRowStats`.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_dynamic_target_f32(
     z: *const f32,

@@ -122,6 +122,40 @@ pub(crate) unsafe fn required<'a, T>(p: *const T, what: &str) -> Result<&'a T, F
     Ok(&*p)
 }
 
+/// A memory range an entry reads or writes, for the overlap checks: the argument's name, its
+/// start address and its size in bytes (empty for a NULL pointer, which is rejected, or
+/// skipped when optional, elsewhere).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Region<'a> {
+    name: &'a str,
+    start: usize,
+    bytes: usize,
+}
+
+impl<'a> Region<'a> {
+    /// `len` `T`s at `p` (host or device; only the address is read). Sizes saturate: they are
+    /// checked where the slice is made.
+    pub(crate) fn of<T>(p: *const T, len: usize, name: &'a str) -> Self {
+        let bytes = match p.is_null() {
+            true => 0,
+            false => len.saturating_mul(std::mem::size_of::<T>()),
+        };
+        Region {
+            name,
+            start: p as usize,
+            bytes,
+        }
+    }
+
+    /// Whether the two ranges share a byte.
+    fn overlaps(&self, other: &Region<'_>) -> bool {
+        self.bytes > 0
+            && other.bytes > 0
+            && self.start < other.start.saturating_add(other.bytes)
+            && other.start < self.start.saturating_add(self.bytes)
+    }
+}
+
 /// Reject an output buffer `out` of `out_len` `O`s that overlaps the input `input` of `in_len`
 /// `I`s (a `&mut` must not alias a `&`; the in-place entries exist for that case). Checked on the
 /// raw addresses before any slice is made. `hint` ends the message (say how to write in place).
@@ -133,15 +167,35 @@ pub(crate) fn check_disjoint<I, O>(
     names: (&str, &str),
     hint: &str,
 ) -> Result<(), Fail> {
-    let a = input as usize;
-    let b = out as usize;
-    let a_end = a.saturating_add(in_len.saturating_mul(std::mem::size_of::<I>()));
-    let b_end = b.saturating_add(out_len.saturating_mul(std::mem::size_of::<O>()));
-    if a < b_end && b < a_end {
+    let a = Region::of(input, in_len, names.0);
+    let b = Region::of(out, out_len, names.1);
+    if b.overlaps(&a) {
         return Err(Fail::new(
             BnfStatus::BNF_ERR_LENGTH_MISMATCH,
             format!("argument `{}` overlaps `{}`{hint}", names.1, names.0),
         ));
+    }
+    Ok(())
+}
+
+/// Reject any output that overlaps an input or another output: the library would read what it
+/// has overwritten, and a `&mut` slice must alias nothing. Checked on the raw addresses before
+/// any slice is made (the header's contract says no output may overlap anything else).
+pub(crate) fn check_outputs(outputs: &[Region<'_>], inputs: &[Region<'_>]) -> Result<(), Fail> {
+    for (i, o) in outputs.iter().enumerate() {
+        if let Some(other) = inputs
+            .iter()
+            .chain(&outputs[i + 1..])
+            .find(|x| o.overlaps(x))
+        {
+            return Err(Fail::new(
+                BnfStatus::BNF_ERR_LENGTH_MISMATCH,
+                format!(
+                    "argument `{}` overlaps `{}`: an output must not overlap any other argument",
+                    o.name, other.name
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -178,5 +232,22 @@ mod tests {
         assert!(check_disjoint(unsafe { p.add(4) }, 4, p, 4, names, h).is_ok());
         assert!(check_disjoint(p, 4, unsafe { p.add(3) }, 4, names, h).is_err());
         assert!(check_disjoint(p, 8, p, 8, names, h).is_err());
+        assert!(check_disjoint(p, 8, std::ptr::null::<f32>(), 8, names, h).is_ok());
+    }
+
+    #[test]
+    fn outputs_may_not_overlap_inputs_or_each_other() {
+        let a = [0.0f32; 8];
+        let p = a.as_ptr();
+        let input = [Region::of(p, 4, "x")];
+        let out = |off: usize, len: usize, name| Region::of(unsafe { p.add(off) }, len, name);
+        assert!(check_outputs(&[out(4, 2, "y"), out(6, 2, "z")], &input).is_ok());
+        let e = check_outputs(&[out(3, 2, "y")], &input).unwrap_err();
+        assert_eq!(e.status, BnfStatus::BNF_ERR_LENGTH_MISMATCH);
+        assert!(e.message.contains("`y` overlaps `x`"), "{}", e.message);
+        let e = check_outputs(&[out(4, 3, "y"), out(6, 2, "z")], &input).unwrap_err();
+        assert!(e.message.contains("`y` overlaps `z`"), "{}", e.message);
+        let null = Region::of(std::ptr::null::<f32>(), 8, "optional");
+        assert!(check_outputs(&[null, out(4, 4, "y")], &input).is_ok());
     }
 }

@@ -8,12 +8,13 @@
 use std::ffi::{c_char, CStr};
 
 use bnf_core::{
-    CpoConfig, DpoConfig, IpoConfig, KtoConfig, Logit, Objective, ObjectiveOutput, OrpoConfig,
-    PrefBatch, RDpoConfig, SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
+    BnfError, CpoConfig, DpoConfig, IpoConfig, KtoConfig, Logit, Objective, ObjectiveOutput,
+    OrpoConfig, PrefBatch, RDpoConfig, SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
 };
 
 use crate::batch::{elements, scored_flags, Grad};
-use crate::guard::{check_disjoint, entry, required, slice, slice_mut, IN_PLACE};
+use crate::guard::{check_disjoint, check_outputs, check_ptr, entry, required, slice, slice_mut};
+use crate::guard::{Region, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 
 /// `BnfObjective::kind`: BNF (paper eq. 4), row-local; needs `ref_logp`.
@@ -174,7 +175,7 @@ impl BnfObjective {
             }),
             k => {
                 return Err(Fail::new(
-                    BnfStatus::BNF_ERR_INVALID_RESPONSES,
+                    BnfStatus::BNF_ERR_INVALID_ARGUMENT,
                     format!("objective->kind is {k}, not one of BNF_OBJECTIVE_* (0 to 10)"),
                 ))
             }
@@ -188,14 +189,16 @@ impl BnfObjective {
 /// # Safety
 /// `name` is a NUL-terminated string; `out` points to a writable `BnfObjective`.
 pub(crate) unsafe fn default(name: *const c_char, out: *mut BnfObjective) -> Result<(), Fail> {
-    let name = CStr::from_ptr(required(name, "name")?);
+    // Checked as a raw pointer, then read through it: a `&c_char` would give `CStr::from_ptr`
+    // the provenance of one byte only. The name is copied before `out` is borrowed.
+    check_ptr(name, "name")?;
+    let text = CStr::from_ptr(name).to_string_lossy().into_owned();
     let out = slice_mut(out, 1, "out")?;
-    let text = name.to_string_lossy();
     let o = Objective::parse(&text).ok_or_else(|| {
         Fail::new(
-            BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            BnfStatus::BNF_ERR_INVALID_ARGUMENT,
             format!(
-                "unknown objective {text:?}; known: {}",
+                "argument `name`: unknown objective {text:?}; known: {}",
                 OBJECTIVE_NAMES.join(", ")
             ),
         )
@@ -203,6 +206,33 @@ pub(crate) unsafe fn default(name: *const c_char, out: *mut BnfObjective) -> Res
     let kind = OBJECTIVE_NAMES.iter().position(|&n| n == o.name());
     out[0] = BnfObjective::from_core(&o, kind.unwrap_or(usize::MAX) as u32);
     Ok(())
+}
+
+/// A core error of an objective call, naming the C argument where core's words cannot: the
+/// NULL `batch->ref_logp`, `batch->num_pairs` of 0, the out-of-range `objective->` field.
+fn objective_error(e: BnfError) -> Fail {
+    let status = BnfStatus::of(&e);
+    match e {
+        BnfError::MissingReference { objective } => Fail::new(
+            status,
+            format!(
+                "argument `batch->ref_logp` is NULL, but {objective} needs reference log-probs"
+            ),
+        ),
+        BnfError::MissingPairs { objective } => Fail::new(
+            status,
+            format!("{objective} is pairwise, but batch->num_pairs is 0 (no pairs given)"),
+        ),
+        BnfError::InvalidConfig {
+            objective,
+            what,
+            value,
+        } if what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Fail::new(
+            status,
+            format!("objective->{what} = {value} is out of range for {objective}"),
+        ),
+        other => other.into(),
+    }
 }
 
 /// The C outputs, checked before anything is computed.
@@ -242,11 +272,52 @@ impl Outputs<'_> {
     }
 }
 
+/// Reject outputs (`*out`, the arrays it points to, the gradient or, in place, the logits)
+/// that overlap the batch's arrays, the logits or each other.
+fn check_overlaps<T>(
+    b: &BnfPrefBatch,
+    logits: *const T,
+    elements: usize,
+    grad: &Grad<T>,
+    out: *const BnfObjectiveOut,
+    o: &BnfObjectiveOut,
+) -> Result<(), Fail> {
+    if let Grad::Into(g) = *grad {
+        check_disjoint(logits, elements, g, elements, ("logits", "grad"), IN_PLACE)?;
+    }
+    let (rows, responses) = (b.rows, b.num_responses);
+    let z = Region::of(logits, elements, "logits");
+    let mut inputs = vec![
+        Region::of(b.targets, rows, "batch->targets"),
+        Region::of(b.scored, rows, "batch->scored"),
+        Region::of(b.offsets, responses.saturating_add(1), "batch->offsets"),
+        Region::of(b.labels, responses, "batch->labels"),
+        Region::of(b.pairs, b.num_pairs.saturating_mul(2), "batch->pairs"),
+        Region::of(b.ref_logp, rows, "batch->ref_logp"),
+    ];
+    let mut outputs = vec![
+        Region::of(out, 1, "out"),
+        Region::of(o.response_logp, responses, "out->response_logp"),
+        Region::of(o.dloss_dlogp, responses, "out->dloss_dlogp"),
+        Region::of(o.row_weight, rows, "out->row_weight"),
+    ];
+    match *grad {
+        Grad::None => inputs.push(z),
+        Grad::Into(g) => {
+            inputs.push(z);
+            outputs.push(Region::of(g.cast_const(), elements, "grad"));
+        }
+        Grad::InPlace => outputs.push(z),
+    }
+    check_outputs(&outputs, &inputs)
+}
+
 /// Run the objective at `objective` over `batch` with logits at `logits`.
 ///
 /// # Safety
 /// The header's contract: `logits` (and a separate `grad`) hold `rows * vocab` elements, the
-/// arrays of `batch` and `out` the sizes their fields state.
+/// arrays of `batch` and `out` the sizes their fields state; no output overlaps anything else
+/// (checked).
 unsafe fn run<T: Logit>(
     logits: *mut T,
     batch: *const BnfPrefBatch,
@@ -254,9 +325,12 @@ unsafe fn run<T: Logit>(
     grad: Grad<T>,
     out: *mut BnfObjectiveOut,
 ) -> Result<(), Fail> {
-    let b = required(batch, "batch")?;
+    // Copies: the outputs are checked against the arrays they point to, not against them.
+    let b = *required(batch, "batch")?;
     let obj = required(objective, "objective")?.to_core()?;
     let n = elements(b.vocab, b.rows)?;
+    let o = *required(out.cast_const(), "out")?;
+    check_overlaps(&b, logits.cast_const(), n, &grad, out, &o)?;
     let scored = scored_flags(b.scored, b.rows)?;
     let pairs = match b.num_pairs {
         0 => None,
@@ -279,27 +353,27 @@ unsafe fn run<T: Logit>(
         pairs,
         ref_logp,
     };
-    let o = &mut slice_mut(out, 1, "out")?[0];
     let outs = Outputs {
         response_logp: optional_array(o.response_logp, b.num_responses, "out->response_logp")?,
         dloss_dlogp: optional_array(o.dloss_dlogp, b.num_responses, "out->dloss_dlogp")?,
         row_weight: optional_array(o.row_weight, b.rows, "out->row_weight")?,
-        out: o,
+        out: &mut slice_mut(out, 1, "out")?[0],
     };
     let result = match grad {
         Grad::None => {
-            bnf_core::objective_forward(slice(logits.cast_const(), n, "logits")?, &pb, &obj)?
+            let z = slice(logits.cast_const(), n, "logits")?;
+            bnf_core::objective_forward(z, &pb, &obj)
         }
         Grad::Into(g) => {
-            check_disjoint(logits, n, g, n, ("logits", "grad"), IN_PLACE)?;
             let z = slice(logits.cast_const(), n, "logits")?;
-            bnf_core::objective_forward_backward(z, &pb, &obj, slice_mut(g, n, "grad")?)?
+            bnf_core::objective_forward_backward(z, &pb, &obj, slice_mut(g, n, "grad")?)
         }
         Grad::InPlace => {
             let z = slice_mut(logits, n, "logits")?;
-            bnf_core::objective_forward_backward_in_place(z, &pb, &obj)?
+            bnf_core::objective_forward_backward_in_place(z, &pb, &obj)
         }
-    };
+    }
+    .map_err(objective_error)?;
     outs.write(&result);
     Ok(())
 }

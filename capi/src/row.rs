@@ -4,9 +4,12 @@
 //! objective (DPO and friends) builds on.
 
 use bnf_core::{bnf_scalars, check_ref_logp, dynamic_target, row_grad, row_grad_in_place};
-use bnf_core::{row_stats, BnfError, Logit};
+use bnf_core::{row_stats, BnfError, Logit, RowStats};
 
-use crate::guard::{check_disjoint, entry, optional_mut, required, slice, slice_mut, IN_PLACE};
+use crate::guard::{
+    check_disjoint, check_outputs, entry, optional_mut, required, slice, slice_mut,
+};
+use crate::guard::{Region, IN_PLACE};
 use crate::status::{BnfStatus, Fail};
 use crate::types::{BnfRowStats, BnfScalars};
 
@@ -46,11 +49,40 @@ pub(crate) unsafe fn stats<T: Logit>(
     out: *mut BnfRowStats,
 ) -> BnfStatus {
     entry(name, || {
+        check_disjoint(z, vocab, out, 1, ("z", "out"), "")?;
         let z = slice(z, vocab, "z")?;
         let out = slice_mut(out, 1, "out")?;
         out[0] = row_stats(z, y as usize).map_err(single_row)?.into();
         Ok(())
     })
+}
+
+/// Reject a row the gradient formula `w e^(z_j - max) / S` would turn into NaN or infinity:
+/// a NaN or `+inf` logit, or a logit above `stats.max` (statistics of another row). With these
+/// and `stats` checked by `to_core` (`S >= 1`, `0 <= S' <= S`, finite), every value written is
+/// at most `|w|` in magnitude. The rest of `stats` is not compared with `z` (that would cost
+/// the statistics' pass): statistics of another row with a larger `max` give finite but wrong
+/// gradients.
+fn check_z_fits_stats<T: Logit>(z: &[T], stats: &RowStats) -> Result<(), Fail> {
+    let above = |v: f32| v.is_nan() || v > stats.max;
+    let Some(j) = z.iter().position(|v| above(v.to_f32())) else {
+        return Ok(());
+    };
+    let v = z[j].to_f32();
+    if v.is_nan() || v == f32::INFINITY {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+            format!("argument `z`: z[{j}] is {v}"),
+        ));
+    }
+    Err(Fail::new(
+        BnfStatus::BNF_ERR_INVALID_STATS,
+        format!(
+            "argument `stats`: max = {} is below z[{j}] = {v}, so these are not the statistics \
+             of this row (bnf_row_stats)",
+            stats.max
+        ),
+    ))
 }
 
 /// Body of `bnf_row_grad_*`: `out = w * (softmax(z) - onehot(y))`.
@@ -70,6 +102,7 @@ pub(crate) unsafe fn grad<T: Logit>(
         let stats = required(stats, "stats")?.to_core("stats")?;
         check_disjoint(z, vocab, out, vocab, ("z", "out"), IN_PLACE)?;
         let z = slice(z, vocab, "z")?;
+        check_z_fits_stats(z, &stats)?;
         let out = slice_mut(out, vocab, "out")?;
         row_grad(z, y as usize, &stats, w, out).map_err(single_row)
     })
@@ -90,6 +123,7 @@ pub(crate) unsafe fn grad_in_place<T: Logit>(
     entry(name, || {
         let stats = required(stats, "stats")?.to_core("stats")?;
         let z = slice_mut(z, vocab, "z")?;
+        check_z_fits_stats(z, &stats)?;
         row_grad_in_place(z, y as usize, &stats, w).map_err(single_row)
     })
 }
@@ -110,7 +144,11 @@ pub(crate) unsafe fn target<T: Logit>(
     stats_out: *mut BnfRowStats,
 ) -> BnfStatus {
     entry(name, || {
-        check_disjoint(z, vocab, f_out, vocab, ("z", "f_out"), "")?;
+        let outputs = [
+            Region::of(f_out, vocab, "f_out"),
+            Region::of(stats_out, 1, "stats_out"),
+        ];
+        check_outputs(&outputs, &[Region::of(z, vocab, "z")])?;
         let z = slice(z, vocab, "z")?;
         let f = slice_mut(f_out, vocab, "f_out")?;
         let stats_out = optional_mut(stats_out, "stats_out")?;

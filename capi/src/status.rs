@@ -21,7 +21,8 @@ pub enum BnfStatus {
     BNF_ERR_MISALIGNED = 2,
     /// A size is 0 (vocabulary, rows) or too large to address.
     BNF_ERR_ZERO_SIZE = 3,
-    /// Two sizes disagree, or an output buffer overlaps an input it must not alias.
+    /// Two sizes disagree, or an output buffer overlaps an input or another output (only a
+    /// GPU entry's gradient may be the logits pointer itself: in place).
     BNF_ERR_LENGTH_MISMATCH = 4,
     /// A scored row's target id is not below the vocabulary size.
     BNF_ERR_TARGET_OUT_OF_RANGE = 5,
@@ -31,10 +32,11 @@ pub enum BnfStatus {
     BNF_ERR_INVALID_REF_LOGP = 7,
     /// A row weight is NaN or infinite.
     BNF_ERR_INVALID_WEIGHT = 8,
-    /// Response offsets are malformed, a response has no scored row, or a label is not finite.
+    /// Response offsets are malformed, a response has no scored row, a label is not finite, or
+    /// pairs are missing or malformed.
     BNF_ERR_INVALID_RESPONSES = 9,
     /// Row statistics passed to `bnf_row_grad*` / `bnf_scalars` are not ones `bnf_row_stats*`
-    /// can produce.
+    /// can produce, or (`bnf_row_grad*`) not the row's: a logit is above their `max`.
     BNF_ERR_INVALID_STATS = 10,
     /// A bug inside the library (a caught panic), or a kernel status this build does not know;
     /// the message says where.
@@ -44,6 +46,9 @@ pub enum BnfStatus {
     BNF_ERR_CUDA_UNAVAILABLE = 12,
     /// A CUDA driver call failed (launch, PTX load...); the message has the driver's words.
     BNF_ERR_CUDA = 13,
+    /// An argument's value is not one the entry accepts: an unknown `dtype`, objective kind or
+    /// objective name, or an objective parameter out of its range (`beta <= 0`...).
+    BNF_ERR_INVALID_ARGUMENT = 14,
 }
 
 impl BnfStatus {
@@ -61,8 +66,10 @@ impl BnfStatus {
             | BnfError::InvalidLabel { .. }
             | BnfError::NoResponses
             | BnfError::InvalidPair { .. }
-            | BnfError::MissingPairs { .. }
-            | BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            | BnfError::MissingPairs { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
+            BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_ARGUMENT,
+            // Reference log-probs are missing only when the pointer is NULL (the C structs have
+            // no other way to leave them out); the entries name `batch->ref_logp`.
             BnfError::MissingReference { .. } => BnfStatus::BNF_ERR_NULL_POINTER,
             BnfError::InvalidStats { .. } => BnfStatus::BNF_ERR_INVALID_STATS,
         }
@@ -85,6 +92,7 @@ impl BnfStatus {
             BnfStatus::BNF_ERR_INTERNAL => c"BNF_ERR_INTERNAL",
             BnfStatus::BNF_ERR_CUDA_UNAVAILABLE => c"BNF_ERR_CUDA_UNAVAILABLE",
             BnfStatus::BNF_ERR_CUDA => c"BNF_ERR_CUDA",
+            BnfStatus::BNF_ERR_INVALID_ARGUMENT => c"BNF_ERR_INVALID_ARGUMENT",
         }
     }
 }
@@ -118,10 +126,12 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Store `message` as this thread's last error message (an interior NUL is replaced).
+/// Store `message` as this thread's last error message (an interior NUL is replaced). During
+/// the thread's teardown, once the thread-local is gone, the message is dropped (`with` would
+/// panic there).
 pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|m| *m.borrow_mut() = c);
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = c);
 }
 
 /// The message of the last call on this thread that failed, or `""` if the last call
@@ -129,14 +139,18 @@ pub(crate) fn set_last_error(message: &str) {
 /// `bnf_last_error_message` and `bnf_status_name`); never NULL, never to be freed.
 #[no_mangle]
 pub extern "C" fn bnf_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|m| m.borrow().as_ptr())
+    // A static "" once the thread-local is destroyed (a call from another thread-local's
+    // destructor): `with` would panic, and no panic may cross the boundary.
+    LAST_ERROR
+        .try_with(|m| m.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code (`"BNF_ERR_TARGET_OUT_OF_RANGE"`...), or `"BNF_UNKNOWN_STATUS"`.
 /// Static storage; never NULL.
 #[no_mangle]
 pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
-    const ALL: [BnfStatus; 14] = [
+    const ALL: [BnfStatus; 15] = [
         BnfStatus::BNF_OK,
         BnfStatus::BNF_ERR_NULL_POINTER,
         BnfStatus::BNF_ERR_MISALIGNED,
@@ -151,8 +165,52 @@ pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
         BnfStatus::BNF_ERR_INTERNAL,
         BnfStatus::BNF_ERR_CUDA_UNAVAILABLE,
         BnfStatus::BNF_ERR_CUDA,
+        BnfStatus::BNF_ERR_INVALID_ARGUMENT,
     ];
     ALL.iter()
         .find(|s| **s as i32 == status)
         .map_or(c"BNF_UNKNOWN_STATUS".as_ptr(), |s| s.name().as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Calls into the library from its destructor, which runs during the thread's teardown,
+    /// possibly after `LAST_ERROR` is gone.
+    struct Probe;
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            set_last_error("from a destructor");
+            let p = bnf_last_error_message();
+            let m = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+            SEEN.lock().unwrap().push(m);
+        }
+    }
+
+    thread_local! {
+        static PROBE: Probe = const { Probe };
+    }
+
+    #[test]
+    fn the_message_functions_survive_thread_teardown() {
+        let t = std::thread::spawn(|| {
+            // The probe's destructor is registered before LAST_ERROR exists, so (destructors
+            // running in reverse order) it runs after LAST_ERROR is destroyed.
+            PROBE.with(|_| {});
+            set_last_error("set in the thread");
+        });
+        assert!(t.join().is_ok(), "no panic during teardown");
+        let seen = SEEN.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].is_empty() || seen[0] == "from a destructor",
+            "{seen:?}"
+        );
+    }
 }

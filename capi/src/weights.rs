@@ -3,7 +3,7 @@
 
 use bnf_core::response_weights;
 
-use crate::guard::{entry, slice, slice_mut};
+use crate::guard::{check_outputs, entry, slice, slice_mut, Region};
 use crate::status::{BnfStatus, Fail};
 
 /// Fill `weights` (`rows` floats) with `labels[i] / |y_i|` for the rows of response `i`, which
@@ -15,6 +15,7 @@ use crate::status::{BnfStatus, Fail};
 ///
 /// # Safety
 /// Each pointer points to the number of elements stated above.
+/// No output may overlap any input or another output (arrays checked: `BNF_ERR_LENGTH_MISMATCH`).
 #[no_mangle]
 pub unsafe extern "C" fn bnf_response_weights(
     offsets: *const usize,
@@ -25,6 +26,12 @@ pub unsafe extern "C" fn bnf_response_weights(
     weights: *mut f32,
 ) -> BnfStatus {
     entry("bnf_response_weights", || {
+        let inputs = [
+            Region::of(offsets, num_responses.saturating_add(1), "offsets"),
+            Region::of(labels, num_responses, "labels"),
+            Region::of(scored, rows, "scored"),
+        ];
+        check_outputs(&[Region::of(weights, rows, "weights")], &inputs)?;
         let offsets = slice(offsets, num_responses.saturating_add(1), "offsets")?;
         let labels = slice(labels, num_responses, "labels")?;
         let scored: Option<Vec<bool>> = if scored.is_null() {

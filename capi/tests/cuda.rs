@@ -462,7 +462,7 @@ mod gpu {
                 with(&|b| b.dtype = 7),
                 null_mut(),
                 out,
-                BNF_ERR_LENGTH_MISMATCH,
+                BNF_ERR_INVALID_ARGUMENT,
                 "batch->dtype is 7",
             ),
             (
@@ -506,6 +506,27 @@ mod gpu {
                 out,
                 BNF_ERR_LENGTH_MISMATCH,
                 "`grad` overlaps `batch->logits`",
+            ),
+            (
+                good,
+                null_mut(),
+                good.targets.cast_mut().cast(),
+                BNF_ERR_LENGTH_MISMATCH,
+                "`row_out` overlaps `batch->targets`",
+            ),
+            (
+                good,
+                null_mut(),
+                ptr(&dev.status).cast(),
+                BNF_ERR_LENGTH_MISMATCH,
+                "`row_out` overlaps `row_status`",
+            ),
+            (
+                good,
+                ptr(&dev.status).cast(),
+                out,
+                BNF_ERR_LENGTH_MISMATCH,
+                "`row_status` overlaps `grad`",
             ),
         ];
         for (b, grad, out, want, words) in cases {

@@ -379,3 +379,138 @@ fn row_primitive_arguments_are_named() {
         last_error()
     );
 }
+
+/// Every output is checked against every array input and the other outputs before anything is
+/// computed: an overlap is `BNF_ERR_LENGTH_MISMATCH` naming both, and nothing is written.
+#[test]
+fn outputs_overlapping_other_arguments_are_rejected() {
+    let mut k = case();
+    let rows = k.targets.len();
+    let mut loss = 7.0f32;
+    let expect = |st: BnfStatus, words: &str| {
+        let msg = last_error();
+        assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+        assert!(msg.contains(words), "{msg}");
+    };
+    // `loss` inside the weights, `diag` over the targets, `diag` over the gradient.
+    let b = k.c_batch();
+    let weights_copy = k.weights.clone();
+    let w = b.weights.cast_mut();
+    let st = unsafe { bnf_forward_f32(k.logits.as_ptr(), &b, null_mut(), w) };
+    expect(st, "argument `loss` overlaps `batch->weights`");
+    assert_eq!(k.weights, weights_copy, "nothing written");
+    let d = b.targets.cast_mut().cast::<BnfRowDiag>();
+    let st = unsafe { bnf_forward_f32(k.logits.as_ptr(), &b, d, &mut loss) };
+    expect(st, "argument `diag` overlaps `batch->targets`");
+    let mut grad = vec![7.0f32; k.logits.len()];
+    let d = grad.as_mut_ptr().cast::<BnfRowDiag>();
+    let st =
+        unsafe { bnf_forward_backward_f32(k.logits.as_ptr(), &b, grad.as_mut_ptr(), d, &mut loss) };
+    expect(st, "argument `diag` overlaps `grad`");
+    assert!(grad.iter().all(|&g| g == 7.0), "nothing written");
+    // In place, the logits are an output: `loss` may not point into them.
+    let mut z = k.logits.clone();
+    let zp = z.as_mut_ptr();
+    let st = unsafe { bnf_forward_backward_in_place_f32(zp, &b, null_mut(), zp.add(3)) };
+    expect(st, "argument `loss` overlaps `logits`");
+    assert_eq!(z, k.logits, "nothing written");
+    assert_eq!(loss, 7.0);
+    // Row primitives and response weights.
+    let zr = k.logits.as_mut_ptr();
+    let st = unsafe { bnf_row_stats_f32(zr, 6, 0, zr.cast()) };
+    expect(st, "argument `out` overlaps `z`");
+    let mut f = [0.0f32; 6];
+    let st = unsafe {
+        bnf_dynamic_target_f32(
+            k.logits.as_ptr(),
+            6,
+            0,
+            -1.0,
+            f.as_mut_ptr(),
+            f.as_mut_ptr().cast(),
+        )
+    };
+    expect(st, "argument `f_out` overlaps `stats_out`");
+    assert_eq!(f, [0.0; 6], "nothing written");
+    let offsets = [0usize, 2, 5];
+    let mut labels = [1.0f32, -1.0];
+    let st = unsafe {
+        bnf_response_weights(
+            offsets.as_ptr(),
+            labels.as_ptr(),
+            2,
+            null(),
+            rows,
+            labels.as_mut_ptr(),
+        )
+    };
+    expect(st, "argument `weights` overlaps `labels`");
+    assert_eq!(labels, [1.0, -1.0], "nothing written");
+}
+
+/// `bnf_row_grad_*` never returns `BNF_OK` with a non-finite gradient: NaN or `+inf` in `z`, and
+/// statistics whose `max` is below a logit (another row's), are rejected before anything is
+/// written, in place or not.
+#[test]
+fn row_grad_rejects_rows_that_would_give_non_finite_gradients() {
+    let z = [0.5f32, -1.0, 2.0, f32::NEG_INFINITY];
+    let mut stats = BnfRowStats::default();
+    assert_eq!(
+        unsafe { bnf_row_stats_f32(z.as_ptr(), 4, 0, &mut stats) },
+        BnfStatus::BNF_OK
+    );
+    let mut out = [7.0f32; 4];
+    // -inf off the target is fine: its gradient is 0.
+    let st = unsafe { bnf_row_grad_f32(z.as_ptr(), 4, 0, &stats, 3.0, out.as_mut_ptr()) };
+    assert_eq!(st, BnfStatus::BNF_OK, "{}", last_error());
+    assert!(
+        out.iter().all(|g| g.is_finite() && g.abs() <= 3.0),
+        "{out:?}"
+    );
+    for (bad, status, words) in [
+        (
+            f32::NAN,
+            BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+            "argument `z`: z[1] is NaN",
+        ),
+        (
+            f32::INFINITY,
+            BnfStatus::BNF_ERR_NON_FINITE_LOGITS,
+            "argument `z`: z[1] is inf",
+        ),
+        (
+            90.0,
+            BnfStatus::BNF_ERR_INVALID_STATS,
+            "max = 2 is below z[1] = 90",
+        ),
+    ] {
+        let mut zb = z;
+        zb[1] = bad;
+        let mut out = [7.0f32; 4];
+        let st = unsafe { bnf_row_grad_f32(zb.as_ptr(), 4, 0, &stats, 1.0, out.as_mut_ptr()) };
+        assert_eq!(st, status, "{}", last_error());
+        assert!(
+            last_error().starts_with("bnf_row_grad_f32: "),
+            "{}",
+            last_error()
+        );
+        assert!(last_error().contains(words), "{}", last_error());
+        assert_eq!(out, [7.0; 4], "nothing written");
+        let before = zb;
+        let st = unsafe { bnf_row_grad_in_place_f32(zb.as_mut_ptr(), 4, 0, &stats, 1.0) };
+        assert_eq!(st, status, "{}", last_error());
+        assert_eq!(
+            zb.map(f32::to_bits),
+            before.map(f32::to_bits),
+            "z untouched"
+        );
+    }
+    // bf16 bits: a NaN is found the same way.
+    let zb: Vec<u16> = [0.5f32, f32::NAN, 2.0]
+        .iter()
+        .map(|&v| bnf_core::bf16::from_f32(v).to_bits())
+        .collect();
+    let mut out = [0u16; 3];
+    let st = unsafe { bnf_row_grad_bf16(zb.as_ptr(), 3, 0, &stats, 1.0, out.as_mut_ptr()) };
+    assert_eq!(st, BnfStatus::BNF_ERR_NON_FINITE_LOGITS, "{}", last_error());
+}

@@ -95,8 +95,12 @@ fn every_name_gives_its_id_and_defaults() {
     let (st, _) = default("sft");
     assert_eq!(st, BnfStatus::BNF_OK);
     let (st, _) = default("ppo");
-    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
-    assert!(last_error().contains("unknown objective \"ppo\"; known: bnf, nll"));
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_ARGUMENT);
+    let msg = last_error();
+    assert!(
+        msg.contains("argument `name`: unknown objective \"ppo\"; known: bnf, nll"),
+        "{msg}"
+    );
 }
 
 /// Core's output for `obj` on the case, in `T`.
@@ -224,11 +228,14 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     let mut bad = dpo;
     bad.beta = -1.0;
     let (st, msg) = run(&good, &bad);
-    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
-    assert!(msg.contains("dpo: beta = -1 is out of range"), "{msg}");
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_ARGUMENT);
+    assert!(
+        msg.contains("objective->beta = -1 is out of range for dpo"),
+        "{msg}"
+    );
     bad.kind = 42;
     let (st, msg) = run(&good, &bad);
-    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_ARGUMENT);
     assert!(msg.contains("objective->kind is 42"), "{msg}");
 
     let unpaired = BnfPrefBatch {
@@ -239,7 +246,8 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     let (st, msg) = run(&unpaired, &dpo);
     assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES);
     assert!(
-        msg.starts_with("bnf_objective_forward_backward_f32: ") && msg.contains("dpo"),
+        msg.starts_with("bnf_objective_forward_backward_f32: ")
+            && msg.contains("dpo is pairwise, but batch->num_pairs is 0"),
         "{msg}"
     );
     let no_ref = BnfPrefBatch {
@@ -248,6 +256,10 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     };
     let (st, msg) = run(&no_ref, &dpo);
     assert_eq!(st, BnfStatus::BNF_ERR_NULL_POINTER, "{msg}");
+    assert!(
+        msg.contains("argument `batch->ref_logp` is NULL, but dpo needs reference log-probs"),
+        "{msg}"
+    );
     let no_pairs_ptr = BnfPrefBatch {
         pairs: null(),
         ..good
@@ -272,4 +284,56 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
 
     assert!(grad.iter().all(|&g| g == 7.0), "grad untouched");
     assert_eq!((out.loss, out.kl_estimate, lp), (7.0, 7.0, [7.0; 2]));
+}
+
+/// The arrays `out` points to are outputs like the gradient: one overlapping an input, the
+/// gradient or `*out` itself is `BNF_ERR_LENGTH_MISMATCH` naming both, and nothing is written.
+#[test]
+fn objective_outputs_overlapping_other_arguments_are_rejected() {
+    let k = pref_case();
+    let (_, dpo) = default("dpo");
+    let b = c_batch(&k);
+    let mut grad = vec![7.0f32; k.logits.len()];
+    let mut labels = LABELS;
+    let b_labels = BnfPrefBatch {
+        labels: labels.as_ptr(),
+        ..b
+    };
+    let run = |b: &BnfPrefBatch, out: &mut BnfObjectiveOut, grad: *mut f32| {
+        let st =
+            unsafe { bnf_objective_forward_backward_f32(k.logits.as_ptr(), b, &dpo, grad, out) };
+        (st, last_error())
+    };
+    let mut out = BnfObjectiveOut {
+        loss: 7.0,
+        kl_estimate: 7.0,
+        response_logp: labels.as_mut_ptr(),
+        dloss_dlogp: null_mut(),
+        row_weight: null_mut(),
+    };
+    let (st, msg) = run(&b_labels, &mut out, grad.as_mut_ptr());
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+    assert!(
+        msg.contains("argument `out->response_logp` overlaps `batch->labels`"),
+        "{msg}"
+    );
+    out.response_logp = null_mut();
+    out.row_weight = grad.as_mut_ptr();
+    let (st, msg) = run(&b, &mut out, grad.as_mut_ptr());
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+    assert!(
+        msg.contains("argument `out->row_weight` overlaps `grad`"),
+        "{msg}"
+    );
+    let out_ptr: *mut BnfObjectiveOut = &mut out;
+    out.row_weight = out_ptr.cast();
+    let (st, msg) = run(&b, &mut out, grad.as_mut_ptr());
+    assert_eq!(st, BnfStatus::BNF_ERR_LENGTH_MISMATCH, "{msg}");
+    assert!(
+        msg.contains("argument `out` overlaps `out->row_weight`"),
+        "{msg}"
+    );
+    assert_eq!((out.loss, out.kl_estimate), (7.0, 7.0), "nothing written");
+    assert_eq!(labels, LABELS);
+    assert!(grad.iter().all(|&g| g == 7.0), "nothing written");
 }

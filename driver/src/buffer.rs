@@ -1,7 +1,7 @@
 //! [`DeviceBuffer`]: device memory of `len` plain values, freed on drop, with upload, download
 //! and device-to-device copy on the context's own stream.
 
-use crate::context::Gpu;
+use crate::context::{with_context, Gpu};
 use crate::error::GpuError;
 use crate::ffi::{self, check, DevicePtr, Handle};
 use bytemuck::Pod;
@@ -41,11 +41,11 @@ impl<T: Pod> DeviceBuffer<T> {
 impl<T: Pod> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {
         if self.ptr != 0 {
+            // In its own context, switched to (and back) only when another one is current.
             // SAFETY: `ptr` was allocated in `ctx` by `Gpu::alloc` and is freed once.
-            unsafe {
-                ffi::cuCtxSetCurrent(self.ctx);
+            with_context(self.ctx, || unsafe {
                 ffi::cuMemFree_v2(self.ptr);
-            }
+            });
         }
     }
 }

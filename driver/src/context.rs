@@ -97,9 +97,7 @@ impl Gpu {
     /// stays the caller's and is not released on drop.
     pub fn attach_current() -> Result<Gpu, GpuError> {
         init()?;
-        let mut ctx: Handle = std::ptr::null_mut();
-        // SAFETY: plain out-parameter.
-        check("cuCtxGetCurrent", unsafe { ffi::cuCtxGetCurrent(&mut ctx) })?;
+        let ctx = current_context()?;
         if ctx.is_null() {
             return Err(GpuError::NoContext);
         }
@@ -135,8 +133,14 @@ impl Gpu {
         Ok(gpu)
     }
 
-    /// Make this context current on the calling thread (every method does it first).
+    /// Make this context current on the calling thread (every method does it first). A no-op
+    /// when it already is, as after [`Gpu::attach_current`]: another framework's current
+    /// context is switched only when this one is a different context. It is not switched back
+    /// afterwards (a framework sharing the device's primary context sees no change).
     pub fn make_current(&self) -> Result<(), GpuError> {
+        if current_context()? == self.ctx {
+            return Ok(());
+        }
         // SAFETY: `ctx` is a live context for the lifetime of `self`.
         check("cuCtxSetCurrent", unsafe { ffi::cuCtxSetCurrent(self.ctx) })
     }
@@ -267,12 +271,35 @@ impl Gpu {
     }
 }
 
+/// The context current on the calling thread (null: none).
+fn current_context() -> Result<Handle, GpuError> {
+    let mut ctx: Handle = std::ptr::null_mut();
+    // SAFETY: plain out-parameter.
+    check("cuCtxGetCurrent", unsafe { ffi::cuCtxGetCurrent(&mut ctx) })?;
+    Ok(ctx)
+}
+
+/// Run `f` with `ctx` current on this thread, then make the previous context current again if
+/// it had to be switched: for drops, which may run while another framework's context is
+/// current. Errors cannot be reported from drop; the driver frees everything at exit anyway.
+pub(crate) fn with_context(ctx: Handle, f: impl FnOnce()) {
+    let previous = current_context().ok();
+    let switch = previous != Some(ctx);
+    if switch {
+        // SAFETY: `ctx` is live (the caller's value holds it).
+        unsafe { ffi::cuCtxSetCurrent(ctx) };
+    }
+    f();
+    if let (true, Some(p)) = (switch, previous) {
+        // SAFETY: `p` was current just before (null: none).
+        unsafe { ffi::cuCtxSetCurrent(p) };
+    }
+}
+
 impl Drop for Gpu {
     fn drop(&mut self) {
-        // Errors cannot be reported from drop; the driver frees everything at exit anyway.
         // SAFETY: each handle was created by this value and is released once.
-        unsafe {
-            ffi::cuCtxSetCurrent(self.ctx);
+        with_context(self.ctx, || unsafe {
             if let Some(&m) = self.naive.get() {
                 ffi::cuModuleUnload(m);
             }
@@ -285,25 +312,36 @@ impl Drop for Gpu {
             if self.owns_primary {
                 ffi::cuDevicePrimaryCtxRelease_v2(self.device);
             }
-        }
+        });
     }
 }
 
 /// `cuInit`, mapping "no driver" and "no device" to their own errors.
 fn init() -> Result<(), GpuError> {
     // SAFETY: no arguments besides flags (must be 0).
-    match unsafe { ffi::cuInit(0) } {
+    init_result(unsafe { ffi::cuInit(0) })
+}
+
+/// What `cuInit`'s result `code` means here. Every code that says this machine's driver cannot
+/// be used (the toolkit's stub, a driver too old, kernel module and libcuda of different
+/// versions, a forward-compatibility libcuda the GPU does not support, or the unknown error a
+/// missing kernel module gives) is [`GpuError::NoDriver`] with the driver's words: there is no
+/// GPU to run on, which tests report as skipped.
+fn init_result(code: i32) -> Result<(), GpuError> {
+    match code {
         ffi::SUCCESS => Ok(()),
         ffi::ERROR_NO_DEVICE => Err(GpuError::NoDevice {
             ordinal: 0,
             count: 0,
         }),
-        code @ (ffi::ERROR_STUB_LIBRARY | ffi::ERROR_INSUFFICIENT_DRIVER) => {
-            Err(GpuError::NoDriver {
-                code,
-                message: ffi::describe(code),
-            })
-        }
+        ffi::ERROR_STUB_LIBRARY
+        | ffi::ERROR_INSUFFICIENT_DRIVER
+        | ffi::ERROR_SYSTEM_DRIVER_MISMATCH
+        | ffi::ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE
+        | ffi::ERROR_UNKNOWN => Err(GpuError::NoDriver {
+            code,
+            message: ffi::describe(code),
+        }),
         code => check("cuInit", code),
     }
 }
@@ -420,4 +458,69 @@ pub fn driver_version() -> Result<(u32, u32), GpuError> {
         ffi::cuDriverGetVersion(&mut v)
     })?;
     Ok(((v / 1000) as u32, (v % 1000 / 10) as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_codes_that_say_no_usable_driver_are_no_driver() {
+        assert_eq!(init_result(ffi::SUCCESS), Ok(()));
+        for code in [34, 35, 803, 804, 999] {
+            let e = init_result(code).unwrap_err();
+            assert!(
+                matches!(e, GpuError::NoDriver { code: c, .. } if c == code),
+                "{code}: {e:?}"
+            );
+            assert!(e.is_unavailable() && e.to_string().starts_with("no CUDA driver found"));
+            assert!(e.to_string().contains(&code.to_string()), "{e}");
+        }
+        assert!(matches!(init_result(100), Err(GpuError::NoDevice { .. })));
+        // Anything else is a driver failure, with the call named.
+        let e = init_result(2).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GpuError::Driver {
+                    call: "cuInit",
+                    code: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.is_unavailable());
+    }
+
+    /// On the emulator (which keeps the current context per thread and counts the switches):
+    /// methods switch only when another context is current, drops switch back.
+    #[cfg(all(feature = "emu", not(feature = "cuda")))]
+    #[test]
+    fn the_current_context_is_switched_only_when_needed_and_restored_by_drops() {
+        use crate::emu::set_current_calls;
+        let foreign = 0x30 as Handle;
+        let gpu = Gpu::new(0).unwrap();
+        assert_eq!(current_context().unwrap(), gpu.context());
+        let before = set_current_calls();
+        let buf = gpu.upload(&[1.0f32, 2.0]).unwrap();
+        assert_eq!(gpu.to_host(&buf).unwrap(), [1.0, 2.0]);
+        drop(buf);
+        assert_eq!(
+            set_current_calls(),
+            before,
+            "already current: no cuCtxSetCurrent"
+        );
+        // Another framework's context is current: a method switches to ours (it must).
+        unsafe { ffi::cuCtxSetCurrent(foreign) };
+        let buf = gpu.alloc::<f32>(4).unwrap();
+        assert_eq!(current_context().unwrap(), gpu.context());
+        // A drop while the foreign context is current frees in ours and switches back.
+        unsafe { ffi::cuCtxSetCurrent(foreign) };
+        drop(buf);
+        assert_eq!(current_context().unwrap(), foreign);
+        drop(gpu);
+        assert_eq!(current_context().unwrap(), foreign);
+        unsafe { ffi::cuCtxSetCurrent(std::ptr::null_mut()) };
+    }
 }

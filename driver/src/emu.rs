@@ -45,6 +45,14 @@ static LAUNCH: Mutex<()> = Mutex::new(());
 
 thread_local! {
     static CURRENT: Cell<Handle> = const { Cell::new(std::ptr::null_mut()) };
+    /// How many times this thread called `cuCtxSetCurrent` (for the tests of `make_current`).
+    static SET_CURRENT_CALLS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The number of `cuCtxSetCurrent` calls made on this thread so far.
+#[cfg(test)]
+pub(crate) fn set_current_calls() -> usize {
+    SET_CURRENT_CALLS.with(|c| c.get())
 }
 
 pub unsafe fn cuInit(_flags: c_uint) -> i32 {
@@ -88,6 +96,7 @@ pub unsafe fn cuCtxGetCurrent(ctx: *mut Handle) -> i32 {
 }
 pub unsafe fn cuCtxSetCurrent(ctx: Handle) -> i32 {
     CURRENT.with(|c| c.set(ctx));
+    SET_CURRENT_CALLS.with(|c| c.set(c.get() + 1));
     SUCCESS
 }
 pub unsafe fn cuCtxGetDevice(device: *mut c_int) -> i32 {

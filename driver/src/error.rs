@@ -9,7 +9,9 @@ use std::fmt;
 pub enum GpuError {
     /// This build has no CUDA support (the `cuda` feature is off).
     BuiltWithoutCuda,
-    /// No usable CUDA driver: `libcuda` is the toolkit's stub, or too old for this program.
+    /// No usable CUDA driver: `libcuda` is the toolkit's stub, too old for this program, of
+    /// another version than the kernel module, a forward-compatibility one the GPU does not
+    /// support, or `cuInit` failed with `CUDA_ERROR_UNKNOWN` (no kernel module, no device nodes).
     NoDriver {
         /// The driver API's result code.
         code: i32,
@@ -60,6 +62,17 @@ pub enum GpuError {
         expected: Vec<u32>,
         /// Byte size of each argument passed.
         found: Vec<u32>,
+    },
+    /// A raw entry was given a null (0) device pointer for a buffer it needs.
+    NullPointer {
+        /// The argument, e.g. `"rows.targets"`.
+        what: &'static str,
+    },
+    /// A raw entry's gradient buffer overlaps the logits without being them (in place is the
+    /// same pointer; anything else must be disjoint).
+    PartialOverlap {
+        /// The gradient argument (`"grad"`, `"out"`).
+        what: &'static str,
     },
     /// A size does not fit the kernels' 32-bit row or vocabulary indices.
     TooLarge {
@@ -112,6 +125,14 @@ impl fmt::Display for GpuError {
             } => write!(
                 f,
                 "kernel {kernel} takes parameters of {expected:?} bytes, the launch passed {found:?}"
+            ),
+            GpuError::NullPointer { what } => {
+                write!(f, "device pointer `{what}` is null")
+            }
+            GpuError::PartialOverlap { what } => write!(
+                f,
+                "device buffer `{what}` overlaps the logits without being them (pass the \
+                 logits pointer itself to write in place, or a disjoint buffer)"
             ),
             GpuError::TooLarge { what, value } => {
                 write!(

@@ -22,6 +22,15 @@ pub const ERROR_NO_DEVICE: i32 = 100;
 pub const ERROR_STUB_LIBRARY: i32 = 34;
 /// `CUDA_ERROR_INSUFFICIENT_DRIVER`: the driver is older than this program needs.
 pub const ERROR_INSUFFICIENT_DRIVER: i32 = 35;
+/// `CUDA_ERROR_SYSTEM_DRIVER_MISMATCH`: the kernel module and the user-mode driver (`libcuda`)
+/// are different versions (a driver update without a reboot, a container's libcuda).
+pub const ERROR_SYSTEM_DRIVER_MISMATCH: i32 = 803;
+/// `CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE`: a forward-compatibility libcuda on a GPU that
+/// does not support it.
+pub const ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE: i32 = 804;
+/// `CUDA_ERROR_UNKNOWN`: what `cuInit` returns, among others, when the kernel module is not
+/// loaded or the device nodes are missing.
+pub const ERROR_UNKNOWN: i32 = 999;
 /// `CU_JIT_ERROR_LOG_BUFFER`.
 pub const JIT_ERROR_LOG_BUFFER: c_int = 5;
 /// `CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES`.

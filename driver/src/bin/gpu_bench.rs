@@ -7,7 +7,11 @@
 //! fused BNF (out of place and in place), the fused NLL (plain cross-entropy, `c = 1`), the
 //! naive BNF and the copy: median time, effective bandwidth (one read of the logits + one write
 //! of the gradient) and its fraction of the copy's, the time ratio to fused BNF, and the extra
-//! device memory per logit (device memory in use beyond the logits, from `cuMemGetInfo`).
+//! device memory per logit (device memory in use beyond the logits, from `cuMemGetInfo`). The
+//! in-place variant runs last and its timed runs read the gradients its first run wrote (same
+//! traffic). After each fused variant every row status must be 0, and the fused and naive
+//! batch losses must agree within 1e-3 of the row terms' magnitude; a failure is printed as
+//! `FAILED` and the exit status is 1.
 //!
 //! Usage: gpu_bench [--iters N] [--rows R] [--vocab V] [--dtype bf16|f32]
 //!
@@ -17,7 +21,7 @@
 
 use bnf_core::{bf16, Logit};
 use bnf_driver::kernels::Dtype;
-use bnf_driver::{Gpu, GpuError, NaiveBuffers, RawBnf, RawRows};
+use bnf_driver::{DeviceBuffer, Gpu, GpuError, NaiveBuffers, RawBnf, RawRows};
 
 struct Args {
     iters: usize,
@@ -87,12 +91,40 @@ fn logits<T: Logit>(n: usize) -> Vec<T> {
         .collect()
 }
 
+/// The benchmark's error: the driver's, or a result that fails its check.
+type BenchError = Box<dyn std::error::Error>;
+
+/// The largest relative difference allowed between the fused and the naive batch loss,
+/// relative to the sum of the row terms' magnitudes (the weights alternate in sign, so the
+/// batch sum itself may be near 0).
+const LOSS_RTOL: f64 = 1e-3;
+
+/// Fail unless every row status the last launch of `what` wrote is 0 (a bad row would make
+/// its timing meaningless).
+fn check_statuses(gpu: &Gpu, status: &DeviceBuffer<i32>, what: &str) -> Result<(), BenchError> {
+    let statuses = gpu.to_host(status)?;
+    let mut bad = statuses.iter().enumerate().filter(|(_, &s)| s != 0);
+    match bad.next() {
+        None => Ok(()),
+        Some((r, &code)) => Err(format!(
+            "{what}: row {r} has status {code}, {} row(s) failed in all",
+            1 + bad.count()
+        )
+        .into()),
+    }
+}
+
+/// The batch sum of the row terms and the sum of their magnitudes.
+fn sums(terms: impl Iterator<Item = f32>) -> (f64, f64) {
+    terms.fold((0.0, 0.0), |(s, a), t| (s + t as f64, a + (t as f64).abs()))
+}
+
 /// Device bytes in use now (total minus free), for the extra memory each variant needs.
 fn used_bytes(gpu: &Gpu) -> Result<usize, GpuError> {
     gpu.memory_info().map(|(free, total)| total - free)
 }
 
-fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(), GpuError> {
+fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(), BenchError> {
     let d = Dtype::from_name(T::NAME).ok_or(GpuError::UnsupportedDtype(T::NAME))?;
     let n = rows * v;
     let elem = std::mem::size_of::<T>();
@@ -145,31 +177,28 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
     let t_nll = time(gpu, iters, || unsafe {
         gpu.bnf_fwd_bwd_raw(&nll, gpu.stream())
     })?;
+    check_statuses(gpu, &status, "fused NLL")?;
     let t_fused = time(gpu, iters, || unsafe {
         gpu.bnf_fwd_bwd_raw(&out_of_place, gpu.stream())
     })?;
-    let fused_loss: f64 = gpu
-        .to_host(&out)?
-        .chunks_exact(5)
-        .map(|o| o[0] as f64)
-        .sum();
+    check_statuses(gpu, &status, "fused BNF, out of place")?;
+    let (fused_loss, fused_abs) = sums(gpu.to_host(&out)?.chunks_exact(5).map(|o| o[0]));
     let t_copy = time(gpu, iters, || gpu.copy(&logits, &mut grad))?;
     let naive_bufs = NaiveBuffers::new(gpu, rows, v)?;
     let extra_naive = extra(gpu)?;
     let t_naive = time(gpu, iters, || unsafe {
         gpu.naive_bnf_raw(&out_of_place, &naive_bufs, gpu.stream())
     })?;
-    let naive_loss: f64 = gpu
-        .to_host(&naive_bufs.loss)?
-        .iter()
-        .map(|&l| l as f64)
-        .sum();
+    let (naive_loss, _) = sums(gpu.to_host(&naive_bufs.loss)?.into_iter());
     drop(naive_bufs);
-    // In place last: it overwrites the logits (later runs see gradients, same traffic).
+    let loss_diff = (naive_loss - fused_loss).abs() / fused_abs.max(1e-30);
+    // In place last: it overwrites the logits, so every run after the first warm-up run (all
+    // the timed ones) reads gradients instead of logits: the same traffic, other values.
     let in_place = fused(logits.as_raw(), rho_dev.as_raw());
     let t_in_place = time(gpu, iters, || unsafe {
         gpu.bnf_fwd_bwd_raw(&in_place, gpu.stream())
     })?;
+    check_statuses(gpu, &status, "fused BNF, in place")?;
     let bytes = 2.0 * (n * elem) as f64;
     let line = |what: &str, ms: f32, extra: f64| {
         println!(
@@ -190,7 +219,11 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         t_fused,
         extra_out_of_place,
     );
-    line("fused BNF fwd+bwd, in place", t_in_place, extra_in_place);
+    line(
+        "fused BNF fwd+bwd, in place (on gradients)",
+        t_in_place,
+        extra_in_place,
+    );
     line(
         "fused NLL (plain cross-entropy), out of place",
         t_nll,
@@ -207,11 +240,16 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         extra_out_of_place,
     );
     println!(
-        "  loss: fused {:.6e}, naive {:.6e}, rel diff {:.1e}",
-        fused_loss,
-        naive_loss,
-        ((naive_loss - fused_loss) / fused_loss.abs().max(1e-30)).abs()
+        "  loss sum: fused {fused_loss:.6e}, naive {naive_loss:.6e}, diff {loss_diff:.1e} of \
+         the terms' magnitude (limit {LOSS_RTOL:.0e}); every row status 0"
     );
+    if loss_diff.is_nan() || loss_diff > LOSS_RTOL {
+        return Err(format!(
+            "fused and naive BNF losses disagree: {fused_loss:e} vs {naive_loss:e} (diff \
+             {loss_diff:.1e} of the terms' magnitude {fused_abs:e}, limit {LOSS_RTOL:.0e})"
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -249,8 +287,11 @@ fn main() {
     println!(
         "bandwidth counts one read of the logits and one write of the gradient; the copy is \
          cuMemcpyDtoD of the same bytes; extra B/logit is device memory in use beyond the \
-         logits (cuMemGetInfo), per logit"
+         logits (cuMemGetInfo), per logit; the in-place variant runs on the gradients its \
+         first run wrote (same traffic); every launch's row statuses and the fused-vs-naive \
+         loss are checked (exit 1 on a failure)"
     );
+    let mut failures = 0;
     for &d in &args.dtypes {
         for &rows in &args.rows {
             for &v in &args.vocabs {
@@ -260,9 +301,14 @@ fn main() {
                     Dtype::F32 => bench::<f32>(&gpu, rows, v, args.iters),
                 };
                 if let Err(e) = r {
-                    println!("{} {rows} {v}: error: {e}", d.name());
+                    println!("{} rows {rows} V {v}: FAILED: {e}", d.name());
+                    failures += 1;
                 }
             }
         }
+    }
+    if failures > 0 {
+        println!("gpu_bench: {failures} configuration(s) FAILED");
+        std::process::exit(1);
     }
 }

@@ -6,7 +6,7 @@ use super::{err, TestResult};
 use crate::support::{random_case, Case};
 use bnf_core::{forward_backward, row_grad, Logit, RowDiag, RowLoss, RowStats};
 use bnf_driver::kernels::{status, BNF_PTX, ROW_STATS_FLOATS};
-use bnf_driver::{device_count, Gpu, GpuError, RawRows, Rows};
+use bnf_driver::{device_count, Gpu, GpuError, RawBnf, RawRows, Rows};
 
 const V: usize = 50;
 
@@ -312,6 +312,86 @@ pub fn kernels_check_rows_themselves(gpu: &Gpu) -> TestResult {
                 !kept
             ));
         }
+    }
+    Ok(())
+}
+
+/// The raw entries reject null required pointers and a gradient that overlaps the logits
+/// without being them before launching (a kernel would fault and poison the context): the
+/// status buffer keeps its sentinel, and the context still works afterwards.
+pub fn raw_entries_reject_null_and_overlapping_pointers(gpu: &Gpu) -> TestResult {
+    let case = random_case(21, 3, V, 2.0);
+    let dev = DeviceCase::<f32>::upload(gpu, &case)?;
+    gpu.write(&dev.status, &[-9; 3]).map_err(err)?;
+    let good = dev.bnf(0);
+    let rows = dev.rows();
+    let null = |what| Err(GpuError::NullPointer { what });
+    let fused = |a: RawBnf| unsafe { gpu.bnf_fwd_bwd_raw(&a, gpu.stream()) };
+    let cases: [(&str, RawBnf, Result<(), GpuError>); 6] = [
+        (
+            "logits",
+            RawBnf {
+                rows: RawRows { logits: 0, ..rows },
+                ..good
+            },
+            null("rows.logits"),
+        ),
+        (
+            "targets",
+            RawBnf {
+                rows: RawRows { targets: 0, ..rows },
+                ..good
+            },
+            null("rows.targets"),
+        ),
+        ("weights", RawBnf { weights: 0, ..good }, null("weights")),
+        ("out", RawBnf { out: 0, ..good }, null("out")),
+        ("status", RawBnf { status: 0, ..good }, null("status")),
+        (
+            "grad",
+            dev.bnf(dev.logits.as_raw() + 4),
+            Err(GpuError::PartialOverlap { what: "grad" }),
+        ),
+    ];
+    for (what, args, want) in cases {
+        let got = fused(args);
+        if got != want {
+            return Err(format!(
+                "bnf_fwd_bwd_raw with bad {what}: {got:?}, want {want:?}"
+            ));
+        }
+    }
+    let stats = gpu.alloc::<f32>(3 * ROW_STATS_FLOATS).map_err(err)?;
+    let (s, st) = (stats.as_raw(), dev.status.as_raw());
+    // SAFETY (each call): every non-null pointer is a live buffer sized for the rows.
+    let got = unsafe { gpu.row_stats_raw(&rows, 0, st, gpu.stream()) };
+    if got != null("stats") {
+        return Err(format!("row_stats_raw with null stats: {got:?}"));
+    }
+    let w = dev.weights.as_raw();
+    let got = unsafe { gpu.row_grad_raw(&rows, 0, s, w, 0, gpu.stream()) };
+    if got != null("out") {
+        return Err(format!("row_grad_raw with null out: {got:?}"));
+    }
+    let out = dev.logits.as_raw() + 8;
+    let got = unsafe { gpu.row_grad_raw(&rows, out, s, w, 0, gpu.stream()) };
+    if got != Err(GpuError::PartialOverlap { what: "out" }) {
+        return Err(format!("row_grad_raw with out inside the logits: {got:?}"));
+    }
+    let got = unsafe { gpu.gather_logp_raw(&rows, 0, 0, st, gpu.stream()) };
+    if got != null("logp") {
+        return Err(format!("gather_logp_raw with null logp: {got:?}"));
+    }
+    if gpu.to_host(&dev.status).map_err(err)? != [-9; 3] {
+        return Err("a rejected launch wrote statuses".into());
+    }
+    // Nothing reached the device: the same context runs a good launch.
+    unsafe { gpu.bnf_fwd_bwd_raw(&good, gpu.stream()) }.map_err(err)?;
+    let statuses = gpu.to_host(&dev.status).map_err(err)?;
+    if statuses != [status::OK; 3] {
+        return Err(format!(
+            "good launch after the rejected ones: statuses {statuses:?}"
+        ));
     }
     Ok(())
 }

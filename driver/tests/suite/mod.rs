@@ -114,6 +114,10 @@ const TESTS: &[Test] = &[
         errors::kernels_check_rows_themselves,
     ),
     (
+        "raw_entries_reject_null_and_overlapping_pointers",
+        errors::raw_entries_reject_null_and_overlapping_pointers,
+    ),
+    (
         "missing_device_is_a_clear_error",
         errors::missing_device_is_a_clear_error,
     ),
