@@ -106,11 +106,7 @@ fn check_overlaps<T>(
     diag: *const BnfRowDiag,
     loss: *const f32,
 ) -> Result<(), Fail> {
-    if let Grad::Into(g) = *grad {
-        check_disjoint(logits, elements, g, elements, ("logits", "grad"), IN_PLACE)?;
-    }
     let rows = b.rows;
-    let z = Region::of(logits, elements, "logits");
     let mut inputs = vec![
         Region::of(b.targets, rows, "batch->targets"),
         Region::of(b.weights, rows, "batch->weights"),
@@ -119,10 +115,26 @@ fn check_overlaps<T>(
     if let Objective::Bnf = objective {
         inputs.push(Region::of(b.ref_logp, rows, "batch->ref_logp"));
     }
-    let mut outputs = vec![Region::of(loss, 1, "loss"), Region::of(diag, rows, "diag")];
+    let outputs = vec![Region::of(loss, 1, "loss"), Region::of(diag, rows, "diag")];
+    check_overlaps_with_logits(logits, elements, grad, inputs, outputs)
+}
+
+/// The overlap checks of an entry with `elements` logits at `logits` and `grad`: a separate
+/// gradient must not overlap the logits (the in-place entries exist for that); then the
+/// logits join `inputs`, or `outputs` when written in place, a separate gradient joins
+/// `outputs`, and no output may overlap anything else.
+pub(crate) fn check_overlaps_with_logits<'a, T>(
+    logits: *const T,
+    elements: usize,
+    grad: &Grad<T>,
+    mut inputs: Vec<Region<'a>>,
+    mut outputs: Vec<Region<'a>>,
+) -> Result<(), Fail> {
+    let z = Region::of(logits, elements, "logits");
     match *grad {
         Grad::None => inputs.push(z),
         Grad::Into(g) => {
+            check_disjoint(logits, elements, g, elements, ("logits", "grad"), IN_PLACE)?;
             inputs.push(z);
             outputs.push(Region::of(g.cast_const(), elements, "grad"));
         }

@@ -12,9 +12,8 @@ use bnf_core::{
     OrpoConfig, PrefBatch, RDpoConfig, SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
 };
 
-use crate::batch::{elements, scored_flags, Grad};
-use crate::guard::{check_disjoint, check_outputs, check_ptr, entry, required, slice, slice_mut};
-use crate::guard::{Region, IN_PLACE};
+use crate::batch::{check_overlaps_with_logits, elements, scored_flags, Grad};
+use crate::guard::{check_ptr, entry, required, slice, slice_mut, Region};
 use crate::status::{BnfStatus, Fail};
 
 /// `BnfObjective::kind`: BNF (paper eq. 4), row-local; needs `ref_logp`.
@@ -282,12 +281,8 @@ fn check_overlaps<T>(
     out: *const BnfObjectiveOut,
     o: &BnfObjectiveOut,
 ) -> Result<(), Fail> {
-    if let Grad::Into(g) = *grad {
-        check_disjoint(logits, elements, g, elements, ("logits", "grad"), IN_PLACE)?;
-    }
     let (rows, responses) = (b.rows, b.num_responses);
-    let z = Region::of(logits, elements, "logits");
-    let mut inputs = vec![
+    let inputs = vec![
         Region::of(b.targets, rows, "batch->targets"),
         Region::of(b.scored, rows, "batch->scored"),
         Region::of(b.offsets, responses.saturating_add(1), "batch->offsets"),
@@ -295,21 +290,13 @@ fn check_overlaps<T>(
         Region::of(b.pairs, b.num_pairs.saturating_mul(2), "batch->pairs"),
         Region::of(b.ref_logp, rows, "batch->ref_logp"),
     ];
-    let mut outputs = vec![
+    let outputs = vec![
         Region::of(out, 1, "out"),
         Region::of(o.response_logp, responses, "out->response_logp"),
         Region::of(o.dloss_dlogp, responses, "out->dloss_dlogp"),
         Region::of(o.row_weight, rows, "out->row_weight"),
     ];
-    match *grad {
-        Grad::None => inputs.push(z),
-        Grad::Into(g) => {
-            inputs.push(z);
-            outputs.push(Region::of(g.cast_const(), elements, "grad"));
-        }
-        Grad::InPlace => outputs.push(z),
-    }
-    check_outputs(&outputs, &inputs)
+    check_overlaps_with_logits(logits, elements, grad, inputs, outputs)
 }
 
 /// Run the objective at `objective` over `batch` with logits at `logits`.

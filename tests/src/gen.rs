@@ -16,25 +16,31 @@ pub struct Row {
     pub s: f32,
 }
 
-/// A row with `1 <= V <= max_v`, logits in `[-scale, scale]`, `rho` in `[-12, 0]` and a weight
-/// `±1/len` for `len` in `1..=8`.
-pub fn row(max_v: usize, scale: f32) -> impl Strategy<Value = Row> {
-    (1..=max_v)
-        .prop_flat_map(move |v| {
-            (
-                prop::collection::vec(-scale..=scale, v),
-                0..v,
-                -12.0f32..=0.0,
-                prop::bool::ANY,
-                1..=8usize,
-            )
-        })
+/// A row of `V` logits in `[-scale, scale]` with its target drawn by `target`, `rho` in
+/// `[-12, 0]` and a weight `±1/len` for `len` in `1..=8`.
+pub fn row_with_target<Y: Strategy<Value = usize>>(
+    v: usize,
+    scale: f32,
+    target: Y,
+) -> impl Strategy<Value = Row> {
+    (
+        prop::collection::vec(-scale..=scale, v),
+        target,
+        -12.0f32..=0.0,
+        prop::bool::ANY,
+        1..=8usize,
+    )
         .prop_map(|(z, y, rho, preferred, len)| Row {
             z,
             y,
             rho,
             s: if preferred { 1.0 } else { -1.0 } / len as f32,
         })
+}
+
+/// A row with `1 <= V <= max_v` and any target (see [`row_with_target`]).
+pub fn row(max_v: usize, scale: f32) -> impl Strategy<Value = Row> {
+    (1..=max_v).prop_flat_map(move |v| row_with_target(v, scale, 0..v))
 }
 
 /// Run BNF on a single row as a batch of one response (so `num_responses = 1`).

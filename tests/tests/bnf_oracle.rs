@@ -6,7 +6,7 @@
 //! losses with `3e-5` relative to `|s| * (1 + |loss|)`.
 
 use bnf_core::{bnf_scalars, dynamic_target, row_stats, BLOCK};
-use bnf_tests::gen::{bnf_one, f64s, row, Row};
+use bnf_tests::gen::{bnf_one, f64s, row, row_with_target, Row};
 use bnf_tests::oracle;
 use proptest::prelude::*;
 
@@ -22,34 +22,21 @@ fn loss_tol(s: f32, want: f64) -> f64 {
 /// sums `BLOCK = 512` logits in `f32` lanes, then blocks in `f64`), with the target on a block
 /// edge: the first or last token of a block or of the row, or their neighbours.
 fn block_edge_row() -> impl Strategy<Value = Row> {
-    prop::sample::select(vec![BLOCK - 1, BLOCK, BLOCK + 1, 1100])
-        .prop_flat_map(|v| {
-            let edges = [
-                0,
-                1,
-                BLOCK - 2,
-                BLOCK - 1,
-                BLOCK,
-                BLOCK + 1,
-                2 * BLOCK - 1,
-                2 * BLOCK,
-            ];
-            let mut ys: Vec<usize> = edges.into_iter().chain([v - 2, v - 1]).collect();
-            ys.retain(|&y| y < v);
-            (
-                prop::collection::vec(-15.0f32..=15.0, v),
-                prop::sample::select(ys),
-                -12.0f32..=0.0,
-                prop::bool::ANY,
-                1..=8usize,
-            )
-        })
-        .prop_map(|(z, y, rho, preferred, len)| Row {
-            z,
-            y,
-            rho,
-            s: if preferred { 1.0 } else { -1.0 } / len as f32,
-        })
+    prop::sample::select(vec![BLOCK - 1, BLOCK, BLOCK + 1, 1100]).prop_flat_map(|v| {
+        let edges = [
+            0,
+            1,
+            BLOCK - 2,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            2 * BLOCK - 1,
+            2 * BLOCK,
+        ];
+        let mut ys: Vec<usize> = edges.into_iter().chain([v - 2, v - 1]).collect();
+        ys.retain(|&y| y < v);
+        row_with_target(v, 15.0, prop::sample::select(ys))
+    })
 }
 
 proptest! {
