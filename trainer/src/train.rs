@@ -107,7 +107,9 @@ pub fn units(responses: &[Response]) -> Vec<Vec<usize>> {
 }
 
 /// Deterministic micro-batches: epoch `e` visits the units in an order shuffled by
-/// `Rng::new(seed ^ hash(e))`; micro-batch `k` takes units `k*batch ..` of that stream.
+/// `Rng::new(seed ^ hash(e))`; micro-batch `k` takes units `k*batch ..` of that stream, so it
+/// may hold a unit twice (across an epoch boundary, or when `batch` exceeds the number of
+/// units).
 struct Batcher {
     units: Vec<Vec<usize>>,
     seed: u64,
@@ -126,14 +128,19 @@ impl Batcher {
         &self.epoch.as_ref().expect("set above").1
     }
 
+    /// The units (indices into `self.units`) of micro-batch `k`.
     fn micro(&mut self, k: usize, batch: usize) -> Vec<usize> {
         let n = self.units.len();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(batch);
         for u in k * batch..(k + 1) * batch {
-            let unit = self.order(u / n)[u % n];
-            out.extend(&self.units[unit]);
+            out.push(self.order(u / n)[u % n]);
         }
         out
+    }
+
+    /// The response lists of `units` (from [`Batcher::micro`]), for [`TokenBatch::from_units`].
+    fn lists(&self, units: &[usize]) -> Vec<&[usize]> {
+        units.iter().map(|&u| self.units[u].as_slice()).collect()
     }
 }
 
@@ -197,9 +204,8 @@ pub fn train(
         model.zero_grad();
         let (mut loss, mut tokens) = (0.0f32, 0usize);
         for a in 0..cfg.accum {
-            let idx = batcher.micro(state.step * cfg.accum + a, cfg.batch);
-            let rs: Vec<&Response> = idx.iter().map(|&i| &responses[i]).collect();
-            let tb = TokenBatch::new(&rs);
+            let m = batcher.micro(state.step * cfg.accum + a, cfg.batch);
+            let tb = TokenBatch::from_units(responses, &batcher.lists(&m))?;
             model.forward(&tb.tokens, tb.b, tb.t)?;
             let ref_rows = refs.map(|r| r.rows(&tb));
             let out = loss_fn.loss_and_grad(
