@@ -1,7 +1,8 @@
 //! Gradient accumulation: two micro-batches of 3 responses, each scaled by 1/2, give the
-//! gradient of one batch of the same 6 responses (the mean over responses), up to rounding.
-//! And a micro-batch may hold a pair more than once (across an epoch boundary, or a batch
-//! larger than the data): each copy is a pair of its own.
+//! gradient of one batch of the same 6 responses (the mean over responses), up to rounding;
+//! with micro-batches of different sizes each is weighted by its share of the step's
+//! responses. And a micro-batch may hold a pair more than once (across an epoch boundary, or a
+//! batch larger than the data): each copy is a pair of its own.
 
 use bnf_trainer::data::{parse_jsonl, responses, Response};
 use bnf_trainer::demo::arithmetic_data;
@@ -115,6 +116,24 @@ fn accumulated_gradient_equals_the_large_batch_gradient() {
     // A different set of responses gives a clearly different gradient.
     let other = grads_after_one_step(&rs, 3, 1);
     assert!(relative_difference(&big, &other) > 1e-2);
+}
+
+/// BNF averages over responses; with a pairing ratio of 0.5 the two micro-batches of a step
+/// (3 units each) hold different numbers of responses, so each must be weighted by its share
+/// of the step's responses (not 1/2) for the step to equal one micro-batch of all 6 units.
+#[test]
+fn unequal_micro_batches_are_weighted_by_their_responses() {
+    let all = responses(&parse_jsonl(&arithmetic_data(4, 12).1).unwrap());
+    for seed in [1, 2, 3] {
+        let big = run(Objective::Bnf, &all, 0.5, (6, 1, 1, seed)).unwrap();
+        let acc = run(Objective::Bnf, &all, 0.5, (3, 2, 1, seed)).unwrap();
+        let d = relative_difference(&big.model.grads, &acc.model.grads);
+        assert!(d <= 1e-5, "seed {seed}: relative difference {d}");
+        assert!((big.logs[0].loss - acc.logs[0].loss).abs() <= 1e-5 * big.logs[0].loss.abs());
+    }
+    // The data does split some pairs (or the micro-batches would all be alike).
+    let split = run(Objective::Bnf, &all, 0.5, (1, 1, 1, 1)).unwrap();
+    assert!(split.state.responses < all.len() && split.state.responses > all.len() / 2);
 }
 
 /// Three pairs, batch 2, seed 5: a micro-batch across an epoch boundary holds a pair twice;
