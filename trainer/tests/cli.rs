@@ -61,10 +61,11 @@ fn sft_reference_align_eval() {
         .unwrap()
     };
     let before = eval(&p("sft.safetensors"));
-    // The reference is the SFT model: every shift is 0, so no margin beats another.
+    // The reference is the SFT model: every shift is 0, so every margin ties, and a tie
+    // counts as half a win.
     assert_eq!(before.chosen_shift, Some(0.0));
     assert_eq!(before.rejected_shift, Some(0.0));
-    assert_eq!(before.pref_accuracy, Some(0.0));
+    assert_eq!(before.pref_accuracy, Some(0.5));
     assert_eq!(before.pairs, 3);
     assert_eq!(before.task.1, 5);
 
