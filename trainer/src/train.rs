@@ -189,6 +189,9 @@ pub fn train(
     if cfg.batch == 0 || cfg.accum == 0 {
         return Err("training: batch and accum must be positive".into());
     }
+    if cfg.steps == 0 {
+        return Err("training: --steps is 0, so nothing would be trained; give at least 1".into());
+    }
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",
