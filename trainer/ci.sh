@@ -68,6 +68,15 @@ cp "$work/pairs.jsonl" "$work/noref.jsonl"
 fails precompute-ref -- $bnf align --objective kto --data "$work/noref.jsonl" "${x[@]}"
 fails "--features cuda" -- $bnf align --device gpu --objective dpo --data "$work/pairs.jsonl" "${x[@]}"
 fails "line 2" -- $bnf sft --data trainer/tests/data/bad.jsonl --out "$work/x.safetensors" --steps 1 "${shape[@]}"
+fails "--steps is 0" -- $bnf sft --data "$work/data.jsonl" --out "$work/x.safetensors" --steps 0 "${shape[@]}"
+printf '{"prompt": "1+1=", "chosen": "2", "rejected": "3"}\n{"prompt": "\xff", "chosen": "2", "rejected": "3"}\n' \
+    > "$work/latin1.jsonl"
+fails "line 2: not valid UTF-8" -- $bnf sft --data "$work/latin1.jsonl" --out "$work/x.safetensors" --steps 1 "${shape[@]}"
+fails "block size 32" -- $bnf generate --model "$work/sft.safetensors" --prompt "$(printf '%032d' 0)"
+# A reference file beside data that changed since (same lengths) is refused, not used.
+sed 's/"rejected": "3"/"rejected": "9"/' "$work/data.jsonl" > "$work/stale.jsonl"
+cp "$work/data.jsonl.ref.json" "$work/stale.jsonl.ref.json"
+fails "line 1" precompute-ref -- $bnf eval --model "$work/sft.safetensors" --data "$work/stale.jsonl"
 
 # The GPU path of the loss (--device gpu) against the CPU path, on the host emulator of the
 # CUDA kernels (needs g++ with C++20); then the `cuda` build type-checks with no CUDA installed

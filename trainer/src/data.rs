@@ -137,10 +137,29 @@ pub fn parse_jsonl(src: &str) -> Result<Vec<(usize, Example)>, DataError> {
     Ok(out)
 }
 
-/// Read and parse a JSON Lines file; the error names the file and line.
+/// Read and parse a JSON Lines file; the error names the file and line (also for bytes that
+/// are not UTF-8).
 pub fn load(path: &str) -> Result<Vec<(usize, Example)>, String> {
-    let src = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    parse_jsonl(&src).map_err(|e| format!("{path}: {e}"))
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let src = utf8(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    parse_jsonl(src).map_err(|e| format!("{path}: {e}"))
+}
+
+/// `bytes` as text, or the line (1-based) and column (byte, 1-based) of the first byte that is
+/// not UTF-8.
+fn utf8(bytes: &[u8]) -> Result<&str, DataError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        DataError {
+            line: 1 + good.iter().filter(|&&b| b == b'\n').count(),
+            message: format!(
+                "not valid UTF-8 (byte 0x{:02x} at column {})",
+                bytes[e.valid_up_to()],
+                e.valid_up_to() - line_start + 1
+            ),
+        }
+    })
 }
 
 /// One response: a prompt, a completion and a label, tokenized.
@@ -276,6 +295,22 @@ mod tests {
             let err = parse_jsonl(&src).unwrap_err();
             assert_eq!(err.line, 2, "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_reports_its_line() {
+        let mut bytes = b"{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n\n".to_vec();
+        bytes.extend(b"{\"prompt\":\"\xff\",\"chosen\":\"b\",\"rejected\":\"c\"}\n");
+        let err = utf8(&bytes).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert_eq!(
+            err.to_string(),
+            "line 3: not valid UTF-8 (byte 0xff at column 12)"
+        );
+        // A multi-byte character cut short at the end of the first line.
+        let err = utf8(b"\xc3\n").unwrap_err();
+        assert_eq!((err.line, err.message.contains("column 1")), (1, true));
+        assert_eq!(utf8("é\n".as_bytes()).unwrap(), "é\n");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Evaluation against the reference model (DESIGN.md, issue 6): preference accuracy (the
-//! chosen response's summed log-prob margin over the reference beats the rejected one's),
-//! mean log-prob shift of chosen and rejected responses against the reference, the same
-//! accuracy on raw log-probs, and greedy-generation task accuracy (the generated completion
-//! equals the preferred one).
+//! chosen response's summed log-prob margin over the reference beats the rejected one's; a
+//! tie counts as half a win), mean log-prob shift of chosen and rejected responses against the
+//! reference, the same accuracy on raw log-probs, and greedy-generation task accuracy (the
+//! generated completion's tokens equal the preferred one's).
 
 use crate::data::Response;
 use crate::generate::greedy;
@@ -11,7 +11,6 @@ use crate::objective::{row_logps, sequence_logps};
 use crate::progress::Progress;
 use crate::reference::RefLogps;
 use crate::seq::TokenBatch;
-use crate::tokenizer::decode;
 use std::collections::BTreeMap;
 
 /// The metrics of one evaluation.
@@ -19,11 +18,12 @@ use std::collections::BTreeMap;
 pub struct EvalReport {
     /// Pairs evaluated.
     pub pairs: usize,
-    /// Fraction of pairs whose chosen margin over the reference beats the rejected one's;
-    /// `None` without pairs or without a reference.
+    /// Fraction of pairs whose chosen margin over the reference beats the rejected one's, a
+    /// tie counting 1/2 (so the reference itself scores 0.5, as a coin would); `None` without
+    /// pairs or without a reference.
     pub pref_accuracy: Option<f64>,
-    /// Fraction of pairs whose chosen log-prob beats the rejected one's (no reference);
-    /// `None` without pairs.
+    /// Fraction of pairs whose chosen log-prob beats the rejected one's (no reference), a tie
+    /// counting 1/2; `None` without pairs.
     pub raw_pref_accuracy: Option<f64>,
     /// Mean `log pi(y) - log pi_ref(y)` over preferred responses.
     pub chosen_shift: Option<f64>,
@@ -33,8 +33,27 @@ pub struct EvalReport {
     pub chosen_token_logp: f64,
     /// Mean per-token log-prob of dispreferred responses.
     pub rejected_token_logp: f64,
-    /// Greedy generations equal to the preferred completion, and prompts tried.
+    /// Greedy generations equal to the preferred completion (token for token), and prompts
+    /// tried.
     pub task: (usize, usize),
+    /// Prompts whose preferred completion is longer than the generation budget (`max_new`),
+    /// so they can never count as solved (a warning is printed when there are any).
+    pub task_too_long: usize,
+}
+
+/// Whether a greedy generation solves the task: the same tokens as the preferred completion
+/// (not the same decoded text, which drops special tokens and merges invalid UTF-8).
+fn solved(want: &[u32], got: &[u32]) -> bool {
+    want == got
+}
+
+/// Two wins for `a > b`, one for a tie (half a win), none otherwise.
+fn half_wins(a: f64, b: f64) -> usize {
+    match a.partial_cmp(&b) {
+        Some(std::cmp::Ordering::Greater) => 2,
+        Some(std::cmp::Ordering::Equal) => 1,
+        _ => 0,
+    }
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -85,6 +104,7 @@ pub fn evaluate(
         .map(|(i, r)| (r.id, i))
         .collect();
     let mut rep = EvalReport::default();
+    // In half wins: a tie is worth 1, a win 2.
     let (mut wins, mut raw_wins) = (0usize, 0usize);
     let (mut cs, mut rs, mut ct, mut rt) = (vec![], vec![], vec![], vec![]);
     for (i, r) in responses.iter().enumerate() {
@@ -98,18 +118,19 @@ pub fn evaluate(
         }
         if let (true, Some(&j)) = (r.label > 0.0, r.partner.and_then(|p| index.get(&p))) {
             rep.pairs += 1;
-            raw_wins += usize::from(lp[i] > lp[j]);
+            raw_wins += half_wins(lp[i], lp[j]);
             if let (Some(a), Some(b)) = (shift(i), shift(j)) {
-                wins += usize::from(a > b);
+                wins += half_wins(a, b);
             }
         }
     }
-    let pairs = rep.pairs as f64;
+    // The half wins of winning every pair.
+    let all = 2.0 * rep.pairs as f64;
     if rep.pairs > 0 {
-        rep.raw_pref_accuracy = Some(raw_wins as f64 / pairs);
+        rep.raw_pref_accuracy = Some(raw_wins as f64 / all);
     }
     if refs.is_some() {
-        rep.pref_accuracy = (rep.pairs > 0).then(|| wins as f64 / pairs);
+        rep.pref_accuracy = (rep.pairs > 0).then(|| wins as f64 / all);
         rep.chosen_shift = Some(mean(&cs));
         rep.rejected_shift = Some(mean(&rs));
     }
@@ -122,11 +143,22 @@ pub fn evaluate(
             tasks.entry(&r.prompt).or_insert(&r.completion);
         }
         let prompts: Vec<Vec<u32>> = tasks.keys().map(|p| p.to_vec()).collect();
+        rep.task_too_long = tasks.values().filter(|want| want.len() > max_new).count();
+        if rep.task_too_long > 0 {
+            let longest = tasks.values().map(|w| w.len()).max().unwrap_or(0);
+            eprintln!(
+                "eval: warning: {} of {} preferred completions are longer than --max-new {max_new} \
+                 tokens and can never count as solved (the longest has {longest}; raise \
+                 --max-new)",
+                rep.task_too_long,
+                prompts.len()
+            );
+        }
         let gens = greedy(model, &prompts, max_new, batch)?;
         let correct = tasks
             .values()
             .zip(&gens)
-            .filter(|(want, got)| decode(want) == decode(got))
+            .filter(|(want, got)| solved(want, got))
             .count();
         rep.task = (correct, prompts.len());
     }
@@ -174,5 +206,62 @@ impl std::fmt::Display for EvalReport {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{parse_jsonl, responses};
+    use crate::model::ModelConfig;
+    use crate::tokenizer::{decode, BOS, PAD};
+
+    #[test]
+    fn generations_are_compared_as_tokens() {
+        // Decoded, these pairs read the same; as tokens they differ.
+        for (want, got) in [
+            (&[0xff][..], &[0xfe][..]),
+            (&[65], &[65, PAD]),
+            (&[65], &[BOS, 65]),
+        ] {
+            assert_eq!(decode(want), decode(got));
+            assert!(!solved(want, got));
+        }
+        assert!(solved(&[65, 66], &[65, 66]));
+    }
+
+    #[test]
+    fn ties_count_half_and_long_answers_are_counted() {
+        assert_eq!(
+            [
+                half_wins(1.0, 0.0),
+                half_wins(0.5, 0.5),
+                half_wins(0.0, 1.0)
+            ],
+            [2, 1, 0]
+        );
+        let cfg = ModelConfig {
+            vocab: crate::tokenizer::VOCAB,
+            block_size: 16,
+            channels: 8,
+            heads: 2,
+            layers: 1,
+        };
+        let mut model = Model::new(cfg, 3).unwrap();
+        let text = "{\"prompt\":\"1+1=\",\"chosen\":\"2\",\"rejected\":\"333\"}\n\
+                    {\"prompt\":\"2+2=\",\"chosen\":\"444\",\"rejected\":\"5\"}\n\
+                    {\"prompt\":\"3+3=\",\"chosen\":\"66\",\"rejected\":\"7\"}\n";
+        let rs = responses(&parse_jsonl(text).unwrap());
+        // The model against itself as the reference (one batch, as `evaluate` runs it): every
+        // margin ties.
+        let refs = RefLogps::compute(&mut model, &rs, 64).unwrap();
+        let rep = evaluate(&mut model, &rs, Some(&refs), 2).unwrap();
+        assert_eq!(rep.pairs, 3);
+        assert_eq!(rep.pref_accuracy, Some(0.5));
+        assert_eq!(rep.chosen_shift, Some(0.0));
+        assert_eq!(rep.task.1, 3);
+        // "444" is longer than 2 tokens; "2" and "66" are not.
+        assert_eq!(rep.task_too_long, 1);
+        assert_eq!(evaluate(&mut model, &rs, None, 3).unwrap().task_too_long, 0);
     }
 }

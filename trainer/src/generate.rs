@@ -6,13 +6,24 @@ use crate::model::Model;
 use crate::progress::Progress;
 use crate::tokenizer::{BOS, EOS};
 
-/// Greedy completions (tokens, without EOS) of `prompts`, at most `max_new` tokens each.
+/// Greedy completions (tokens, without EOS) of `prompts`, at most `max_new` tokens each (fewer
+/// when the block size is reached). A prompt that leaves no room for a token (`BOS prompt`
+/// longer than the block size) is an error naming it.
 pub fn greedy(
     model: &mut Model,
     prompts: &[Vec<u32>],
     max_new: usize,
     batch: usize,
 ) -> Result<Vec<Vec<u32>>, String> {
+    let block = model.config.block_size;
+    if let Some((i, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() >= block) {
+        return Err(format!(
+            "generate: prompt {i} has {} tokens; with BOS that is more than the model's block \
+             size {block}, so no token can follow it (give at most {} prompt tokens)",
+            p.len(),
+            block - 1
+        ));
+    }
     let mut out = vec![Vec::new(); prompts.len()];
     let mut by_len: Vec<usize> = (0..prompts.len()).collect();
     by_len.sort_by_key(|&i| prompts[i].len());
@@ -108,5 +119,27 @@ mod tests {
         assert!(alone.iter().all(|g| !g.is_empty()));
         // The block size caps a sequence: BOS + 5 prompt tokens + at most 7 more.
         assert!(greedy(&mut model, &prompts[3..4], 100, 1).unwrap()[0].len() <= 7);
+    }
+
+    /// A prompt of the block size or more has no room for a token: an error, not nothing.
+    #[test]
+    fn prompt_too_long_is_an_error() {
+        let cfg = ModelConfig {
+            vocab: 259,
+            block_size: 8,
+            channels: 8,
+            heads: 2,
+            layers: 1,
+        };
+        let mut model = Model::new(cfg, 1).unwrap();
+        let fits = vec![65; 7];
+        assert!(greedy(&mut model, std::slice::from_ref(&fits), 5, 1).unwrap()[0].len() <= 1);
+        for n in [8, 9] {
+            let err = greedy(&mut model, &[fits.clone(), vec![65; n]], 5, 1).unwrap_err();
+            assert!(
+                err.contains(&format!("prompt 1 has {n} tokens")) && err.contains("block size 8"),
+                "{err}"
+            );
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The reference model's per-token target log-probs, computed once (`precompute-ref`) and saved
-//! beside the data (`<data>.ref.json`), so the reference model never runs while aligning.
+//! beside the data (`<data>.ref.json`), so the reference model never runs while aligning. Each
+//! response's log-probs are stored with a fingerprint of its tokens, so a file computed for
+//! other data (an edited data file with the same lengths, say) is refused, not silently used.
 
 use crate::data::Response;
 use crate::model::Model;
@@ -7,16 +9,40 @@ use crate::objective::row_logps;
 use crate::seq::TokenBatch;
 use serde::{Deserialize, Serialize};
 
-const FORMAT: &str = "bnf-ref-logp/1";
+/// The format tag of files this version writes and reads.
+pub const FORMAT: &str = "bnf-ref-logp/2";
+/// The tag of the first format (no fingerprints): refused, with a request to recompute.
+const FORMAT_1: &str = "bnf-ref-logp/1";
 
 /// `log pi_ref(y)` for every scored row of every response of a data file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RefLogps {
-    /// File format tag.
+    /// File format tag ([`FORMAT`]).
     pub format: String,
     /// One list per response (in [`crate::data::responses`] order): completion tokens then EOS.
+    /// Every value is finite and at most 0.
     pub responses: Vec<Vec<f32>>,
+    /// [`fingerprint`] of each response the log-probs were computed for (same order).
+    #[serde(default)]
+    pub fingerprints: Vec<u64>,
 }
+
+/// FNV-1a (64-bit) of a response's tokens: the prompt's length, the prompt, then the
+/// completion, each token as 4 little-endian bytes. Its log-probs depend on nothing else.
+pub fn fingerprint(r: &Response) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let len = u32::try_from(r.prompt.len()).unwrap_or(u32::MAX);
+    for t in std::iter::once(len).chain(r.prompt.iter().chain(&r.completion).copied()) {
+        for byte in t.to_le_bytes() {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The advice every mismatch ends with.
+const RERUN: &str = "rerun `bnf precompute-ref` on this data";
 
 /// The default reference file of a data file.
 pub fn default_path(data: &str) -> String {
@@ -24,7 +50,8 @@ pub fn default_path(data: &str) -> String {
 }
 
 impl RefLogps {
-    /// Run `model` over every response (`batch` at a time) and keep its target log-probs.
+    /// Run `model` over every response (`batch` at a time) and keep its target log-probs
+    /// (finite: core refuses logits that would make one `-inf`).
     pub fn compute(
         model: &mut Model,
         responses: &[Response],
@@ -51,40 +78,68 @@ impl RefLogps {
         bar.finish();
         Ok(RefLogps {
             format: FORMAT.into(),
+            fingerprints: responses.iter().map(fingerprint).collect(),
             responses: out,
         })
     }
 
-    /// Check that the file matches the data: same responses, same number of scored tokens,
-    /// every value a valid log-prob.
+    /// Check the format tag: the current one, or an error that names the file's.
+    fn check_format(&self) -> Result<(), String> {
+        match self.format.as_str() {
+            FORMAT => Ok(()),
+            FORMAT_1 => Err(format!(
+                "reference file: format \"{FORMAT_1}\" (written by an older version, without \
+                 the fingerprints that tie it to its data); {RERUN}"
+            )),
+            other => Err(format!(
+                "reference file: format \"{other}\", expected \"{FORMAT}\""
+            )),
+        }
+    }
+
+    /// Check that the file matches the data: the same responses (by fingerprint), the same
+    /// number of scored tokens, every value a finite log-prob (at most 0).
     pub fn check(&self, responses: &[Response]) -> Result<(), String> {
-        if self.format != FORMAT {
+        self.check_format()?;
+        if self.fingerprints.len() != self.responses.len() {
             return Err(format!(
-                "reference file: format \"{}\", expected \"{FORMAT}\"",
-                self.format
+                "reference file: {} fingerprints for {} responses",
+                self.fingerprints.len(),
+                self.responses.len()
             ));
         }
         for r in responses {
             let v = self.responses.get(r.id).ok_or_else(|| {
                 format!(
-                    "reference file: has {} responses, data needs response {}",
+                    "reference file: has {} responses, the data needs response {} (line {}); \
+                     {RERUN}",
                     self.responses.len(),
-                    r.id
+                    r.id,
+                    r.line
                 )
             })?;
+            if self.fingerprints[r.id] != fingerprint(r) {
+                return Err(format!(
+                    "reference file: response {} (line {}) is not the one its log-probs were \
+                     computed for (the data or the file changed since); {RERUN}",
+                    r.id, r.line
+                ));
+            }
             if v.len() != r.completion.len() + 1 {
                 return Err(format!(
-                    "reference file: response {} (line {}) has {} log-probs, the data has {} scored tokens",
+                    "reference file: response {} (line {}) has {} log-probs, the data has {} \
+                     scored tokens; {RERUN}",
                     r.id,
                     r.line,
                     v.len(),
                     r.completion.len() + 1
                 ));
             }
-            if let Some(x) = v.iter().find(|x| x.is_nan() || **x > 0.0) {
+            if let Some(x) = v.iter().find(|x| !x.is_finite() || **x > 0.0) {
                 return Err(format!(
-                    "reference file: response {} has log-prob {x}",
-                    r.id
+                    "reference file: response {} (line {}) has log-prob {x} (must be finite and \
+                     at most 0)",
+                    r.id, r.line
                 ));
             }
         }
@@ -108,16 +163,105 @@ impl RefLogps {
         self.responses[id].iter().map(|&x| x as f64).sum()
     }
 
-    /// Write as JSON, atomically.
+    /// Write as JSON, atomically. A value that is not finite is refused (JSON would write it
+    /// as `null`, which no file can be read back with).
     pub fn save(&self, path: &str) -> Result<(), String> {
+        for (id, v) in self.responses.iter().enumerate() {
+            if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                return Err(format!(
+                    "{path}: response {id} has log-prob {x}, which JSON cannot store (it would \
+                     be written as null and not read back); not written"
+                ));
+            }
+        }
         let text = serde_json::to_string(self).map_err(|e| format!("{path}: {e}"))?;
         crate::checkpoint::write_atomic(path, text.as_bytes())
     }
 
-    /// Read a file written by [`RefLogps::save`].
+    /// Read a file written by [`RefLogps::save`] (its format tag is checked here; whether it
+    /// matches the data, by [`RefLogps::check`]).
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{path}: {e} (run precompute-ref first)"))?;
-        serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
+        let refs: RefLogps = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+        refs.check_format().map_err(|e| format!("{path}: {e}"))?;
+        Ok(refs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{parse_jsonl, responses};
+    use crate::model::ModelConfig;
+
+    const CFG: ModelConfig = ModelConfig {
+        vocab: crate::tokenizer::VOCAB,
+        block_size: 16,
+        channels: 8,
+        heads: 2,
+        layers: 1,
+    };
+
+    fn data(text: &str) -> Vec<Response> {
+        responses(&parse_jsonl(text).unwrap())
+    }
+
+    const PAIRS: &str = "{\"prompt\":\"1+1=\",\"chosen\":\"2\",\"rejected\":\"3\"}\n\
+                         {\"prompt\":\"2+2=\",\"chosen\":\"4\",\"rejected\":\"5\"}\n";
+
+    #[test]
+    fn saved_file_reads_back_and_matches_its_data() {
+        let rs = data(PAIRS);
+        let refs = RefLogps::compute(&mut Model::new(CFG, 1).unwrap(), &rs, 3).unwrap();
+        assert_eq!(refs.fingerprints.len(), 4);
+        let path = std::env::temp_dir().join(format!("bnf-ref-{}.json", std::process::id()));
+        let path = path.to_str().unwrap();
+        refs.save(path).unwrap();
+        let back = RefLogps::load(path).unwrap();
+        std::fs::remove_file(path).unwrap();
+        assert_eq!(back, refs);
+        back.check(&rs).unwrap();
+    }
+
+    /// Same lengths, different tokens (an edited data file): refused, with what to do.
+    #[test]
+    fn out_of_date_file_is_refused() {
+        let rs = data(PAIRS);
+        let refs = RefLogps::compute(&mut Model::new(CFG, 1).unwrap(), &rs, 4).unwrap();
+        let edited = data(&PAIRS.replace("\"5\"", "\"6\""));
+        let err = refs.check(&edited).unwrap_err();
+        assert!(
+            err.contains("response 3 (line 2)") && err.contains("precompute-ref"),
+            "{err}"
+        );
+        // Swapped lines: every response has the lengths of the one it replaces.
+        let swapped: String = PAIRS.lines().rev().map(|l| format!("{l}\n")).collect();
+        let err = refs.check(&data(&swapped)).unwrap_err();
+        assert!(err.contains("response 0 (line 1)"), "{err}");
+        // A file of the first format (no fingerprints) is refused by name.
+        let mut old = serde_json::to_value(&refs).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        obj.insert("format".into(), FORMAT_1.into());
+        assert!(obj.remove("fingerprints").is_some());
+        let old: RefLogps = serde_json::from_value(old).unwrap();
+        let err = old.check(&rs).unwrap_err();
+        assert!(
+            err.contains(FORMAT_1) && err.contains("precompute-ref"),
+            "{err}"
+        );
+    }
+
+    /// JSON writes a non-finite value as `null`, which does not read back: `save` refuses it,
+    /// naming the response, and `check` refuses it in a file built by hand.
+    #[test]
+    fn non_finite_log_probs_are_refused() {
+        let rs = data(PAIRS);
+        let mut refs = RefLogps::compute(&mut Model::new(CFG, 1).unwrap(), &rs, 4).unwrap();
+        refs.responses[2][0] = f32::NEG_INFINITY;
+        let err = refs.save("/nonexistent/never-written.json").unwrap_err();
+        assert!(err.contains("response 2") && err.contains("-inf"), "{err}");
+        let err = refs.check(&rs).unwrap_err();
+        assert!(err.contains("response 2 (line 2)"), "{err}");
     }
 }

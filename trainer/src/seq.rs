@@ -54,8 +54,92 @@ pub fn check_lengths(responses: &[Response], block_size: usize) -> Result<(), St
 }
 
 impl TokenBatch {
-    /// Lay out `responses` (each must fit the block size, see [`check_lengths`]).
+    /// Lay out `responses` (each must fit the block size, see [`check_lengths`]); a preferred
+    /// response is paired with the first response of the batch whose `id` is its partner's.
+    /// For batches that hold each response at most once (evaluation, reference log-probs); a
+    /// training micro-batch, where a unit may repeat, is laid out by [`TokenBatch::from_units`].
     pub fn new(responses: &[&Response]) -> Self {
+        let mut batch = Self::layout(responses);
+        for (i, r) in responses.iter().enumerate() {
+            if r.label > 0.0 {
+                if let Some(j) = r
+                    .partner
+                    .and_then(|p| batch.ids.iter().position(|&id| id == p))
+                {
+                    batch.pairs.push([i, j]);
+                }
+            }
+        }
+        batch
+    }
+
+    /// Lay out the units of a training micro-batch: each unit is one response or both sides of
+    /// a pair (indices into `responses`), in order, so a 2-unit at local positions `k, k + 1`
+    /// becomes the pair of those two sequences. A unit may appear more than once (a
+    /// micro-batch that spans an epoch boundary, or holds more units than there are): each
+    /// copy of a pair is a pair of its own. Errors name the unit and what is wrong with it: an
+    /// index out of range, an empty or larger unit, or two responses that are not each other's
+    /// partners with one preferred and one dispreferred.
+    pub fn from_units(responses: &[Response], units: &[&[usize]]) -> Result<Self, String> {
+        let mut chosen_first = Vec::with_capacity(units.len());
+        for (u, unit) in units.iter().enumerate() {
+            if let Some(&i) = unit.iter().find(|&&i| i >= responses.len()) {
+                return Err(format!(
+                    "micro-batch unit {u}: response index {i} is out of range ({} responses)",
+                    responses.len()
+                ));
+            }
+            match **unit {
+                [_] => chosen_first.push(None),
+                [a, b] => {
+                    let (ra, rb) = (&responses[a], &responses[b]);
+                    if ra.partner != Some(rb.id) || rb.partner != Some(ra.id) {
+                        return Err(format!(
+                            "micro-batch unit {u}: responses {} (line {}) and {} (line {}) are \
+                             not each other's partners",
+                            ra.id, ra.line, rb.id, rb.line
+                        ));
+                    }
+                    let first = match (ra.label > 0.0, rb.label > 0.0) {
+                        (true, false) if rb.label < 0.0 => true,
+                        (false, true) if ra.label < 0.0 => false,
+                        _ => {
+                            return Err(format!(
+                                "micro-batch unit {u}: the pair of line {} has labels {} and \
+                                 {}, not one preferred (> 0) and one dispreferred (< 0)",
+                                ra.line, ra.label, rb.label
+                            ))
+                        }
+                    };
+                    chosen_first.push(Some(first));
+                }
+                _ => {
+                    return Err(format!(
+                        "micro-batch unit {u} has {} responses, not 1 or 2",
+                        unit.len()
+                    ))
+                }
+            }
+        }
+        let rs: Vec<&Response> = units
+            .iter()
+            .flat_map(|unit| unit.iter().map(|&i| &responses[i]))
+            .collect();
+        let mut batch = Self::layout(&rs);
+        let mut k = 0;
+        for (unit, first) in units.iter().zip(chosen_first) {
+            match first {
+                Some(true) => batch.pairs.push([k, k + 1]),
+                Some(false) => batch.pairs.push([k + 1, k]),
+                None => {}
+            }
+            k += unit.len();
+        }
+        Ok(batch)
+    }
+
+    /// Tokens, targets, scored rows, offsets, labels and ids of `responses`, without pairs.
+    fn layout(responses: &[&Response]) -> Self {
         let seqs: Vec<(Vec<u32>, usize)> = responses.iter().map(|r| sequence(r)).collect();
         let b = responses.len();
         let t = seqs.iter().map(|(s, _)| s.len()).max().unwrap_or(1);
@@ -78,16 +162,6 @@ impl TokenBatch {
             // len-1-scored ..= len-2.
             let first = s.len() - 1 - scored;
             batch.scored[row + first..row + s.len() - 1].fill(true);
-        }
-        for (i, r) in responses.iter().enumerate() {
-            if r.label > 0.0 {
-                if let Some(j) = r
-                    .partner
-                    .and_then(|p| batch.ids.iter().position(|&id| id == p))
-                {
-                    batch.pairs.push([i, j]);
-                }
-            }
         }
         batch
     }
@@ -143,5 +217,55 @@ mod tests {
         assert_eq!(batch.offsets, vec![0, 6, 12]);
         assert_eq!(batch.pairs, vec![[0, 1]]);
         assert_eq!(batch.scored_rows(), 2 + 4);
+    }
+
+    /// A unit that repeats (across an epoch boundary, or more units than there are) pairs each
+    /// copy with its own partner copy; `new` pairs by id, so its second copy of the rejected
+    /// response would have no chosen partner.
+    #[test]
+    fn repeated_units_pair_copy_with_copy() {
+        let rs = [
+            resp(0, &[10], &[20], 1.0, Some(1)),
+            resp(1, &[10], &[21], -1.0, Some(0)),
+            resp(2, &[11], &[22], -1.0, None),
+        ];
+        let units: [&[usize]; 4] = [&[0, 1], &[2], &[0, 1], &[1, 0]];
+        let batch = TokenBatch::from_units(&rs, &units).unwrap();
+        assert_eq!(batch.ids, vec![0, 1, 2, 0, 1, 1, 0]);
+        assert_eq!(batch.pairs, vec![[0, 1], [3, 4], [6, 5]]);
+        assert_eq!(batch.labels, vec![1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0]);
+        // By id, the copies all pair with the first rejected response.
+        let by_id: Vec<&Response> = [0, 1, 0, 1].iter().map(|&i| &rs[i]).collect();
+        assert_eq!(TokenBatch::new(&by_id).pairs, vec![[0, 1], [2, 1]]);
+        // Without repeats both layouts agree.
+        let once = TokenBatch::from_units(&rs, &units[..2]).unwrap();
+        let flat: Vec<&Response> = rs.iter().collect();
+        let by_id = TokenBatch::new(&flat);
+        assert_eq!(
+            (&once.tokens, &once.pairs, &once.ids),
+            (&by_id.tokens, &by_id.pairs, &by_id.ids)
+        );
+    }
+
+    #[test]
+    fn bad_units_are_errors() {
+        let rs = [
+            resp(0, &[10], &[20], 1.0, Some(1)),
+            resp(1, &[10], &[21], -1.0, Some(0)),
+            resp(2, &[11], &[22], -1.0, None),
+            resp(3, &[11], &[23], 1.0, Some(4)),
+            resp(4, &[11], &[24], 1.0, Some(3)),
+        ];
+        let cases: [(&[usize], &str); 5] = [
+            (&[5], "index 5 is out of range"),
+            (&[], "has 0 responses"),
+            (&[0, 1, 2], "has 3 responses"),
+            (&[0, 2], "not each other's partners"),
+            (&[3, 4], "labels 1 and 1"),
+        ];
+        for (unit, want) in cases {
+            let err = TokenBatch::from_units(&rs, &[&[2], unit]).unwrap_err();
+            assert!(err.contains("unit 1") && err.contains(want), "{err}");
+        }
     }
 }

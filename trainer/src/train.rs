@@ -1,9 +1,10 @@
 //! The training loop shared by SFT and alignment: micro-batches of responses -> forward ->
 //! objective (gradient in place over the logits) -> backward, accumulated over `accum`
-//! micro-batches, then clipping, the cosine schedule and AdamW. The data order is a pure
-//! function of `(seed, step)`, so a checkpoint's step, seed and optimizer state (and the
-//! objective with its hyperparameters, recorded in [`TrainConfig`]) are all a run needs to
-//! continue bit for bit.
+//! micro-batches (each weighted by its share of what the objective averages over, so the step
+//! sees the mean over all its responses, or pairs), then clipping, the cosine schedule and
+//! AdamW. The data order is a pure function of `(seed, step)`, so a checkpoint's step, seed
+//! and optimizer state (and the objective with its hyperparameters, recorded in
+//! [`TrainConfig`]) are all a run needs to continue bit for bit.
 
 use crate::checkpoint;
 use crate::data::Response;
@@ -78,7 +79,8 @@ pub struct TrainState {
 pub struct StepLog {
     /// The step (1-based, after it ran).
     pub step: usize,
-    /// Mean objective over the step's micro-batches.
+    /// The step's loss: each micro-batch's loss weighted by its share of the step's responses
+    /// (pairs, for a pairwise objective), as its gradient is; with one micro-batch, its loss.
     pub loss: f32,
     /// Learning rate used.
     pub lr: f32,
@@ -107,7 +109,9 @@ pub fn units(responses: &[Response]) -> Vec<Vec<usize>> {
 }
 
 /// Deterministic micro-batches: epoch `e` visits the units in an order shuffled by
-/// `Rng::new(seed ^ hash(e))`; micro-batch `k` takes units `k*batch ..` of that stream.
+/// `Rng::new(seed ^ hash(e))`; micro-batch `k` takes units `k*batch ..` of that stream, so it
+/// may hold a unit twice (across an epoch boundary, or when `batch` exceeds the number of
+/// units).
 struct Batcher {
     units: Vec<Vec<usize>>,
     seed: u64,
@@ -126,14 +130,29 @@ impl Batcher {
         &self.epoch.as_ref().expect("set above").1
     }
 
+    /// The units (indices into `self.units`) of micro-batch `k`.
     fn micro(&mut self, k: usize, batch: usize) -> Vec<usize> {
         let n = self.units.len();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(batch);
         for u in k * batch..(k + 1) * batch {
-            let unit = self.order(u / n)[u % n];
-            out.extend(&self.units[unit]);
+            out.push(self.order(u / n)[u % n]);
         }
         out
+    }
+
+    /// The response lists of `units` (from [`Batcher::micro`]), for [`TokenBatch::from_units`].
+    fn lists(&self, units: &[usize]) -> Vec<&[usize]> {
+        units.iter().map(|&u| self.units[u].as_slice()).collect()
+    }
+}
+
+/// How many terms `objective`'s batch loss averages over in a micro-batch of `lists`: pairs
+/// for a pairwise objective, responses for BNF, NLL and KTO (core's batch means).
+fn averaged_count(objective: &Objective, lists: &[&[usize]]) -> usize {
+    if objective.needs_pairs() {
+        lists.iter().filter(|l| l.len() == 2).count()
+    } else {
+        lists.iter().map(|l| l.len()).sum()
     }
 }
 
@@ -170,6 +189,9 @@ pub fn train(
     if cfg.batch == 0 || cfg.accum == 0 {
         return Err("training: batch and accum must be positive".into());
     }
+    if cfg.steps == 0 {
+        return Err("training: --steps is 0, so nothing would be trained; give at least 1".into());
+    }
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",
@@ -189,17 +211,34 @@ pub fn train(
         epoch: None,
     };
     let vocab = model.config.vocab;
-    let scale = 1.0 / cfg.accum as f32;
     let mut logs = Vec::new();
     let mut bar = Progress::new(label, state.step, cfg.steps);
     let end = control.until.unwrap_or(cfg.steps).min(cfg.steps);
     while state.step < end {
         model.zero_grad();
         let (mut loss, mut tokens) = (0.0f32, 0usize);
-        for a in 0..cfg.accum {
-            let idx = batcher.micro(state.step * cfg.accum + a, cfg.batch);
-            let rs: Vec<&Response> = idx.iter().map(|&i| &responses[i]).collect();
-            let tb = TokenBatch::new(&rs);
+        // Every micro-batch of the step first (the order is a pure function of the step), so
+        // each one's mean is weighted by its share `n_a / N` of the step's total: the step's
+        // gradient is the mean over all of its responses (or pairs). With equal shares the
+        // weight is `n / (n * accum)`, exactly `1 / accum` in IEEE arithmetic.
+        let micro: Vec<Vec<usize>> = (0..cfg.accum)
+            .map(|a| batcher.micro(state.step * cfg.accum + a, cfg.batch))
+            .collect();
+        let counts: Vec<usize> = micro
+            .iter()
+            .map(|m| averaged_count(&objective, &batcher.lists(m)))
+            .collect();
+        let total: usize = counts.iter().sum();
+        if total == 0 {
+            return Err(format!(
+                "training: step {} has nothing for objective {} to average over",
+                state.step + 1,
+                objective.name()
+            ));
+        }
+        for (m, &n) in micro.iter().zip(&counts) {
+            let scale = n as f32 / total as f32;
+            let tb = TokenBatch::from_units(responses, &batcher.lists(m))?;
             model.forward(&tb.tokens, tb.b, tb.t)?;
             let ref_rows = refs.map(|r| r.rows(&tb));
             let out = loss_fn.loss_and_grad(

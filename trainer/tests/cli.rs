@@ -61,10 +61,11 @@ fn sft_reference_align_eval() {
         .unwrap()
     };
     let before = eval(&p("sft.safetensors"));
-    // The reference is the SFT model: every shift is 0, so no margin beats another.
+    // The reference is the SFT model: every shift is 0, so every margin ties, and a tie
+    // counts as half a win.
     assert_eq!(before.chosen_shift, Some(0.0));
     assert_eq!(before.rejected_shift, Some(0.0));
-    assert_eq!(before.pref_accuracy, Some(0.0));
+    assert_eq!(before.pref_accuracy, Some(0.5));
     assert_eq!(before.pairs, 3);
     assert_eq!(before.task.1, 5);
 
@@ -228,5 +229,57 @@ fn objective_data_mismatches_fail_before_training() {
         let obj = a.objective.resolve("bnf").unwrap();
         run_training(&a, obj).unwrap();
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Input the command line refuses with a message that says what and where: `--steps 0`, a
+/// data file that is not UTF-8, and a reference file computed for other data (which `eval`
+/// would otherwise load from beside the data and use).
+#[test]
+fn refused_input_says_what_and_where() {
+    let (dir, p) = workdir("refused");
+    let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
+    zero.steps = 0;
+    let err = run_training(&zero, Objective::Nll).unwrap_err();
+    assert!(err.contains("--steps is 0"), "{err}");
+    assert!(!Path::new(&p("x.safetensors")).exists());
+
+    let mut bytes = std::fs::read(p("d.jsonl")).unwrap();
+    let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    bytes[second + 13] = 0xff; // inside line 2's prompt string
+    std::fs::write(p("bad.jsonl"), &bytes).unwrap();
+    let err =
+        run_training(&args(&p("bad.jsonl"), &p("x.safetensors")), Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("bad.jsonl: line 2: not valid UTF-8 (byte 0xff"),
+        "{err}"
+    );
+
+    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    precompute_both(&p);
+    let eval = |data: &str| {
+        run_eval(&EvalArgs {
+            model: p("sft.safetensors"),
+            data: p(data),
+            reference: None,
+            max_new: 0,
+        })
+    };
+    eval("d.jsonl").unwrap();
+    // The same lengths, one rejected answer changed (line 2): the old file is refused.
+    let text = std::fs::read_to_string(p("d.jsonl")).unwrap();
+    let edited = text.replacen("\"rejected\": \"5\"", "\"rejected\": \"9\"", 1);
+    assert_ne!(edited, text);
+    std::fs::write(p("d.jsonl"), edited).unwrap();
+    let err = eval("d.jsonl").unwrap_err();
+    assert!(
+        err.contains("response 3 (line 2)") && err.contains("precompute-ref"),
+        "{err}"
+    );
+    let mut align = args(&p("d.jsonl"), &p("x.safetensors"));
+    align.init = Some(p("sft.safetensors"));
+    let err = run_training(&align, Objective::Bnf).unwrap_err();
+    assert!(err.contains("precompute-ref"), "{err}");
+    assert!(!Path::new(&p("x.safetensors")).exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

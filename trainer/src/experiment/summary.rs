@@ -235,6 +235,7 @@ pub(crate) mod tests {
                 refs: std::array::from_fn(|_| RefLogps {
                     format: String::new(),
                     responses: vec![],
+                    fingerprints: vec![],
                 }),
                 scores: Default::default(),
                 before: [before.clone(), before.clone()],
