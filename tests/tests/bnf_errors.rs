@@ -17,6 +17,19 @@ struct Case {
     n: usize,
 }
 
+impl Case {
+    /// The case's rows as a batch (its own mask, if any).
+    fn batch(&self) -> Batch<'_> {
+        Batch {
+            vocab: V,
+            targets: &self.y,
+            weights: &self.s,
+            scored: self.scored.as_deref(),
+            num_responses: self.n,
+        }
+    }
+}
+
 fn good() -> Case {
     Case {
         z: (0..3 * V).map(|i| (i as f32 * 0.37).sin() * 3.0).collect(),
@@ -48,13 +61,7 @@ const DIAG_SENTINEL: RowDiag = RowDiag {
 /// Run the loss alone, out of place and in place; all must fail the same way and leave every
 /// buffer (the gradient, the logits, the row records) untouched.
 fn fails(c: &Case) -> BnfError {
-    let batch = Batch {
-        vocab: V,
-        targets: &c.y,
-        weights: &c.s,
-        scored: c.scored.as_deref(),
-        num_responses: c.n,
-    };
+    let batch = c.batch();
     let loss = RowLoss::Bnf { ref_logp: &c.rho };
     let sentinel = 12345.0f32;
     let untouched = vec![DIAG_SENTINEL; c.y.len()];
@@ -83,13 +90,7 @@ fn forward_with_a_bad_last_row_leaves_diag_untouched() {
     for bnf in [true, false] {
         let mut c = good();
         c.z[2 * V + 1] = f32::NAN;
-        let batch = Batch {
-            vocab: V,
-            targets: &c.y,
-            weights: &c.s,
-            scored: None,
-            num_responses: c.n,
-        };
+        let batch = c.batch();
         let loss = if bnf {
             RowLoss::Bnf { ref_logp: &c.rho }
         } else {
@@ -103,13 +104,7 @@ fn forward_with_a_bad_last_row_leaves_diag_untouched() {
     // And a bad reference log-prob on the last row (BNF's own check).
     let mut c = good();
     c.rho[2] = f32::NAN;
-    let batch = Batch {
-        vocab: V,
-        targets: &c.y,
-        weights: &c.s,
-        scored: None,
-        num_responses: c.n,
-    };
+    let batch = c.batch();
     let mut diag = vec![DIAG_SENTINEL; 3];
     let e = forward(&c.z, &batch, RowLoss::Bnf { ref_logp: &c.rho }, &mut diag).unwrap_err();
     assert!(matches!(e, BnfError::InvalidRefLogProb { row: 2, value } if value.is_nan()));
@@ -152,13 +147,7 @@ fn rows_times_vocab_overflow_is_an_error() {
 #[test]
 fn good_case_passes() {
     let c = good();
-    let batch = Batch {
-        vocab: V,
-        targets: &c.y,
-        weights: &c.s,
-        scored: None,
-        num_responses: c.n,
-    };
+    let batch = c.batch();
     let mut diag = vec![RowDiag::default(); 3];
     assert!(forward(&c.z, &batch, RowLoss::Bnf { ref_logp: &c.rho }, &mut diag).is_ok());
 }
@@ -207,13 +196,7 @@ fn bad_reference_log_probs() {
     // Within the rounding tolerance: accepted and read as 0 (f = pi, zero gradient).
     let mut c = good();
     c.rho[0] = 0.5 * REF_LOGP_TOLERANCE;
-    let batch = Batch {
-        vocab: V,
-        targets: &c.y,
-        weights: &c.s,
-        scored: None,
-        num_responses: c.n,
-    };
+    let batch = c.batch();
     let out = bnf_core::bnf(&c.z, &batch, &c.rho).unwrap();
     assert_eq!(out.rows[0].c, 0.0);
     assert!(out.grad[..V].iter().all(|&g| g == 0.0));
