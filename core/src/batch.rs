@@ -1,8 +1,8 @@
 //! A batch of rows and the two-phase driver every objective runs on:
 //!
-//! 1. **statistics pass**: validate every scored row first (writing nothing), then compute
-//!    each one's [`RowStats`] into the per-row records. Any error stops before a record is
-//!    written, so no output buffer has been touched;
+//! 1. **statistics pass**: validate each scored row and compute its [`RowStats`] (reads the
+//!    logits, writes nothing but the per-row records). Any error stops here, so no output
+//!    buffer has been touched;
 //! 2. **gradient pass**: check every row's weight and statistics, then write
 //!    `w_r * (pi - onehot(y_r))` for every row, with `w_r` supplied by the objective (0 and a
 //!    zero row for masked rows), in place or into a separate buffer.
@@ -97,55 +97,34 @@ impl<'a> Batch<'a> {
         &data[r * self.vocab..(r + 1) * self.vocab]
     }
 
-    /// The checking pre-pass shared by [`Batch::stats_pass`] and [`Batch::fused_pass`]: every
-    /// scored row's target, weight and logits ([`Batch::row_max`]), then the objective's own
-    /// `check(r)`. Writes nothing but the returned maxima (one per row, 0 for masked rows), so
-    /// an error here leaves every caller buffer untouched.
-    fn max_pass<T, C>(&self, logits: &[T], check: C) -> Result<alloc::vec::Vec<f32>, BnfError>
-    where
-        T: Logit,
-        C: Fn(usize) -> Result<(), BnfError> + Sync,
-    {
-        let mut maxes = alloc::vec![0.0f32; self.rows()];
-        for_row_runs(&mut maxes, 1, logits.len(), |first, run| {
-            for (i, m) in run.iter_mut().enumerate() {
-                let r = first + i;
-                if self.is_scored(r) {
-                    *m = self.row_max(logits, r)?;
-                    check(r)?;
-                }
-            }
-            Ok(())
-        })?;
-        Ok(maxes)
+    /// Validate scored row `r`'s target and weight, then compute its statistics.
+    fn row_stats<T: Logit>(&self, logits: &[T], r: usize) -> Result<RowStats, BnfError> {
+        let m = self.row_max(logits, r)?;
+        let y = self.targets[r] as usize;
+        row_stats_from_max(self.row(logits, r), y, m, None).map_err(|e| e.at_row(r))
     }
 
     /// Pass 1: `records[r] = per_row(r, stats)` for scored rows, `R::default()` for masked ones.
-    /// Every scored row is checked first (the batch's checks, then `check(r)`), so when that
-    /// fails `records` is untouched; `per_row` must not fail on a row `check` accepted.
-    pub(crate) fn stats_pass<T, R, C, F>(
+    /// Each row's max and sums are taken back to back (the row still in cache). On error the records before the
+    /// failing row have been written: callers whose records belong to the user collect them
+    /// in a scratch buffer first (see [`crate::forward`]).
+    pub(crate) fn stats_pass<T, R, F>(
         &self,
         logits: &[T],
         records: &mut [R],
-        check: C,
         per_row: F,
     ) -> Result<(), BnfError>
     where
         T: Logit,
         R: Send + Default,
-        C: Fn(usize) -> Result<(), BnfError> + Sync,
         F: Fn(usize, RowStats) -> Result<R, BnfError> + Sync,
     {
         check_len("row records", self.rows(), records.len())?;
-        let maxes = self.max_pass(logits, check)?;
         for_row_runs(records, 1, logits.len(), |first, run| {
             for (i, rec) in run.iter_mut().enumerate() {
                 let r = first + i;
                 *rec = if self.is_scored(r) {
-                    let (z, y) = (self.row(logits, r), self.targets[r] as usize);
-                    let stats =
-                        row_stats_from_max(z, y, maxes[r], None).map_err(|e| e.at_row(r))?;
-                    per_row(r, stats)?
+                    per_row(r, self.row_stats(logits, r)?)?
                 } else {
                     R::default()
                 };
@@ -258,7 +237,17 @@ impl Batch<'_> {
             RowIo::Separate(z, _) => z,
             RowIo::InPlace(z) => z,
         };
-        let maxes = self.max_pass(logits, check)?;
+        let mut maxes = alloc::vec![0.0f32; self.rows()];
+        for_row_runs(&mut maxes, 1, logits.len(), |first, run| {
+            for (i, m) in run.iter_mut().enumerate() {
+                let r = first + i;
+                if self.is_scored(r) {
+                    *m = self.row_max(logits, r)?;
+                    check(r)?;
+                }
+            }
+            Ok(())
+        })?;
         let v = self.vocab;
         let cost = logits.len();
         // One row: statistics into the scratch, the record, then the gradient row.

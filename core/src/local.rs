@@ -88,12 +88,14 @@ pub fn forward<T: Logit>(
 ) -> Result<f32, BnfError> {
     batch.check(logits.len())?;
     loss.check(batch.rows())?;
-    batch.stats_pass(
-        logits,
-        diag,
-        |r| loss.check_row(r),
-        |r, stats| loss.diag(r, stats, batch.weights[r]),
-    )?;
+    check_len("diag", batch.rows(), diag.len())?;
+    // Records go to a scratch first (rows records, not rows x vocab), so that a failing row
+    // leaves the caller's `diag` as it was.
+    let mut records = alloc::vec![RowDiag::default(); batch.rows()];
+    batch.stats_pass(logits, &mut records, |r, stats| {
+        loss.diag(r, stats, batch.weights[r])
+    })?;
+    diag.copy_from_slice(&records);
     Ok(mean_over(batch.num_responses, batch.rows(), |r| {
         diag[r].loss
     }))

@@ -48,7 +48,7 @@ pub(crate) fn forward<T: Logit>(
     let ref_logp = reference_sums(pb, obj)?;
     let mut stats = vec![RowStats::default(); pb.rows()];
     prep.batch(pb)
-        .stats_pass(logits, &mut stats, |_| Ok(()), |_, s| Ok(s))?;
+        .stats_pass(logits, &mut stats, |_, s| Ok(s))?;
     let out = finish(pb, obj, &prep, ref_logp, &stats)?;
     Ok(SeqForward { prep, stats, out })
 }
