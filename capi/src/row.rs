@@ -62,7 +62,9 @@ pub(crate) unsafe fn stats<T: Logit>(
 /// and `stats` checked by `to_core` (`S >= 1`, `0 <= S' <= S`, finite), every value written is
 /// at most `|w|` in magnitude. The rest of `stats` is not compared with `z` (that would cost
 /// the statistics' pass): statistics of another row with a larger `max` give finite but wrong
-/// gradients.
+/// gradients. It costs one extra read of `z`, paid only by these single-row entries (the
+/// caller hands in the statistics, so the boundary checks them); the batch entries compute the
+/// statistics themselves and need no such pass.
 fn check_z_fits_stats<T: Logit>(z: &[T], stats: &RowStats) -> Result<(), Fail> {
     let above = |v: f32| v.is_nan() || v > stats.max;
     let Some(j) = z.iter().position(|v| above(v.to_f32())) else {

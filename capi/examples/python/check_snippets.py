@@ -56,6 +56,16 @@ def lib_names(node):
             and n.value.id == "lib" and n.attr.startswith("bnf_")]
 
 
+def loop_names(node, assigned):
+    """The `lib.bnf_*` functions the `for` loop `node` iterates over: named in its iterable,
+    directly or through a name assigned earlier (`for fn in FNS.values()`)."""
+    sources = [node.iter]
+    for n in ast.walk(node.iter):
+        if isinstance(n, ast.Name) and n.id in assigned:
+            sources.append(assigned[n.id])
+    return [x for s in sources for x in lib_names(s)]
+
+
 def declared(tree, assigned):
     """{"argtypes": names, "restype": names}: the `lib.bnf_*` functions whose attribute is set
     in `tree`, directly (`lib.NAME.argtypes = ...`) or in a loop over them (`for fn in
@@ -67,11 +77,7 @@ def declared(tree, assigned):
                 if isinstance(t, ast.Attribute) and t.attr in out:
                     out[t.attr].update(lib_names(t))
         if isinstance(node, ast.For):
-            sources = [node.iter]
-            for n in ast.walk(node.iter):
-                if isinstance(n, ast.Name) and n.id in assigned:
-                    sources.append(assigned[n.id])
-            names = [x for s in sources for x in lib_names(s)]
+            names = loop_names(node, assigned)
             for a in ast.walk(node):
                 if isinstance(a, ast.Assign):
                     for t in a.targets:
@@ -138,11 +144,7 @@ def check(where, source, functions, needs_restype, structs, errors, before):
                     want_arity(lib_names(t), len(node.value.elts), "argtypes")
         # for fn in <lib.X, ... or NAME.values()>: fn.argtypes = [...]
         if isinstance(node, ast.For):
-            sources = [node.iter]
-            for n in ast.walk(node.iter):
-                if isinstance(n, ast.Name) and n.id in assigned:
-                    sources.append(assigned[n.id])
-            names = [x for s in sources for x in lib_names(s)]
+            names = loop_names(node, assigned)
             for a in node.body:
                 if (isinstance(a, ast.Assign) and isinstance(a.value, ast.List)
                         and any(isinstance(t, ast.Attribute) and t.attr == "argtypes"
