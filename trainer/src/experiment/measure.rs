@@ -9,6 +9,7 @@
 //! gives the task accuracy that [`crate::generate::greedy`] would (a test holds them together).
 
 use crate::data::Response;
+use crate::eval::half_wins;
 use crate::model::Model;
 use crate::objective::row_logps;
 use crate::seq::TokenBatch;
@@ -85,9 +86,10 @@ pub fn score(
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Comparison {
     /// Fraction of pairs whose chosen log-likelihood gain over the reference beats the
-    /// rejected one's (`log pi/pi_ref (y_w) > log pi/pi_ref (y_l)`, DPO's implicit reward).
+    /// rejected one's (`log pi/pi_ref (y_w) > log pi/pi_ref (y_l)`, DPO's implicit reward), a
+    /// tie counting half.
     pub pref_accuracy: f64,
-    /// Fraction of pairs with `log pi(y_w) > log pi(y_l)` (no reference).
+    /// Fraction of pairs with `log pi(y_w) > log pi(y_l)` (no reference), a tie counting half.
     pub raw_pref_accuracy: f64,
     /// Fraction of chosen responses that greedy decoding reproduces (the task accuracy; only
     /// their first `task_prefix` tokens when [`compare`] is given one).
@@ -139,8 +141,8 @@ pub fn compare(
             matches += usize::from(policy[i].greedy_reaches(task_prefix));
             if let Some(&j) = r.partner.and_then(|p| index.get(&p)) {
                 pairs += 1;
-                wins += usize::from(shift(i) > shift(j));
-                raw_wins += usize::from(policy[i].logp() > policy[j].logp());
+                wins += half_wins(shift(i), shift(j));
+                raw_wins += half_wins(policy[i].logp(), policy[j].logp());
             }
         } else {
             rejected += 1;
@@ -152,8 +154,9 @@ pub fn compare(
         return Err("compare: no pairs among the responses".into());
     }
     let div = |x: f64, n: usize| x / n.max(1) as f64;
-    c.pref_accuracy = div(wins as f64, pairs);
-    c.raw_pref_accuracy = div(raw_wins as f64, pairs);
+    // In half wins (a tie counts half, as in `bnf eval`).
+    c.pref_accuracy = div(wins as f64, 2 * pairs);
+    c.raw_pref_accuracy = div(raw_wins as f64, 2 * pairs);
     c.task_accuracy = div(matches as f64, chosen);
     c.chosen_shift = div(c.chosen_shift, chosen);
     c.chosen_token_shift = div(c.chosen_token_shift, chosen);
