@@ -83,11 +83,17 @@ pub enum BnfError {
         /// The objective.
         objective: &'static str,
     },
-    /// Row statistics handed to [`row_grad`](crate::row_grad) cannot be a row's (`S < 1`,
-    /// `S' > S`, or non-finite): they did not come from [`row_stats`](crate::row_stats).
+    /// Row statistics handed to [`row_grad`](crate::row_grad) or
+    /// [`forward_from_stats`](crate::seq::forward_from_stats) cannot be a row's (`S < 1`,
+    /// `S' < 0`, `S' > S`, a non-finite max, or an `ell` that is not a finite log-prob): they
+    /// did not come from [`row_stats`](crate::row_stats).
     InvalidStats {
         /// The row.
         row: usize,
+        /// The first offending field: `"sum"`, `"others_sum"`, `"max"` or `"ell"`.
+        what: &'static str,
+        /// Its value.
+        value: f32,
     },
     /// An objective's configuration value is out of its domain (e.g. `beta <= 0`).
     InvalidConfig {
@@ -142,9 +148,10 @@ impl fmt::Display for BnfError {
             BnfError::MissingPairs { objective } => {
                 write!(f, "{objective} is pairwise but was given unpaired data (no pairs)")
             }
-            BnfError::InvalidStats { row } => write!(
+            BnfError::InvalidStats { row, what, value } => write!(
                 f,
-                "row {row}: row statistics are not a row's (sum < 1, others' sum > sum, or non-finite)"
+                "row {row}: row statistics are not a row's: {what} = {value} (a row has a finite \
+                 sum >= 1, 0 <= others_sum <= sum, a finite max and a finite ell <= 0)"
             ),
             BnfError::InvalidConfig {
                 objective,
@@ -166,7 +173,9 @@ impl BnfError {
             BnfError::NonFiniteLogits { .. } => BnfError::NonFiniteLogits { row },
             BnfError::InvalidRefLogProb { value, .. } => BnfError::InvalidRefLogProb { row, value },
             BnfError::InvalidWeight { value, .. } => BnfError::InvalidWeight { row, value },
-            BnfError::InvalidStats { .. } => BnfError::InvalidStats { row },
+            BnfError::InvalidStats { what, value, .. } => {
+                BnfError::InvalidStats { row, what, value }
+            }
             other => other,
         }
     }

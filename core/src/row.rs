@@ -247,15 +247,24 @@ pub(crate) fn check_grad_inputs(
     if !w.is_finite() {
         return Err(BnfError::InvalidWeight { row: 0, value: w });
     }
-    let plausible = stats.sum.is_finite()
-        && stats.sum >= 1.0
-        && stats.max.is_finite()
-        && stats.others_sum >= 0.0
-        && stats.others_sum <= stats.sum;
-    if !plausible {
-        return Err(BnfError::InvalidStats { row: 0 });
+    // Written so that NaN fails every test.
+    let bad = if !(stats.sum.is_finite() && stats.sum >= 1.0) {
+        Some(("sum", stats.sum))
+    } else if !(stats.others_sum >= 0.0 && stats.others_sum <= stats.sum) {
+        Some(("others_sum", stats.others_sum))
+    } else if !stats.max.is_finite() {
+        Some(("max", stats.max))
+    } else {
+        None
+    };
+    match bad {
+        Some((what, value)) => Err(BnfError::InvalidStats {
+            row: 0,
+            what,
+            value,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Write `w * (softmax(z) - onehot(y))` into `out`, from `z`'s statistics.

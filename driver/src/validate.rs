@@ -180,7 +180,13 @@ pub fn status_error(
             row: r,
             value: value(ref_logp),
         },
-        status::INVALID_STATS => BnfError::InvalidStats { row: r },
+        // The status names no field. The host runs core's same check before every launch
+        // (check_grad_rows), so the detailed error comes from there; this is the backstop.
+        status::INVALID_STATS => BnfError::InvalidStats {
+            row: r,
+            what: "statistics (kernel status)",
+            value: f32::NAN,
+        },
         code => return Err(GpuError::UnknownStatus { row: r, code }),
     };
     Err(e.into())
@@ -426,9 +432,13 @@ mod tests {
             status_error(&[0, 0, status::INVALID_REF_LOGP], &rows, None, Some(&rho)),
             Err(BnfError::InvalidRefLogProb { row: 2, value: 2.0 }.into())
         );
-        assert_eq!(
-            status_error(&[0, status::INVALID_STATS, 0], &rows, None, None),
-            Err(BnfError::InvalidStats { row: 1 }.into())
+        let e = status_error(&[0, status::INVALID_STATS, 0], &rows, None, None);
+        assert!(
+            matches!(
+                e,
+                Err(GpuError::Input(BnfError::InvalidStats { row: 1, .. }))
+            ),
+            "{e:?}"
         );
         assert_eq!(
             status_error(&[0, 0, 77], &rows, None, None),

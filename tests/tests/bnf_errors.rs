@@ -423,18 +423,27 @@ fn row_grad_rejects_bad_input_untouched() {
         check(1, &stats, f32::NAN, V),
         BnfError::InvalidWeight { .. }
     ));
-    let mut bad = stats;
-    bad.sum = 0.5;
-    assert!(matches!(
-        check(1, &bad, 1.0, V),
-        BnfError::InvalidStats { .. }
-    ));
-    let mut bad = stats;
-    bad.others_sum = bad.sum * 2.0;
-    assert!(matches!(
-        check(1, &bad, 1.0, V),
-        BnfError::InvalidStats { .. }
-    ));
+    // Each implausible field is named with its value (NaN included: it fails every test).
+    type Field = fn(&mut bnf_core::RowStats) -> &mut f32;
+    let cases: [(&str, Field, f32); 7] = [
+        ("sum", |s| &mut s.sum, 0.5),
+        ("sum", |s| &mut s.sum, f32::INFINITY),
+        ("sum", |s| &mut s.sum, f32::NAN),
+        ("others_sum", |s| &mut s.others_sum, -1.0),
+        ("others_sum", |s| &mut s.others_sum, 1e30),
+        ("others_sum", |s| &mut s.others_sum, f32::NAN),
+        ("max", |s| &mut s.max, f32::NAN),
+    ];
+    for (field, place, v) in cases {
+        let mut bad = stats;
+        *place(&mut bad) = v;
+        let e = check(1, &bad, 1.0, V);
+        assert!(
+            matches!(e, BnfError::InvalidStats { row: 0, what, value }
+                if what == field && value.to_bits() == v.to_bits()),
+            "{field} = {v}: {e:?}"
+        );
+    }
     // And the good call writes w * (pi - onehot).
     let mut out = vec![0.0f32; V];
     row_grad(&z, 1, &stats, 2.0, &mut out).unwrap();

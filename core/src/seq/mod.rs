@@ -76,7 +76,11 @@ pub fn forward_from_stats(
     check_len("row stats", pb.rows(), stats.len())?;
     let bad_ell = |ell: f32| !ell.is_finite() || ell > 0.0;
     if let Some(r) = (0..pb.rows()).find(|&r| pb.is_scored(r) && bad_ell(stats[r].ell)) {
-        return Err(BnfError::InvalidStats { row: r });
+        return Err(BnfError::InvalidStats {
+            row: r,
+            what: "ell",
+            value: stats[r].ell,
+        });
     }
     let ref_logp = reference_sums(pb, obj)?;
     finish(pb, obj, &prep, ref_logp, stats)
