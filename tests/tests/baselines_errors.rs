@@ -2,7 +2,7 @@
 //! written to the gradient buffer (or the logits, in place).
 use bnf_core::{
     objective_forward, objective_forward_backward, objective_forward_backward_in_place, row_stats,
-    seq, BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, PrefBatch, RowStats,
+    seq, BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, OrpoConfig, PrefBatch, RowStats,
     OBJECTIVE_NAMES,
 };
 
@@ -313,6 +313,15 @@ fn out_of_domain_configuration() {
     let cases = [
         (Objective::Dpo(DpoConfig { beta: 0.0 }), "beta", 0.0),
         (Objective::Ipo(IpoConfig { tau: -1.0 }), "tau", -1.0),
+        // Below MIN_TAU the target margin's square overflows: every loss would be infinite.
+        (Objective::Ipo(IpoConfig { tau: 1e-19 }), "tau", 1e-19),
+        (
+            Objective::Ipo(IpoConfig {
+                tau: f32::from_bits(1),
+            }),
+            "tau",
+            f32::from_bits(1),
+        ),
         (
             Objective::Kto(KtoConfig {
                 desirable_weight: -0.5,
@@ -432,31 +441,36 @@ fn rows_times_vocab_overflow_is_an_error() {
     }
 }
 
-/// Row weights are checked before the gradient pass writes any row: an IPO `tau` so small that
-/// `1 / (2 tau)` overflows makes every weight infinite, and the masked prompt row 0 (which
-/// the pass would zero first) keeps its sentinel.
+/// The smallest accepted IPO `tau` gives a finite loss and finite gradients.
+#[test]
+fn ipo_at_min_tau_is_finite() {
+    let f = Fixture::new();
+    let ipo = Objective::Ipo(IpoConfig {
+        tau: IpoConfig::MIN_TAU,
+    });
+    let mut grad = vec![0.0f32; f.logits.len()];
+    let out = objective_forward_backward(&f.logits, &f.batch(), &ipo, &mut grad).unwrap();
+    assert!(out.loss.is_finite() && out.loss > 1e35, "loss {}", out.loss);
+    assert!(grad.iter().all(|g| g.is_finite()));
+}
+
+/// Row weights are checked before the gradient pass writes any row: an ORPO `lambda` of
+/// `f32::MAX` (in its domain) times a log-odds derivative above 2 overflows to an infinite
+/// weight, first on row 5 (the second pair's rejected response), and rows 0-4 (which a pass
+/// without the check would have written first) keep their sentinels.
 #[test]
 fn non_finite_row_weights_fail_before_any_row_is_written() {
     let f = Fixture::new();
-    let ipo = Objective::Ipo(IpoConfig {
-        tau: f32::from_bits(1), // the smallest positive f32: valid, but 1 / (2 tau) = inf
-    });
-    let want = BnfError::InvalidWeight {
-        row: 1,
-        value: f32::INFINITY,
-    };
+    let orpo = Objective::Orpo(OrpoConfig { lambda: f32::MAX });
+    let is_want = |e: &Result<_, BnfError>| matches!(e, Err(BnfError::InvalidWeight { row: 5, value }) if value.is_infinite());
     let sentinel = 12345.0f32;
     let mut grad = vec![sentinel; f.logits.len()];
-    assert_eq!(
-        objective_forward_backward(&f.logits, &f.batch(), &ipo, &mut grad),
-        Err(want)
-    );
+    let e = objective_forward_backward(&f.logits, &f.batch(), &orpo, &mut grad);
+    assert!(is_want(&e), "{e:?}");
     assert!(grad.iter().all(|&g| g == sentinel), "grad written on error");
     let mut z = f.logits.clone();
-    assert_eq!(
-        objective_forward_backward_in_place(&mut z, &f.batch(), &ipo),
-        Err(want)
-    );
+    let e = objective_forward_backward_in_place(&mut z, &f.batch(), &orpo);
+    assert!(is_want(&e), "{e:?}");
     assert_eq!(z, f.logits, "logits written on error");
 }
 
@@ -483,10 +497,14 @@ fn forward_from_stats_rejects_non_finite_ell() {
             // Response 0 (rows 0-1, row 0 masked) and response 1 (row 2): the pair [0, 1].
             stats[1].ell = bad;
             stats[2].ell = bad;
-            assert_eq!(
-                seq::forward_from_stats(&f.batch(), &obj, &stats),
-                Err(BnfError::InvalidStats { row: 1 }),
-                "{} ell {bad}",
+            let e = seq::forward_from_stats(&f.batch(), &obj, &stats);
+            assert!(
+                matches!(
+                    e,
+                    Err(BnfError::InvalidStats { row: 1, what: "ell", value })
+                        if value.to_bits() == bad.to_bits()
+                ),
+                "{} ell {bad}: {e:?}",
                 obj.name()
             );
         }

@@ -14,7 +14,8 @@ pub struct DpoConfig {
 /// IPO (length-averaged, as TRL): `(cl / L_w - rl / L_l - 1 / (2 tau))^2`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct IpoConfig {
-    /// Regularisation `tau > 0` (default 0.1); the target margin is `1 / (2 tau)`.
+    /// Regularisation `tau >= IpoConfig::MIN_TAU` (default 0.1); the target margin is
+    /// `1 / (2 tau)`.
     pub tau: f32,
 }
 
@@ -89,6 +90,10 @@ impl Default for DpoConfig {
 impl IpoConfig {
     /// The usual defaults (`losses.md`).
     pub const DEFAULT: IpoConfig = IpoConfig { tau: 0.1 };
+    /// The smallest `tau` accepted, `1e-18`: the target margin is then `5e17`, and its square
+    /// `2.5e35` leaves `f32` room below its overflow at `3.4e38` (below about `2.7e-20` the
+    /// loss of every pair would be infinite).
+    pub const MIN_TAU: f32 = 1e-18;
 }
 impl Default for IpoConfig {
     fn default() -> Self {
@@ -187,6 +192,15 @@ impl Param {
     /// Finite and `> 0`.
     pub fn positive(&self, what: &'static str, v: f32) -> Result<(), BnfError> {
         if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.err(what, v))
+        }
+    }
+
+    /// Finite and `>= min`.
+    pub fn at_least(&self, what: &'static str, v: f32, min: f32) -> Result<(), BnfError> {
+        if v.is_finite() && v >= min {
             Ok(())
         } else {
             Err(self.err(what, v))

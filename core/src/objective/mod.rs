@@ -125,8 +125,8 @@ impl Objective {
             .map(|&(_, o)| o)
     }
 
-    /// Check the configuration's parameters (`beta > 0`, `tau > 0`, weights `>= 0`, a given
-    /// KTO `z0 >= 0`, everything finite).
+    /// Check the configuration's parameters (`beta > 0`, `tau >= IpoConfig::MIN_TAU`, weights
+    /// `>= 0`, a given KTO `z0 >= 0`, everything finite).
     pub fn validate(&self) -> Result<(), BnfError> {
         let p = Param {
             objective: self.name(),
@@ -134,7 +134,7 @@ impl Objective {
         match self {
             Objective::Bnf | Objective::Nll | Objective::NllPll => Ok(()),
             Objective::Dpo(c) => p.positive("beta", c.beta),
-            Objective::Ipo(c) => p.positive("tau", c.tau),
+            Objective::Ipo(c) => p.at_least("tau", c.tau, IpoConfig::MIN_TAU),
             Objective::SlicHf(c) => {
                 p.finite("margin", c.margin)?;
                 p.non_negative("lambda", c.lambda)
