@@ -85,8 +85,8 @@ fn setup(out: &mut String, o: &Outcome) {
         out,
         "\n**Measurements** (on held-out pairs never trained on):\n\n\
          - *preference accuracy*: fraction of test pairs with \
-         `log pi/pi_ref(chosen) > log pi/pi_ref(rejected)` (DPO's implicit reward); *raw*: \
-         `log pi(chosen) > log pi(rejected)`.\n\
+         `log pi/pi_ref(chosen) > log pi/pi_ref(rejected)` (DPO's implicit reward), a tie \
+         counting half; *raw*: `log pi(chosen) > log pi(rejected)`, likewise.\n\
          - *task accuracy*: fraction of test prompts for which greedy decoding reproduces the \
          chosen response (math: the whole correct solution; style: its polite opening \
          `sure: `, i.e. the preferred style was taken, whether or not the word is then copied \
