@@ -12,9 +12,16 @@ static THREADS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsiz
 #[cfg(feature = "parallel")]
 const MIN_PARALLEL_ELEMENTS: usize = 1 << 16;
 
+/// Each thread gets at least this many logits, whatever [`set_num_threads`] says: a thread
+/// per handful of rows would cost more to start than its rows take.
+#[cfg(feature = "parallel")]
+const MIN_ELEMENTS_PER_THREAD: usize = 1 << 14;
+
 /// Set how many threads batch functions may use (`0`: all available cores, the default).
-/// Results are bitwise identical for every value. Without the `parallel` feature this is a
-/// no-op and everything runs on the calling thread.
+/// Results are bitwise identical for every value. A batch uses at most one thread per row
+/// and per 16384 logits, and a thread the system refuses to start is replaced by running
+/// its rows on the calling thread, so no value is an error. Without the `parallel` feature
+/// this is a no-op and everything runs on the calling thread.
 pub fn set_num_threads(n: usize) {
     #[cfg(feature = "parallel")]
     THREADS.store(n, core::sync::atomic::Ordering::Relaxed);
@@ -84,17 +91,35 @@ where
     {
         let rows_per = rows.div_ceil(threads);
         let work = &work;
+        // One slot per run, so that a run whose thread the system refuses to start (its thread
+        // limit) is still there to be done on this thread: the same rows, so the same bits.
+        let slots: std::vec::Vec<_> = a
+            .chunks_mut(rows_per * per_a)
+            .zip(b.chunks_mut(rows_per * per_b))
+            .map(|run| std::sync::Mutex::new(Some(run)))
+            .collect();
+        let take = |i: usize| {
+            let run = slots[i].lock().map(|mut s| s.take());
+            let (ca, cb) = run.ok().flatten().expect("each run is taken once");
+            work(i * rows_per, ca, cb)
+        };
         std::thread::scope(|scope| {
-            let handles: std::vec::Vec<_> = a
-                .chunks_mut(rows_per * per_a)
-                .zip(b.chunks_mut(rows_per * per_b))
-                .enumerate()
-                .map(|(i, (ca, cb))| scope.spawn(move || work(i * rows_per, ca, cb)))
+            let runs: std::vec::Vec<_> = (0..slots.len())
+                .map(|i| {
+                    let take = &take;
+                    match spawn(scope, move || take(i)) {
+                        Ok(h) => Run::Thread(h),
+                        Err(_) => Run::Done(take(i)),
+                    }
+                })
                 .collect();
             // Join in row order: the first error found is the lowest row's.
             let mut first = Ok(());
-            for h in handles {
-                let r = h.join().expect("a row worker panicked");
+            for run in runs {
+                let r = match run {
+                    Run::Thread(h) => h.join().expect("a row worker panicked"),
+                    Run::Done(r) => r,
+                };
                 if first.is_ok() {
                     first = r;
                 }
@@ -106,6 +131,35 @@ where
     unreachable!()
 }
 
+/// Start `f` on a scoped thread; the system may refuse (its thread limit).
+#[cfg(feature = "parallel")]
+fn spawn<'scope, 'env, F>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    f: F,
+) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, Result<(), BnfError>>>
+where
+    F: FnOnce() -> Result<(), BnfError> + Send + 'scope,
+{
+    #[cfg(test)]
+    if tests::REFUSE_SPAWN.load(core::sync::atomic::Ordering::Relaxed) {
+        return Err(std::io::Error::other("refused by the test"));
+    }
+    std::thread::Builder::new().spawn_scoped(scope, f)
+}
+
+/// `threads` limited to one per row and per [`MIN_ELEMENTS_PER_THREAD`] logits, at least 1.
+#[cfg(feature = "parallel")]
+fn capped(threads: usize, rows: usize, cost: usize) -> usize {
+    threads.min(rows).min(cost / MIN_ELEMENTS_PER_THREAD).max(1)
+}
+
+/// A run of rows: on its own thread, or already done on the calling thread.
+#[cfg(feature = "parallel")]
+enum Run<'scope> {
+    Thread(std::thread::ScopedJoinHandle<'scope, Result<(), BnfError>>),
+    Done(Result<(), BnfError>),
+}
+
 #[allow(unused_variables)]
 fn threads_for(rows: usize, cost: usize) -> usize {
     #[cfg(feature = "parallel")]
@@ -113,10 +167,66 @@ fn threads_for(rows: usize, cost: usize) -> usize {
         if cost < MIN_PARALLEL_ELEMENTS {
             return 1;
         }
-        num_threads().min(rows).max(1)
+        capped(num_threads(), rows, cost)
     }
     #[cfg(not(feature = "parallel"))]
     {
         1
+    }
+}
+
+#[cfg(all(test, feature = "parallel"))]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    /// Makes every spawn fail, as a system at its thread limit would.
+    pub(super) static REFUSE_SPAWN: AtomicBool = AtomicBool::new(false);
+
+    const ROWS: usize = 1000;
+    const PER_ROW: usize = 4;
+
+    /// Every record gets its row's index; row 700 and row 300 fail, so the error must be 300's.
+    fn run(threads: usize) -> (std::vec::Vec<usize>, Result<(), BnfError>) {
+        set_num_threads(threads);
+        let mut data = std::vec![0usize; ROWS * PER_ROW];
+        let cost = 1 << 24; // enough logits for the most threads the cap allows
+        let r = for_row_runs(&mut data, PER_ROW, cost, |first, run| {
+            let mut err = Ok(());
+            for (k, rec) in run.chunks_mut(PER_ROW).enumerate() {
+                let row = first + k;
+                rec.fill(row + 1);
+                if (row == 300 || row == 700) && err.is_ok() {
+                    err = Err(BnfError::EmptyResponse { response: row });
+                }
+            }
+            err
+        });
+        (data, r)
+    }
+
+    // The only test that sets the thread count or the refusal flag (both global): another
+    // test changing them mid-run would not change its results, but keep it simple.
+    #[test]
+    fn every_thread_count_and_refused_spawns_give_the_same_result() {
+        let want: std::vec::Vec<usize> = (0..ROWS * PER_ROW).map(|i| i / PER_ROW + 1).collect();
+        let err = Err(BnfError::EmptyResponse { response: 300 });
+        for threads in [1, 2, 3, 7, 64, ROWS + 1, usize::MAX] {
+            assert_eq!(run(threads), (want.clone(), err), "{threads} threads");
+        }
+        REFUSE_SPAWN.store(true, Ordering::Relaxed);
+        let refused = run(8);
+        REFUSE_SPAWN.store(false, Ordering::Relaxed);
+        assert_eq!(refused, (want, err), "every spawn refused");
+        set_num_threads(0);
+    }
+
+    #[test]
+    fn threads_are_capped_by_rows_and_work() {
+        assert_eq!(capped(usize::MAX, 10, 1 << 30), 10);
+        assert_eq!(capped(usize::MAX, 1 << 20, 1 << 16), 4);
+        assert_eq!(capped(3, 1 << 20, 1 << 30), 3);
+        assert_eq!(capped(usize::MAX, 1 << 20, 100), 1);
+        assert_eq!(capped(0, 5, 1 << 30), 1);
     }
 }
