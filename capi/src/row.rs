@@ -17,9 +17,13 @@ use crate::types::{BnfRowStats, BnfScalars};
 fn single_row(e: BnfError) -> Fail {
     let status = BnfStatus::of(&e);
     match e {
-        BnfError::NonFiniteLogits { .. } => Fail::new(
+        BnfError::NonFiniteLogits { col, value, .. } if value == f32::NEG_INFINITY => Fail::new(
             status,
-            "argument `z`: logits contain NaN or +inf, or the target's logit is -inf",
+            format!("argument `z`: the target's logit (column {col}) is -inf"),
+        ),
+        BnfError::NonFiniteLogits { col, value, .. } => Fail::new(
+            status,
+            format!("argument `z`: logit {col} is {value} (logits must be finite or -inf)"),
         ),
         BnfError::InvalidRefLogProb { value, .. } => Fail::new(
             status,

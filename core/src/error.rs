@@ -30,6 +30,11 @@ pub enum BnfError {
     NonFiniteLogits {
         /// The row.
         row: usize,
+        /// The offending column: the row's first NaN or `+inf`, else its target
+        /// ([`bad_logit`](crate::bad_logit)).
+        col: usize,
+        /// The logit there.
+        value: f32,
     },
     /// A scored row's reference log-prob is NaN, or above 0 by more than
     /// [`REF_LOGP_TOLERANCE`](crate::REF_LOGP_TOLERANCE).
@@ -118,9 +123,12 @@ impl fmt::Display for BnfError {
             BnfError::TargetOutOfRange { row, target, vocab } => {
                 write!(f, "row {row}: target id {target} is not below vocab size {vocab}")
             }
-            BnfError::NonFiniteLogits { row } => write!(
+            BnfError::NonFiniteLogits { row, col, value } if value == f32::NEG_INFINITY => {
+                write!(f, "row {row}: the target's logit (column {col}) is -inf")
+            }
+            BnfError::NonFiniteLogits { row, col, value } => write!(
                 f,
-                "row {row}: logits contain NaN or +inf, or the target's logit is -inf"
+                "row {row}: logit {col} is {value} (a scored row's logits must be finite or -inf)"
             ),
             BnfError::InvalidRefLogProb { row, value } => write!(
                 f,
@@ -170,7 +178,9 @@ impl BnfError {
             BnfError::TargetOutOfRange { target, vocab, .. } => {
                 BnfError::TargetOutOfRange { row, target, vocab }
             }
-            BnfError::NonFiniteLogits { .. } => BnfError::NonFiniteLogits { row },
+            BnfError::NonFiniteLogits { col, value, .. } => {
+                BnfError::NonFiniteLogits { row, col, value }
+            }
             BnfError::InvalidRefLogProb { value, .. } => BnfError::InvalidRefLogProb { row, value },
             BnfError::InvalidWeight { value, .. } => BnfError::InvalidWeight { row, value },
             BnfError::InvalidStats { what, value, .. } => {

@@ -72,7 +72,7 @@ pub use objective::{
     DpoConfig, IpoConfig, KtoConfig, Objective, ObjectiveOutput, OrpoConfig, PrefBatch, RDpoConfig,
     SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
 };
-pub use row::{row_grad, row_grad_in_place, row_stats, RowStats, BLOCK};
+pub use row::{bad_logit, row_grad, row_grad_in_place, row_stats, RowStats, BLOCK};
 pub use simd::{set_simd, simd_avx2};
 pub use target::{bnf_scalars, check_ref_logp, dynamic_target, BnfScalars, REF_LOGP_TOLERANCE};
 pub use weights::{response_weights, DISPREFERRED, PREFERRED};

@@ -179,9 +179,32 @@ pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
     check_target(z.len(), y)?;
     let (m, nan) = max_of(z);
     if nan || !m.is_finite() || !(z[y].to_f32() - m).is_finite() {
-        return Err(BnfError::NonFiniteLogits { row: 0 });
+        return Err(non_finite(z, y));
     }
     Ok(m)
+}
+
+/// The logit that makes a row with target `y` unusable, as `(column, value)`: the first NaN or
+/// `+inf`, else the target's logit when it is `-inf`; `None` for a usable row (or `y` out of
+/// range). The row checks find that a row is bad without looking for where; this is where
+/// (core's errors, and the GPU driver's after a kernel's status).
+pub fn bad_logit<T: Logit>(z: &[T], y: usize) -> Option<(usize, f32)> {
+    let first = z.iter().map(|v| v.to_f32()).enumerate();
+    first
+        .clone()
+        .find(|&(_, v)| v.is_nan() || v == f32::INFINITY)
+        .or_else(|| {
+            first
+                .clone()
+                .nth(y)
+                .filter(|&(_, v)| v == f32::NEG_INFINITY)
+        })
+}
+
+/// `NonFiniteLogits` for row 0 at [`bad_logit`]'s column (the target, should it find none).
+fn non_finite<T: Logit>(z: &[T], y: usize) -> BnfError {
+    let (col, value) = bad_logit(z, y).unwrap_or((y, z[y].to_f32()));
+    BnfError::NonFiniteLogits { row: 0, col, value }
 }
 
 /// Row statistics given the row maximum `m` from [`row_max`], writing `e^(z_j - m)` for every
@@ -212,7 +235,7 @@ pub(crate) fn row_stats_from_max<T: Logit>(
     let sum = (s_lo + s_hi + e_y as f64) as f32;
     // Unreachable after `row_max` (each e <= 1 and e * d is bounded); kept as the last guard.
     if !(m.is_finite() && d_y.is_finite() && sum.is_finite() && others_dot.is_finite()) {
-        return Err(BnfError::NonFiniteLogits { row: 0 });
+        return Err(non_finite(z, y));
     }
     let ln_s = math::ln(sum);
     Ok(RowStats {

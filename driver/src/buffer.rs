@@ -103,16 +103,30 @@ impl Gpu {
     /// Copy `buf` into `host` (same length).
     pub fn download<T: Pod>(&self, buf: &DeviceBuffer<T>, host: &mut [T]) -> Result<(), GpuError> {
         check_same("download target", buf.len, host.len())?;
-        if buf.len == 0 {
+        // SAFETY: `buf` holds `host.len()` `T`s of this context's memory.
+        unsafe { self.download_raw(buf.ptr, host) }
+    }
+
+    /// Copy the `host.len()` `T`s at device address `src` into `host`.
+    ///
+    /// # Safety
+    /// `src` must start `host.len()` `T`s of live device memory of this context.
+    pub(crate) unsafe fn download_raw<T: Pod>(
+        &self,
+        src: DevicePtr,
+        host: &mut [T],
+    ) -> Result<(), GpuError> {
+        if host.is_empty() {
             return Ok(());
         }
         self.make_current()?;
-        // SAFETY: both ranges hold `bytes()` bytes; we wait for the copy before returning.
+        // SAFETY: both ranges hold `size_of_val(host)` bytes (the caller's contract for `src`);
+        // we wait for the copy before returning.
         check("cuMemcpyDtoHAsync", unsafe {
             ffi::cuMemcpyDtoHAsync_v2(
                 host.as_mut_ptr() as *mut c_void,
-                buf.ptr,
-                buf.bytes(),
+                src,
+                std::mem::size_of_val(host),
                 self.stream(),
             )
         })?;

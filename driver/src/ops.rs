@@ -91,6 +91,26 @@ impl RowInputs {
 }
 
 impl Gpu {
+    /// Core's [`bad_logit`](bnf_core::bad_logit) of row `r` of the device logits at `logits`
+    /// (`rows.vocab` per row), on a host copy of that row: the column and value a kernel's
+    /// `NonFiniteLogits` status does not say. Only on that error path; a kernel leaves a row
+    /// it reports untouched, so the copy holds the logits it judged. Should the copy find
+    /// nothing wrong (it cannot, after the same check), the target's logit is named.
+    fn bad_logit<T: Logit>(
+        &self,
+        logits: u64,
+        rows: &Rows<'_>,
+        r: usize,
+    ) -> Result<(usize, f32), GpuError> {
+        let mut row = vec![T::from_f32(0.0); rows.vocab];
+        let y = rows.targets[r] as usize;
+        let offset = (r * rows.vocab * std::mem::size_of::<T>()) as u64;
+        // SAFETY: the caller's `logits` holds `rows.len() * rows.vocab` `T`s (checked by
+        // check_rows before the launch), and `r` is one of its rows.
+        unsafe { self.download_raw(logits + offset, &mut row)? };
+        Ok(bnf_core::bad_logit(&row, y).unwrap_or((y, row[y].to_f32())))
+    }
+
     /// The fused kernel over `logits` with the gradient into `grad` (a raw pointer: 0, a
     /// separate buffer, or `logits` itself).
     fn fused<T: Logit>(
@@ -128,7 +148,8 @@ impl Gpu {
         // SAFETY: every pointer is a live buffer of this context with the sizes checked above.
         unsafe { self.bnf_fwd_bwd_raw(&args, self.stream())? };
         let statuses = self.to_host(&status)?;
-        status_error(&statuses, &rows, Some(batch.weights), ref_host)?;
+        let at = |r| self.bad_logit::<T>(logits, &rows, r);
+        status_error(&statuses, &rows, Some(batch.weights), ref_host, &at)?;
         // The kernel checks all the host does, so a host error came back as a status above.
         host_verdict?;
         let flat = self.to_host(&out)?;
@@ -203,7 +224,8 @@ impl Gpu {
         let raw = inputs.raw(dtype_of::<T>()?, nrows, vocab, logits.as_raw());
         // SAFETY: live buffers of this context with the sizes checked above.
         unsafe { self.row_stats_raw(&raw, stats.as_raw(), status.as_raw(), self.stream())? };
-        status_error(&self.to_host(&status)?, rows, None, None)?;
+        let at = |r| self.bad_logit::<T>(logits.as_raw(), rows, r);
+        status_error(&self.to_host(&status)?, rows, None, None, &at)?;
         Ok(self
             .to_host(&stats)?
             .chunks_exact(ROW_STATS_FLOATS)
@@ -251,7 +273,8 @@ impl Gpu {
                 self.stream(),
             )?
         };
-        status_error(&self.to_host(&status)?, rows, Some(w), None)
+        let at = |r| self.bad_logit::<T>(logits, rows, r);
+        status_error(&self.to_host(&status)?, rows, Some(w), None, &at)
     }
 
     /// Core's `row_grad` for every row: `out` row `r` = `w[r] (softmax - onehot)` from
@@ -303,7 +326,8 @@ impl Gpu {
                 self.stream(),
             )?
         };
-        status_error(&self.to_host(&status)?, rows, None, None)?;
+        let at = |r| self.bad_logit::<T>(logits.as_raw(), rows, r);
+        status_error(&self.to_host(&status)?, rows, None, None, &at)?;
         Ok(LogProbs {
             logp: self.to_host(&logp)?,
             lse: self.to_host(&lse)?,

@@ -154,12 +154,15 @@ pub fn check_grad_rows(rows: &Rows<'_>, stats: &[RowStats], w: &[f32]) -> Result
 }
 
 /// The error of the first row whose kernel status is not OK. `weights` and `ref_logp` give the
-/// offending values where the error carries one.
+/// offending values where the error carries one; `bad_logit(r)` finds row `r`'s offending
+/// logit, `(column, value)`, for `NonFiniteLogits` (called only then: the status says which
+/// row, not where in it).
 pub fn status_error(
     statuses: &[i32],
     rows: &Rows<'_>,
     weights: Option<&[f32]>,
     ref_logp: Option<&[f32]>,
+    bad_logit: &dyn Fn(usize) -> Result<(usize, f32), GpuError>,
 ) -> Result<(), GpuError> {
     let Some((r, &code)) = statuses.iter().enumerate().find(|(_, &s)| s != status::OK) else {
         return Ok(());
@@ -175,7 +178,10 @@ pub fn status_error(
             row: r,
             value: value(weights),
         },
-        status::NON_FINITE_LOGITS => BnfError::NonFiniteLogits { row: r },
+        status::NON_FINITE_LOGITS => {
+            let (col, value) = bad_logit(r)?;
+            BnfError::NonFiniteLogits { row: r, col, value }
+        }
         status::INVALID_REF_LOGP => BnfError::InvalidRefLogProb {
             row: r,
             value: value(ref_logp),
@@ -417,22 +423,36 @@ mod tests {
             targets: &t,
             scored: None,
         };
-        assert_eq!(status_error(&[0, 0, 0], &rows, None, None), Ok(()));
+        // Row r's bad logit, as the GPU context would find it on a copy of the row.
+        let at = |r: usize| Ok((r + 6, f32::INFINITY));
+        assert_eq!(status_error(&[0, 0, 0], &rows, None, None, &at), Ok(()));
         assert_eq!(
             status_error(
                 &[0, status::NON_FINITE_LOGITS, status::INVALID_WEIGHT],
                 &rows,
                 None,
-                None
+                None,
+                &at
             ),
-            Err(BnfError::NonFiniteLogits { row: 1 }.into())
+            Err(BnfError::NonFiniteLogits {
+                row: 1,
+                col: 7,
+                value: f32::INFINITY
+            }
+            .into())
         );
         let rho = [0.0f32, 0.0, 2.0];
         assert_eq!(
-            status_error(&[0, 0, status::INVALID_REF_LOGP], &rows, None, Some(&rho)),
+            status_error(
+                &[0, 0, status::INVALID_REF_LOGP],
+                &rows,
+                None,
+                Some(&rho),
+                &at
+            ),
             Err(BnfError::InvalidRefLogProb { row: 2, value: 2.0 }.into())
         );
-        let e = status_error(&[0, status::INVALID_STATS, 0], &rows, None, None);
+        let e = status_error(&[0, status::INVALID_STATS, 0], &rows, None, None, &at);
         assert!(
             matches!(
                 e,
@@ -441,7 +461,7 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(
-            status_error(&[0, 0, 77], &rows, None, None),
+            status_error(&[0, 0, 77], &rows, None, None, &at),
             Err(GpuError::UnknownStatus { row: 2, code: 77 })
         );
     }

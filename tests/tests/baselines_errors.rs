@@ -404,13 +404,17 @@ fn buffer_and_row_errors() {
         );
     }
     let mut logits = f.logits.clone();
-    logits[5 * V + 1] = f32::NAN;
+    logits[5 * V + 1] = f32::INFINITY;
     for obj in all() {
         expect_err(
             &logits,
             &f.batch(),
             &obj,
-            BnfError::NonFiniteLogits { row: 5 },
+            BnfError::NonFiniteLogits {
+                row: 5,
+                col: 1,
+                value: f32::INFINITY,
+            },
         );
     }
     // A masked row is not validated.

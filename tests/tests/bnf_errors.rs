@@ -98,7 +98,10 @@ fn forward_with_a_bad_last_row_leaves_diag_untouched() {
         };
         let mut diag = vec![DIAG_SENTINEL; 3];
         let e = forward(&c.z, &batch, loss, &mut diag).unwrap_err();
-        assert_eq!(e, BnfError::NonFiniteLogits { row: 2 });
+        assert!(
+            matches!(e, BnfError::NonFiniteLogits { row: 2, col: 1, value } if value.is_nan()),
+            "{e:?}"
+        );
         assert_eq!(diag, vec![DIAG_SENTINEL; 3]);
     }
     // And a bad reference log-prob on the last row (BNF's own check).
@@ -167,16 +170,61 @@ fn target_out_of_range_names_row_and_value() {
 }
 
 #[test]
-fn nan_and_inf_logits_name_the_row() {
+fn nan_and_inf_logits_name_the_row_column_and_value() {
     for bad in [f32::NAN, f32::INFINITY] {
         let mut c = good();
         c.z[V + 3] = bad;
-        assert_eq!(fails(&c), BnfError::NonFiniteLogits { row: 1 });
+        let e = fails(&c);
+        assert!(
+            matches!(e, BnfError::NonFiniteLogits { row: 1, col: 3, value }
+                if value.to_bits() == bad.to_bits()),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&format!("logit 3 is {bad}")), "{e}");
+        // The first bad column is named, NaN or +inf, whichever comes first.
+        c.z[V + 1] = f32::INFINITY;
+        let e = fails(&c);
+        assert!(
+            matches!(e, BnfError::NonFiniteLogits { row: 1, col: 1, value } if value == f32::INFINITY),
+            "{e:?}"
+        );
     }
     // -inf at the target: the target has no mass, its log-prob is -inf.
     let mut c = good();
     c.z[V + 4] = f32::NEG_INFINITY;
-    assert_eq!(fails(&c), BnfError::NonFiniteLogits { row: 1 });
+    let want = BnfError::NonFiniteLogits {
+        row: 1,
+        col: 4,
+        value: f32::NEG_INFINITY,
+    };
+    assert_eq!(fails(&c), want);
+    assert!(want
+        .to_string()
+        .contains("target's logit (column 4) is -inf"));
+    // -inf elsewhere is a token without mass, allowed; a NaN after it is still found.
+    c.z[V + 4] = 0.0;
+    c.z[V] = f32::NEG_INFINITY;
+    c.z[V + 2] = f32::NAN;
+    let e = fails(&c);
+    assert!(
+        matches!(e, BnfError::NonFiniteLogits { row: 1, col: 2, value } if value.is_nan()),
+        "{e:?}"
+    );
+}
+
+/// `bad_logit` against a plain scan: the first NaN or +inf, else the target's -inf, else none.
+#[test]
+fn bad_logit_finds_the_first_offender() {
+    use bnf_core::bad_logit;
+    let z = [0.0f32, f32::NEG_INFINITY, 1.0, f32::INFINITY, f32::NAN];
+    assert_eq!(bad_logit(&z, 0), Some((3, f32::INFINITY)));
+    assert_eq!(bad_logit(&z[..3], 0), None);
+    assert_eq!(bad_logit(&z[..3], 1), Some((1, f32::NEG_INFINITY)));
+    assert_eq!(bad_logit(&z[..3], 7), None);
+    let (col, v) = bad_logit(&[1.0f32, f32::NAN, f32::INFINITY], 0).unwrap();
+    assert!(col == 1 && v.is_nan());
+    let h = [bnf_core::f16::from_f32(0.5), bnf_core::f16::INFINITY];
+    assert_eq!(bad_logit(&h, 0), Some((1, f32::INFINITY)));
 }
 
 #[test]

@@ -60,7 +60,9 @@ fn both_errors<T: Logit>(gpu: &Gpu, case: &Case, loss: RowLoss<'_>) -> Result<()
     };
     match want {
         // Only the device sees non-finite logits: that row is left as it was (docs/gpu.md).
-        Some(GpuError::Input(bnf_core::BnfError::NonFiniteLogits { row })) if !untouched(row) => {
+        Some(GpuError::Input(bnf_core::BnfError::NonFiniteLogits { row, .. }))
+            if !untouched(row) =>
+        {
             Err(format!("{}: failed row {row} was written", case.name))
         }
         Some(GpuError::Input(bnf_core::BnfError::NonFiniteLogits { .. })) => Ok(()),
