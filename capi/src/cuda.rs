@@ -406,7 +406,7 @@ pub(crate) unsafe fn check_status(row_status: *const i32, rows: usize) -> Result
         ),
         status::INVALID_REF_LOGP => (
             BnfStatus::BNF_ERR_INVALID_REF_LOGP,
-            "reference log-prob is NaN or above 0",
+            "reference log-prob is NaN or above 0 by more than 1e-3",
         ),
         status::INVALID_STATS => (
             BnfStatus::BNF_ERR_INVALID_STATS,

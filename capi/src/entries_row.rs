@@ -68,8 +68,9 @@ pub unsafe extern "C" fn bnf_row_grad_in_place_f32(
 
 /// The paper's dynamic target distribution `f` (eq. 6) for one row of `float` logits, written
 /// to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
-/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
-/// if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+/// `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed, `(0, 1e-3]` read as 0). Row
+/// statistics go to `stats_out` if it is not NULL. For inspection and tests: the batch entries
+/// never materialise `f`.
 ///
 /// # Safety
 /// `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one

@@ -90,8 +90,9 @@ pub struct BnfPrefBatch {
     /// `2 * num_pairs` response indices, chosen then rejected per pair; NULL when `num_pairs`
     /// is 0. Pairwise objectives need every response in a pair.
     pub pairs: *const usize,
-    /// `rows` reference log-probs `log pi_ref(y)` (`<= 0`), or NULL when the objective does not
-    /// use them.
+    /// `rows` reference log-probs `log pi_ref(y)`: finite and `<= 0` (values in `(0, 1e-3]` are
+    /// f32 rounding and read as 0; `-inf` is refused: the log-ratio would be infinite), or NULL
+    /// when the objective does not use them.
     pub ref_logp: *const f32,
 }
 
@@ -327,6 +328,13 @@ unsafe fn run<T: Logit>(
         true => None,
         false => Some(slice(b.ref_logp, b.rows, "batch->ref_logp")?),
     };
+    if b.num_responses == 0 {
+        // Named here: the labels slice below would report it as a zero-length `labels`.
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            "batch->num_responses is 0 (every batch has at least one response)",
+        ));
+    }
     let pb = PrefBatch {
         vocab: b.vocab,
         targets: slice(b.targets, b.rows, "batch->targets")?,

@@ -27,7 +27,11 @@ fn single_row(e: BnfError) -> Fail {
         ),
         BnfError::InvalidRefLogProb { value, .. } => Fail::new(
             status,
-            format!("argument `ref_logp`: {value} is NaN or above 0"),
+            format!(
+                "argument `ref_logp`: {value} is NaN or above {} (a log-prob is <= 0; values \
+                 up to {0} are rounding and read as 0)",
+                bnf_core::REF_LOGP_TOLERANCE
+            ),
         ),
         BnfError::TargetOutOfRange { target, vocab, .. } => Fail::new(
             status,

@@ -28,7 +28,8 @@ pub enum BnfStatus {
     BNF_ERR_TARGET_OUT_OF_RANGE = 5,
     /// A scored row has NaN or `+inf` logits, or `-inf` at its target.
     BNF_ERR_NON_FINITE_LOGITS = 6,
-    /// A reference log-prob is NaN or above 0.
+    /// A reference log-prob is NaN or above 0 by more than 1e-3 (`(0, 1e-3]` is f32 rounding,
+    /// read as 0), or `-inf` where a sequence objective needs a finite one.
     BNF_ERR_INVALID_REF_LOGP = 7,
     /// A row weight is NaN or infinite.
     BNF_ERR_INVALID_WEIGHT = 8,
@@ -179,6 +180,13 @@ mod tests {
     use std::sync::Mutex;
 
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// The header's docs (BNF_ERR_INVALID_REF_LOGP, the `ref_logp` fields) state the tolerance
+    /// as 1e-3.
+    #[test]
+    fn documented_ref_logp_tolerance_is_cores() {
+        assert_eq!(bnf_core::REF_LOGP_TOLERANCE, 1e-3);
+    }
 
     /// Calls into the library from its destructor, which runs during the thread's teardown,
     /// possibly after `LAST_ERROR` is gone.

@@ -23,8 +23,9 @@ pub struct BnfBatch {
     pub scored: *const u8,
     /// The batch loss is the sum of row losses divided by this (the number of responses).
     pub num_responses: usize,
-    /// `rows` reference log-probs `rho = log pi_ref(y)` (`<= 0`, `-inf` allowed); required by
-    /// BNF, ignored (may be NULL) by NLL.
+    /// `rows` reference log-probs `rho = log pi_ref(y)` (`<= 0`, `-inf` allowed; values in
+    /// `(0, 1e-3]` are f32 rounding and read as 0); required by BNF, ignored (may be NULL) by
+    /// NLL.
     pub ref_logp: *const f32,
 }
 

@@ -281,6 +281,30 @@ fn bad_objectives_and_batches_are_named_and_nothing_is_written() {
     );
     let (st, _) = run(&BnfPrefBatch { rows: 0, ..good }, &dpo);
     assert_eq!(st, BnfStatus::BNF_ERR_ZERO_SIZE);
+    let (st, msg) = run(
+        &BnfPrefBatch {
+            num_responses: 0,
+            ..good
+        },
+        &dpo,
+    );
+    assert_eq!(st, BnfStatus::BNF_ERR_ZERO_SIZE);
+    assert!(msg.contains("batch->num_responses is 0"), "{msg}");
+    // Minus infinity is a valid BNF reference log-prob but not a sequence objective's.
+    let mut rho = k.ref_logp.clone();
+    rho[1] = f32::NEG_INFINITY;
+    let (st, msg) = run(
+        &BnfPrefBatch {
+            ref_logp: rho.as_ptr(),
+            ..good
+        },
+        &dpo,
+    );
+    assert_eq!(st, BnfStatus::BNF_ERR_INVALID_REF_LOGP);
+    assert!(
+        msg.contains("row 1: reference log-prob is -inf; the sequence objectives need finite"),
+        "{msg}"
+    );
 
     assert!(grad.iter().all(|&g| g == 7.0), "grad untouched");
     assert_eq!((out.loss, out.kl_estimate, lp), (7.0, 7.0, [7.0; 2]));

@@ -130,9 +130,16 @@ impl fmt::Display for BnfError {
                 f,
                 "row {row}: logit {col} is {value} (a scored row's logits must be finite or -inf)"
             ),
+            // Only the sequence objectives reject -inf (BNF takes it: a token without mass).
+            BnfError::InvalidRefLogProb { row, value } if value == f32::NEG_INFINITY => write!(
+                f,
+                "row {row}: reference log-prob is -inf; the sequence objectives need finite \
+                 reference log-probs (the log-ratio would be infinite)"
+            ),
             BnfError::InvalidRefLogProb { row, value } => write!(
                 f,
-                "row {row}: reference log-prob {value} is NaN or above 0 (tolerance {})",
+                "row {row}: reference log-prob {value} is NaN or above {} (a log-prob is <= 0; \
+                 values up to {0} are rounding and read as 0)",
                 crate::REF_LOGP_TOLERANCE
             ),
             BnfError::InvalidWeight { row, value } => {
