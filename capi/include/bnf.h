@@ -123,7 +123,8 @@ typedef enum BnfStatus {
    */
   BNF_ERR_NON_FINITE_LOGITS = 6,
   /**
-   * A reference log-prob is NaN or above 0.
+   * A reference log-prob is NaN or above 0 by more than 1e-3 (`(0, 1e-3]` is f32 rounding,
+   * read as 0), or `-inf` where a sequence objective needs a finite one.
    */
   BNF_ERR_INVALID_REF_LOGP = 7,
   /**
@@ -199,8 +200,9 @@ typedef struct BnfBatch {
    */
   size_t num_responses;
   /**
-   * `rows` reference log-probs `rho = log pi_ref(y)` (`<= 0`, `-inf` allowed); required by
-   * BNF, ignored (may be NULL) by NLL.
+   * `rows` reference log-probs `rho = log pi_ref(y)` (`<= 0`, `-inf` allowed; values in
+   * `(0, 1e-3]` are f32 rounding and read as 0); required by BNF, ignored (may be NULL) by
+   * NLL.
    */
   const float *ref_logp;
 } BnfBatch;
@@ -435,8 +437,9 @@ typedef struct BnfPrefBatch {
    */
   const size_t *pairs;
   /**
-   * `rows` reference log-probs `log pi_ref(y)` (`<= 0`), or NULL when the objective does not
-   * use them.
+   * `rows` reference log-probs `log pi_ref(y)`: finite and `<= 0` (values in `(0, 1e-3]` are
+   * f32 rounding and read as 0; `-inf` is refused: the log-ratio would be infinite), or NULL
+   * when the objective does not use them.
    */
   const float *ref_logp;
 } BnfPrefBatch;
@@ -1006,8 +1009,9 @@ enum BnfStatus bnf_row_grad_in_place_f32(float *z,
 /**
  * The paper's dynamic target distribution `f` (eq. 6) for one row of `float` logits, written
  * to `f_out` (`vocab` floats): `f_y = min(pi_y / pi_ref, 1)`, the rest shared in proportion to
- * `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed). Row statistics go to `stats_out`
- * if it is not NULL. For inspection and tests: the batch entries never materialise `f`.
+ * `pi`. `ref_logp = log pi_ref(y)` (`<= 0`, `-inf` allowed, `(0, 1e-3]` read as 0). Row
+ * statistics go to `stats_out` if it is not NULL. For inspection and tests: the batch entries
+ * never materialise `f`.
  *
  * # Safety
  * `z` points to `vocab` elements, `f_out` to `vocab` floats, `stats_out` (if not NULL) to one

@@ -50,12 +50,42 @@ pub(crate) fn elements(vocab: usize, rows: usize) -> Result<usize, Fail> {
     if rows == 0 {
         return Err(Fail::new(BnfStatus::BNF_ERR_ZERO_SIZE, "batch->rows is 0"));
     }
-    rows.checked_mul(vocab).ok_or_else(|| {
+    let n = rows.checked_mul(vocab).ok_or_else(|| {
         Fail::new(
             BnfStatus::BNF_ERR_ZERO_SIZE,
             format!("batch->rows * batch->vocab = {rows} * {vocab} overflows"),
         )
-    })
+    })?;
+    // Checked here, before the overlap checks, which would read an unaddressable size as an
+    // overlap: no slice of f32 logits or of per-row records can be this long.
+    let max = isize::MAX as usize;
+    if n > max / std::mem::size_of::<f32>() || rows > max / std::mem::size_of::<BnfRowDiag>() {
+        return Err(Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!(
+                "batch->rows * batch->vocab = {rows} * {vocab} = {n} logits is too large to \
+                 address"
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+/// `rows` default records, or `BNF_ERR_ZERO_SIZE` when there is no memory for them (an
+/// absurd `batch->rows` must not abort the host process).
+fn scratch<R: Clone + Default>(rows: usize) -> Result<Vec<R>, Fail> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(rows).map_err(|_| {
+        Fail::new(
+            BnfStatus::BNF_ERR_ZERO_SIZE,
+            format!(
+                "batch->rows = {rows}: no memory for the library's per-row scratch ({} bytes)",
+                rows.saturating_mul(std::mem::size_of::<R>())
+            ),
+        )
+    })?;
+    v.resize(rows, R::default());
+    Ok(v)
 }
 
 /// The optional `batch->scored` flags as core's `bool`s (NULL: every row counts).
@@ -178,7 +208,7 @@ pub(crate) unsafe fn run<T: Logit>(
         (Objective::Bnf, Some(ref_logp)) => RowLoss::Bnf { ref_logp },
         _ => RowLoss::Nll,
     };
-    let mut rows = vec![RowDiag::default(); r.rows];
+    let mut rows = scratch::<RowDiag>(r.rows)?;
     let value = match grad {
         Grad::None => {
             let z = slice(logits as *const T, r.elements, "logits")?;
@@ -255,4 +285,17 @@ pub(crate) unsafe fn in_place<T: Logit>(
     entry(name, || {
         run(objective, logits, batch, Grad::InPlace, diag, loss)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_without_memory_is_an_error_not_an_abort() {
+        let e = scratch::<RowDiag>(usize::MAX / 2).unwrap_err();
+        assert_eq!(e.status, BnfStatus::BNF_ERR_ZERO_SIZE);
+        assert!(e.message.contains("no memory for"), "{}", e.message);
+        assert_eq!(scratch::<RowDiag>(3).unwrap(), vec![RowDiag::default(); 3]);
+    }
 }

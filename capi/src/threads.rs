@@ -3,7 +3,9 @@
 use std::ffi::c_char;
 
 /// Set how many threads the batch entries may use (0: all cores, the default). Results are
-/// bitwise identical for every value. Process-wide.
+/// bitwise identical for every value. Process-wide. Any value is accepted: a batch starts at
+/// most one thread per row and per 16384 logits, and runs on the calling thread what the
+/// system refuses to start.
 #[no_mangle]
 pub extern "C" fn bnf_set_num_threads(n: usize) {
     bnf_core::set_num_threads(n);

@@ -26,6 +26,13 @@ pub unsafe extern "C" fn bnf_response_weights(
     weights: *mut f32,
 ) -> BnfStatus {
     entry("bnf_response_weights", || {
+        if num_responses == 0 {
+            // Named here: the labels slice below would report it as a zero-length `labels`.
+            return Err(Fail::new(
+                BnfStatus::BNF_ERR_ZERO_SIZE,
+                "num_responses is 0 (offsets end at rows >= 1, so there is a response)",
+            ));
+        }
         let inputs = [
             Region::of(offsets, num_responses.saturating_add(1), "offsets"),
             Region::of(labels, num_responses, "labels"),

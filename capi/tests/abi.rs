@@ -223,6 +223,16 @@ fn null_zero_overlap_and_misaligned_arguments_are_named() {
     let (st, msg) = call(k.logits.as_ptr(), &b, grad.as_mut_ptr(), &mut loss);
     assert_eq!(st, BnfStatus::BNF_ERR_ZERO_SIZE);
     assert!(msg.contains("overflows"), "{msg}");
+    // No overflow, but more logits than memory can address: said so, before the overlap
+    // checks (which would see the claimed ranges overlap).
+    let mut b = k.c_batch();
+    b.rows = (1usize << 62) / b.vocab;
+    let (st, msg) = call(k.logits.as_ptr(), &b, grad.as_mut_ptr(), &mut loss);
+    assert_eq!(st, BnfStatus::BNF_ERR_ZERO_SIZE);
+    assert!(
+        msg.contains("logits is too large to address") && !msg.contains("overlaps"),
+        "{msg}"
+    );
 
     // grad starting inside logits.
     let mut z = k.logits.clone();

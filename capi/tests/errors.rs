@@ -318,7 +318,7 @@ fn response_weights_reject_mismatched_sizes() {
     };
     assert_eq!(st, BnfStatus::BNF_ERR_INVALID_RESPONSES, "{}", last_error());
     assert_eq!(w, [9.0; 4], "nothing written on error");
-    // Zero responses: `labels` has length 0.
+    // Zero responses, named as such.
     let st = unsafe {
         bnf_response_weights(
             [0usize].as_ptr(),
@@ -331,7 +331,7 @@ fn response_weights_reject_mismatched_sizes() {
     };
     assert_eq!(st, BnfStatus::BNF_ERR_ZERO_SIZE);
     assert!(
-        last_error().contains("`labels` has length 0"),
+        last_error().contains("num_responses is 0"),
         "{}",
         last_error()
     );
@@ -513,4 +513,40 @@ fn row_grad_rejects_rows_that_would_give_non_finite_gradients() {
     let mut out = [0u16; 3];
     let st = unsafe { bnf_row_grad_bf16(zb.as_ptr(), 3, 0, &stats, 1.0, out.as_mut_ptr()) };
     assert_eq!(st, BnfStatus::BNF_ERR_NON_FINITE_LOGITS, "{}", last_error());
+}
+
+/// An absurd thread count is no error: the batch runs (capped, and on the calling thread for
+/// threads the system refuses), with the same bits as one thread. 100000 short rows: a thread
+/// per row (what an uncapped count starts) is more than a system allows.
+#[test]
+fn any_thread_count_gives_the_same_result() {
+    let (rows, vocab) = (100_000usize, 10usize);
+    let z: Vec<f32> = (0..rows * vocab)
+        .map(|i| ((i * 37) % 101) as f32 * 0.05)
+        .collect();
+    let y: Vec<u32> = (0..rows as u32).map(|r| r * 7 % vocab as u32).collect();
+    let w = vec![0.5f32; rows];
+    let rho = vec![-1.0f32; rows];
+    let b = BnfBatch {
+        vocab,
+        rows,
+        targets: y.as_ptr(),
+        weights: w.as_ptr(),
+        scored: null(),
+        num_responses: 2,
+        ref_logp: rho.as_ptr(),
+    };
+    let run = |n: usize| {
+        bnf_set_num_threads(n);
+        let mut loss = f32::NAN;
+        let st = unsafe { bnf_forward_f32(z.as_ptr(), &b, std::ptr::null_mut(), &mut loss) };
+        assert_eq!(st, BnfStatus::BNF_OK, "{n} threads: {}", last_error());
+        loss
+    };
+    let one = run(1);
+    assert!(one.is_finite());
+    for n in [2, 1000, usize::MAX] {
+        assert_eq!(run(n).to_bits(), one.to_bits(), "{n} threads");
+    }
+    bnf_set_num_threads(0);
 }
