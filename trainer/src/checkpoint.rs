@@ -37,8 +37,8 @@ pub struct Checkpoint {
 }
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename: `path`
-/// holds either its previous content or all of `bytes`, never a part. On failure the
-/// temporary file is removed and `path` is untouched.
+/// holds either its previous content or all of `bytes`, never a part. On failure (also of the
+/// rename) the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
     let tmp = format!("{path}.tmp");
     let write = || -> std::io::Result<()> {
@@ -53,7 +53,10 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
         }
         return Err(format!("{tmp}: {e}"));
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{path}: {e}")
+    })
 }
 
 /// Save `model` (and optionally the optimizer and training state) to `path`.
@@ -70,6 +73,19 @@ pub fn save(
         train: train.cloned(),
     };
     let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+    // What cannot be read back is not written: JSON stores a NaN or infinity as `null`, and a
+    // file with one would not load (nor resume), so it must not replace a good checkpoint.
+    let back = serde_json::from_str::<CheckpointInfo>(&json);
+    if back.as_ref().ok() != Some(&info) {
+        let why = match back {
+            Err(e) => e.to_string(),
+            Ok(_) => "a value changes on the way".into(),
+        };
+        return Err(format!(
+            "{path}: not written, its config would not read back ({why}); the previous file, \
+             if any, is kept"
+        ));
+    }
     // One metadata key, so the header's bytes do not depend on hash order.
     let meta = HashMap::from([("bnf".to_string(), json.clone())]);
     let shapes = param_shapes(&model.config);

@@ -233,15 +233,10 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
             (ck.model, opt, state)
         }
         None => {
-            let model = match &args.init {
-                Some(path) => checkpoint::load(path)?.model,
-                None => Model::new(args.shape.config(), args.seed)?,
-            };
             let opt_cfg = AdamWConfig {
                 weight_decay: args.weight_decay,
                 ..AdamWConfig::default()
             };
-            let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
             let config = TrainConfig {
                 objective,
                 steps: args.steps,
@@ -253,6 +248,14 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
                 save_every: args.save_every,
                 pairing_ratio: args.pairing_ratio,
             };
+            // Before any work: a bad value fails here, not at step 2 or in a checkpoint.
+            config.validate()?;
+            opt_cfg.validate()?;
+            let model = match &args.init {
+                Some(path) => checkpoint::load(path)?.model,
+                None => Model::new(args.shape.config(), args.seed)?,
+            };
+            let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
             let state = TrainState {
                 config,
                 step: 0,

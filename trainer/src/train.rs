@@ -57,6 +57,46 @@ impl TrainConfig {
     };
 }
 
+impl TrainConfig {
+    /// Check the hyperparameters before any step: at least one step, unit per micro-batch and
+    /// micro-batch per step, a finite learning rate above 0, a finite clipping norm of at least 0
+    /// (0: no clipping) and a pairing ratio in [0, 1]. The message names the command-line flag
+    /// and the value (a NaN learning rate would otherwise train, and its checkpoint, with
+    /// `null` in its JSON, would not load).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps == 0 {
+            return Err(
+                "training: --steps is 0, so nothing would be trained; give at least 1".into(),
+            );
+        }
+        for (flag, v) in [("--batch", self.batch), ("--accum", self.accum)] {
+            if v == 0 {
+                return Err(format!("training: {flag} is 0; give at least 1"));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!(
+                "training: --lr {} is not a learning rate: it must be a finite number above 0",
+                self.lr
+            ));
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return Err(format!(
+                "training: --grad-clip {} is not a gradient norm: it must be a finite number \
+                 above 0, or 0 for no clipping",
+                self.grad_clip
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.pairing_ratio) {
+            return Err(format!(
+                "training: --pairing-ratio {} must be in [0, 1]",
+                self.pairing_ratio
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -186,12 +226,8 @@ pub fn train(
     if responses.is_empty() {
         return Err("training: no responses".into());
     }
-    if cfg.batch == 0 || cfg.accum == 0 {
-        return Err("training: batch and accum must be positive".into());
-    }
-    if cfg.steps == 0 {
-        return Err("training: --steps is 0, so nothing would be trained; give at least 1".into());
-    }
+    cfg.validate()?;
+    opt.config.validate()?;
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",

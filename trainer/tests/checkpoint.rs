@@ -6,6 +6,7 @@ use bnf_trainer::checkpoint::{load, save, write_atomic};
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::optim::{AdamW, AdamWConfig};
+use bnf_trainer::train::{TrainConfig, TrainState};
 
 const CFG: ModelConfig = ModelConfig {
     vocab: 11,
@@ -58,5 +59,40 @@ fn failed_save_keeps_the_last_good_checkpoint() {
     std::fs::create_dir(format!("{text}.tmp")).unwrap();
     assert!(write_atomic(text, b"new").is_err());
     assert_eq!(std::fs::read(text).unwrap(), b"old");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint whose config would not read back (JSON writes a NaN as `null`) is not written:
+/// the save fails, naming the file, and the previous checkpoint stays and loads.
+#[test]
+fn a_config_that_would_not_read_back_is_not_written() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-nan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.safetensors");
+    let path = path.to_str().unwrap();
+    let model = Model::new(CFG, 1).unwrap();
+    let opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
+    let mut state = TrainState {
+        config: TrainConfig::DEFAULT,
+        step: 1,
+        responses: 4,
+    };
+    save(path, &model, Some(&opt), Some(&state)).unwrap();
+    let good = std::fs::read(path).unwrap();
+    state.config.grad_clip = f32::NAN;
+    let err = save(path, &model, Some(&opt), Some(&state)).unwrap_err();
+    assert!(err.contains(path) && err.contains("not written"), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    assert_eq!(
+        load(path).unwrap().train.unwrap().config,
+        TrainConfig::DEFAULT
+    );
+    let mut bad_opt = opt.clone();
+    bad_opt.config.eps = f32::INFINITY;
+    assert!(save(path, &model, Some(&bad_opt), None).is_err());
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}"); // the checkpoint and its JSON copy
     std::fs::remove_dir_all(&dir).unwrap();
 }

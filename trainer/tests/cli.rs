@@ -283,3 +283,51 @@ fn refused_input_says_what_and_where() {
     assert!(!Path::new(&p("x.safetensors")).exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Training hyperparameters a run cannot use (NaN, infinite, negative, a learning rate of 0)
+/// are refused before any step, naming the flag and the value: a good checkpoint at `--out`
+/// stays as it was (a NaN learning rate used to overwrite it with one that does not load).
+#[test]
+fn unusable_hyperparameters_are_refused_before_training() {
+    let (dir, p) = workdir("hyper");
+    run_training(&args(&p("d.jsonl"), &p("good.safetensors")), Objective::Nll).unwrap();
+    let good = std::fs::read(p("good.safetensors")).unwrap();
+    type Set = fn(&mut TrainArgs, f32);
+    let cases: [(&str, Set, &[f32]); 3] = [
+        (
+            "--lr",
+            |a, v| a.lr = v,
+            &[f32::NAN, f32::INFINITY, -1e-3, 0.0],
+        ),
+        (
+            "--grad-clip",
+            |a, v| a.grad_clip = v,
+            &[f32::NAN, f32::INFINITY, -1.0],
+        ),
+        (
+            "--weight-decay",
+            |a, v| a.weight_decay = v,
+            &[f32::NAN, f32::NEG_INFINITY, -0.1],
+        ),
+    ];
+    for (flag, set, values) in cases {
+        for &v in values {
+            let mut a = args(&p("d.jsonl"), &p("good.safetensors"));
+            a.save_every = 1;
+            set(&mut a, v);
+            let err = run_training(&a, Objective::Nll).unwrap_err();
+            assert!(err.contains(&format!("{flag} {v} ")), "{flag} {v}: {err}");
+            assert_eq!(
+                std::fs::read(p("good.safetensors")).unwrap(),
+                good,
+                "{flag} {v}"
+            );
+        }
+    }
+    // The documented "off" values still train.
+    let mut a = args(&p("d.jsonl"), &p("off.safetensors"));
+    a.grad_clip = 0.0;
+    a.weight_decay = 0.0;
+    run_training(&a, Objective::Nll).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
