@@ -157,6 +157,7 @@ pub fn load(path: &str) -> Result<Checkpoint, String> {
         .ok_or_else(|| format!("{path}: no \"bnf\" metadata (not a bnf-trainer checkpoint)"))?;
     let info: CheckpointInfo =
         serde_json::from_str(json).map_err(|e| format!("{path}: metadata: {e}"))?;
+    info.model.validate().map_err(|e| format!("{path}: {e}"))?;
     let shapes = param_shapes(&info.model);
     let model = Model::from_params(info.model, read_tensors(&st, "", &shapes, path)?)?;
     let optimizer = match info.optimizer {

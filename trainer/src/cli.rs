@@ -68,6 +68,14 @@ pub struct ShapeArgs {
 }
 
 impl ShapeArgs {
+    /// The shape as command-line flags, for messages.
+    pub fn flags(&self) -> String {
+        format!(
+            "--channels {} --layers {} --heads {} --block-size {}",
+            self.channels, self.layers, self.heads, self.block_size
+        )
+    }
+
     /// The model config (byte vocabulary).
     pub fn config(&self) -> ModelConfig {
         ModelConfig {
@@ -253,7 +261,8 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
             opt_cfg.validate()?;
             let model = match &args.init {
                 Some(path) => checkpoint::load(path)?.model,
-                None => Model::new(args.shape.config(), args.seed)?,
+                None => Model::new(args.shape.config(), args.seed)
+                    .map_err(|e| format!("{}: {e}", args.shape.flags()))?,
             };
             let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
             let state = TrainState {

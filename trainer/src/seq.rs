@@ -39,10 +39,15 @@ pub fn sequence(r: &Response) -> (Vec<u32>, usize) {
     (s, r.completion.len() + 1)
 }
 
+/// The length of a response's sequence, `BOS prompt completion EOS`.
+pub fn sequence_len(r: &Response) -> usize {
+    r.prompt.len() + r.completion.len() + 2
+}
+
 /// Check that every response fits the model's block size.
 pub fn check_lengths(responses: &[Response], block_size: usize) -> Result<(), String> {
     for r in responses {
-        let n = r.prompt.len() + r.completion.len() + 2;
+        let n = sequence_len(r);
         if n > block_size {
             return Err(format!(
                 "line {}: response has {n} tokens (with BOS and EOS), more than the block size {block_size}",

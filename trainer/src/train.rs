@@ -196,6 +196,54 @@ fn averaged_count(objective: &Objective, lists: &[&[usize]]) -> usize {
     }
 }
 
+/// The most units (pairs or lone responses) one optimizer step may take, `--batch` times
+/// `--accum`: `2^24`, far beyond what a CPU step can process, so that a mistyped value is an
+/// error rather than an abort on a failed allocation.
+pub const MAX_STEP_UNITS: usize = 1 << 24;
+
+/// Check, before the first step, that `cfg`'s micro-batches fit in memory: the step's unit
+/// lists, the largest micro-batch's activations ([`ModelConfig::check_activations`], for
+/// `--batch` units of the longest sequence in the data), and the data order's counter over
+/// the whole run. The message names the flags.
+fn check_memory(
+    cfg: &TrainConfig,
+    model: &crate::model::ModelConfig,
+    responses: &[Response],
+) -> Result<(), String> {
+    let per_step = cfg.batch.checked_mul(cfg.accum);
+    if per_step.is_none_or(|n| n > MAX_STEP_UNITS) {
+        return Err(format!(
+            "training: --batch {} x --accum {} units per step is more than the limit of \
+             {MAX_STEP_UNITS}",
+            cfg.batch, cfg.accum
+        ));
+    }
+    if per_step.and_then(|n| n.checked_mul(cfg.steps)).is_none() {
+        return Err(format!(
+            "training: --steps {} of --batch {} x --accum {} units overflow the count of units \
+             the run takes; give fewer steps",
+            cfg.steps, cfg.batch, cfg.accum
+        ));
+    }
+    let longest = responses
+        .iter()
+        .map(crate::seq::sequence_len)
+        .max()
+        .unwrap_or(1);
+    let paired = responses.iter().any(|r| r.partner.is_some());
+    let per_unit = if paired { 2 } else { 1 };
+    let sequences = cfg.batch * per_unit;
+    model.check_activations(sequences, longest).map_err(|e| {
+        format!(
+            "training: --batch {} is too large for this model and data (up to {per_unit} \
+             sequences per unit, of up to {longest} tokens): {e}; give a smaller --batch (and \
+             more --accum)",
+            cfg.batch
+        )
+    })?;
+    Ok(())
+}
+
 /// Where a call to [`train`] stops and saves.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunControl<'a> {
@@ -228,6 +276,7 @@ pub fn train(
     }
     cfg.validate()?;
     opt.config.validate()?;
+    check_memory(&cfg, &model.config, responses)?;
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",

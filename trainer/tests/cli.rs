@@ -331,3 +331,55 @@ fn unusable_hyperparameters_are_refused_before_training() {
     run_training(&a, Objective::Nll).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Shapes and batches too large to allocate are errors that name the flags and the size,
+/// before any step (they used to abort the process on a failed allocation, or let the
+/// parameter count wrap around).
+#[test]
+fn huge_shapes_and_batches_are_errors_not_aborts() {
+    let (dir, p) = workdir("huge");
+    let shape = |channels, heads, block_size| ShapeArgs {
+        channels,
+        layers: 1,
+        heads,
+        block_size,
+    };
+    let cases = [
+        (shape(1_000_000, 1, 64), "--channels 1000000"),
+        (shape(1 << 32, 1, 64), "more than 2^64"),
+        (shape(64, 4, 100_000_000), "--block-size 100000000"),
+        (shape(usize::MAX / 2, 1, 64), "more than 2^64"),
+    ];
+    for (shape, words) in cases {
+        let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
+        a.shape = shape;
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(
+            err.contains(words) && err.contains("more than the limit of 1073741824 parameters"),
+            "{words}: {err}"
+        );
+    }
+    for (batch, accum, words) in [
+        (1 << 24, 1, "--batch 16777216 is too large"),
+        (
+            100_000_000,
+            1,
+            "--batch 100000000 x --accum 1 units per step",
+        ),
+        (usize::MAX, 1, "--batch 18446744073709551615 x --accum 1"),
+        (1 << 20, 1 << 20, "--accum 1048576 units per step"),
+    ] {
+        let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
+        a.batch = batch;
+        a.accum = accum;
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(err.contains(words), "{words}: {err}");
+    }
+    let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
+    a.steps = usize::MAX;
+    a.batch = 4;
+    let err = run_training(&a, Objective::Nll).unwrap_err();
+    assert!(err.contains("--steps 18446744073709551615"), "{err}");
+    assert!(!Path::new(&p("x.safetensors")).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
