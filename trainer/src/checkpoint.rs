@@ -96,8 +96,13 @@ pub fn save(
         add_views(&mut tensors, "adam_v.", &o.v, &shapes)?;
     }
     let bytes = safetensors::serialize(tensors, &Some(meta)).map_err(|e| format!("{path}: {e}"))?;
+    // Both files can be written before either is: a folder named like the JSON copy fails
+    // the save before the checkpoint changes.
+    let json_path = format!("{path}.json");
+    crate::paths::check_target("checkpoint", path)?;
+    crate::paths::check_target("checkpoint's JSON copy", &json_path)?;
     write_atomic(path, &bytes)?;
-    write_atomic(&format!("{path}.json"), json.as_bytes())
+    write_atomic(&json_path, json.as_bytes())
 }
 
 /// Append one named view per parameter tensor of `buf` (laid out as [`Params`]).

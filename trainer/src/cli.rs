@@ -9,6 +9,7 @@ use crate::model::{Model, ModelConfig};
 use crate::objective::params::{describe_all, display};
 use crate::objective::{Device, Objective, ObjectiveArgs};
 use crate::optim::{AdamW, AdamWConfig};
+use crate::paths;
 use crate::reference::{default_path, RefLogps};
 use crate::run::training_responses;
 use crate::seq::check_lengths;
@@ -217,8 +218,34 @@ pub fn load_responses(path: &str) -> Result<Vec<Response>, String> {
     Ok(data::responses(&data::load(path)?))
 }
 
+/// Check the outputs of `sft`/`align` before any work: `--out` and its JSON copy can be
+/// written, and neither is one of the inputs (`--resume` excepted: a resumed run saves over
+/// its checkpoint).
+fn check_training_paths(args: &TrainArgs) -> Result<(), String> {
+    let json = format!("{}.json", args.out);
+    paths::check_output("--out", &args.out)?;
+    paths::check_output("--out's JSON copy", &json)?;
+    let default_ref = default_path(&args.data);
+    let mut inputs = vec![
+        ("--data", args.data.as_str()),
+        match &args.reference {
+            Some(r) => ("--ref", r.as_str()),
+            None => ("the reference file of --data", default_ref.as_str()),
+        },
+    ];
+    if let Some(init) = &args.init {
+        inputs.push(("--init", init));
+    }
+    paths::check_not_input("--out", &args.out, &inputs)?;
+    if let Some(resume) = &args.resume {
+        inputs.push(("--resume", resume));
+    }
+    paths::check_not_input("--out's JSON copy", &json, &inputs)
+}
+
 /// `sft` (with `objective = nll`) and `align`: returns the step logs.
 pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLog>, String> {
+    check_training_paths(args)?;
     let all = load_responses(&args.data)?;
     let (mut model, mut opt, mut state) = match &args.resume {
         Some(path) => {
@@ -318,11 +345,22 @@ pub fn run_training(args: &TrainArgs, objective: Objective) -> Result<Vec<StepLo
 
 /// `precompute-ref`.
 pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
+    let out = args.out.clone().unwrap_or_else(|| default_path(&args.data));
+    let what = if args.out.is_some() {
+        "--out"
+    } else {
+        "the reference file (<data>.ref.json)"
+    };
+    paths::check_output(what, &out)?;
+    paths::check_not_input(
+        what,
+        &out,
+        &[("--model", &args.model), ("--data", &args.data)],
+    )?;
     let mut model = checkpoint::load(&args.model)?.model;
     let responses = load_responses(&args.data)?;
     check_lengths(&responses, model.config.block_size)?;
     let refs = RefLogps::compute(&mut model, &responses, 64)?;
-    let out = args.out.clone().unwrap_or_else(|| default_path(&args.data));
     refs.save(&out)?;
     Ok(out)
 }

@@ -96,3 +96,32 @@ fn a_config_that_would_not_read_back_is_not_written() {
     assert_eq!(leftovers.len(), 2, "{leftovers:?}"); // the checkpoint and its JSON copy
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A folder where the JSON copy goes fails the save before the checkpoint is replaced, and a
+/// rename that fails takes its temporary file with it.
+#[test]
+fn a_blocked_json_copy_fails_before_the_checkpoint_changes() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-json-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.safetensors");
+    let path = path.to_str().unwrap();
+    let first = Model::new(CFG, 1).unwrap();
+    save(path, &first, None, None).unwrap();
+    let good = std::fs::read(path).unwrap();
+    std::fs::remove_file(format!("{path}.json")).unwrap();
+    std::fs::create_dir(format!("{path}.json")).unwrap();
+    let err = save(path, &Model::new(CFG, 2).unwrap(), None, None).unwrap_err();
+    assert!(err.contains(&format!("{path}.json")), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    // write_atomic onto a folder: the rename fails, and no temporary file stays.
+    let folder = format!("{path}.json");
+    assert!(write_atomic(&folder, b"x").is_err());
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["run.safetensors", "run.safetensors.json"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -383,3 +383,104 @@ fn huge_shapes_and_batches_are_errors_not_aborts() {
     assert!(!Path::new(&p("x.safetensors")).exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An output that is one of the inputs is refused before anything is written: the data, the
+/// `--init` model, the reference file, or (for `precompute-ref`) the model, also through
+/// another name of the same file. `--resume X --out X` is how a run continues, and still works.
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let (dir, p) = workdir("same");
+    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    let data = std::fs::read(p("d.jsonl")).unwrap();
+    let model = std::fs::read(p("sft.safetensors")).unwrap();
+    std::fs::hard_link(p("d.jsonl"), p("link.jsonl")).unwrap();
+    for out in [
+        p("d.jsonl"),
+        p("link.jsonl"),
+        format!("{}/./d.jsonl", dir.display()),
+    ] {
+        let err = run_training(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
+        assert!(err.contains("same file as --data"), "{err}");
+    }
+    let mut init = args(&p("d.jsonl"), &p("sft.safetensors"));
+    init.init = Some(p("sft.safetensors"));
+    let err = run_training(&init, Objective::Nll).unwrap_err();
+    assert!(err.contains("same file as --init"), "{err}");
+    // The data beside a checkpoint's JSON copy: `--out d` would write `d.json`.
+    std::fs::copy(p("d.jsonl"), p("e.json")).unwrap();
+    let err = run_training(&args(&p("e.json"), &p("e")), Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("JSON copy") && err.contains("same file as --data"),
+        "{err}"
+    );
+    let precompute = |out: &str| {
+        run_precompute(&RefArgs {
+            model: p("sft.safetensors"),
+            data: p("d.jsonl"),
+            out: Some(out.into()),
+        })
+    };
+    let err = precompute(&p("sft.safetensors")).unwrap_err();
+    assert!(err.contains("same file as --model"), "{err}");
+    let err = precompute(&p("d.jsonl")).unwrap_err();
+    assert!(err.contains("same file as --data"), "{err}");
+    assert_eq!(std::fs::read(p("d.jsonl")).unwrap(), data);
+    assert_eq!(std::fs::read(p("sft.safetensors")).unwrap(), model);
+    // Continuing a run into its own checkpoint is the point of --resume.
+    let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
+    first.until = Some(1);
+    run_training(&first, Objective::Nll).unwrap();
+    let mut resume = args(&p("d.jsonl"), &p("run.safetensors"));
+    resume.resume = Some(p("run.safetensors"));
+    assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An output that cannot be written fails before step 1, naming the path given (not its
+/// temporary file): a missing folder, a folder given as the file, a folder where the JSON copy
+/// goes. Nothing is left behind.
+#[test]
+fn unwritable_outputs_fail_before_training() {
+    let (dir, p) = workdir("outputs");
+    std::fs::create_dir(p("adir")).unwrap();
+    std::fs::create_dir(p("x.safetensors.json")).unwrap();
+    let cases = [
+        (
+            p("nope/x.safetensors"),
+            format!("the folder {} does not exist", p("nope")),
+        ),
+        (p("adir"), "names a folder".to_string()),
+        (format!("{}/", p("adir")), "names a folder".to_string()),
+        (
+            p("x.safetensors"),
+            format!("JSON copy {}.json: names a folder", p("x.safetensors")),
+        ),
+    ];
+    for (out, words) in cases {
+        let err = run_training(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
+        assert!(
+            err.contains("--out") && err.contains(&words),
+            "{out}: {err}"
+        );
+    }
+    let err = run_precompute(&RefArgs {
+        model: p("missing.safetensors"),
+        data: p("d.jsonl"),
+        out: Some(p("nope/r.json")),
+    })
+    .unwrap_err();
+    assert!(
+        err.contains("does not exist") && err.contains("nope/r.json"),
+        "{err}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["adir", "d.jsonl", "pairs.jsonl", "x.safetensors.json"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
