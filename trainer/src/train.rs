@@ -276,6 +276,21 @@ pub fn train(
     }
     cfg.validate()?;
     opt.config.validate()?;
+    if state.step >= cfg.steps {
+        return Err(format!(
+            "training: the run is finished (step {} of {}), so there is nothing to train",
+            state.step, cfg.steps
+        ));
+    }
+    if let Some(until) = control.until.filter(|&u| u <= state.step) {
+        return Err(format!(
+            "training: --until {until} is not after the run's step {}, so nothing would be \
+             trained; give a step from {} to {}",
+            state.step,
+            state.step + 1,
+            cfg.steps
+        ));
+    }
     check_memory(&cfg, &model.config, responses)?;
     if state.responses != responses.len() {
         return Err(format!(
