@@ -71,16 +71,11 @@ pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
 fn train_args(data: &str, out: &str, steps: usize, seed: u64, device: Device) -> TrainArgs {
     let mut a = TrainArgs::new(data, out);
     a.device = device;
-    a.steps = steps;
-    a.batch = 32;
-    a.lr = 3e-3;
-    a.seed = seed;
-    a.shape = ShapeArgs {
-        channels: 64,
-        layers: 2,
-        heads: 4,
-        block_size: 16,
-    };
+    a.steps = Some(steps);
+    a.batch = Some(32);
+    a.lr = Some(3e-3);
+    a.seed = Some(seed);
+    a.shape = ShapeArgs::new(64, 2, 4, 16);
     a
 }
 
@@ -189,8 +184,8 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     );
     align.objective.objective = Some("bnf".into());
     align.init = Some(sft_path.clone());
-    align.lr = 3e-4;
-    align.batch = 16;
+    align.lr = Some(3e-4);
+    align.batch = Some(16);
     run_training(&align, Objective::Bnf)?;
 
     println!("[4/4] evaluation on {eval_path}");

@@ -5,22 +5,17 @@
 use bnf_core::OBJECTIVE_NAMES;
 use bnf_trainer::checkpoint;
 use bnf_trainer::cli::{
-    run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
+    run_eval, run_precompute, run_sft, run_training, Cli, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
 };
 use bnf_trainer::objective::{Objective, ObjectiveArgs};
 use std::path::{Path, PathBuf};
 
 fn args(data: &str, out: &str) -> TrainArgs {
     let mut a = TrainArgs::new(data, out);
-    a.steps = 3;
-    a.batch = 2;
-    a.lr = 1e-2;
-    a.shape = ShapeArgs {
-        channels: 8,
-        layers: 1,
-        heads: 2,
-        block_size: 32,
-    };
+    a.steps = Some(3);
+    a.batch = Some(2);
+    a.lr = Some(1e-2);
+    a.shape = ShapeArgs::new(8, 1, 2, 32);
     a
 }
 
@@ -193,7 +188,7 @@ fn objective_data_mismatches_fail_before_training() {
             &[name, "pairwise", "line 4", "no partner", "kto"],
         );
         fails(
-            align("pairs.jsonl", name, |a| a.pairing_ratio = 0.5),
+            align("pairs.jsonl", name, |a| a.pairing_ratio = Some(0.5)),
             &[name, "pairwise", "pairing ratio 0.5", "bnf"],
         );
     }
@@ -224,7 +219,7 @@ fn objective_data_mismatches_fail_before_training() {
     for name in ["bnf", "kto"] {
         let mut a = args(&p("d.jsonl"), &p(&format!("{name}.safetensors")));
         a.init = Some(p("sft.safetensors"));
-        a.pairing_ratio = 0.5;
+        a.pairing_ratio = Some(0.5);
         a.objective.objective = Some(name.into());
         let obj = a.objective.resolve("bnf").unwrap();
         run_training(&a, obj).unwrap();
@@ -239,7 +234,7 @@ fn objective_data_mismatches_fail_before_training() {
 fn refused_input_says_what_and_where() {
     let (dir, p) = workdir("refused");
     let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
-    zero.steps = 0;
+    zero.steps = Some(0);
     let err = run_training(&zero, Objective::Nll).unwrap_err();
     assert!(err.contains("--steps is 0"), "{err}");
     assert!(!Path::new(&p("x.safetensors")).exists());
@@ -296,24 +291,24 @@ fn unusable_hyperparameters_are_refused_before_training() {
     let cases: [(&str, Set, &[f32]); 3] = [
         (
             "--lr",
-            |a, v| a.lr = v,
+            |a, v| a.lr = Some(v),
             &[f32::NAN, f32::INFINITY, -1e-3, 0.0],
         ),
         (
             "--grad-clip",
-            |a, v| a.grad_clip = v,
+            |a, v| a.grad_clip = Some(v),
             &[f32::NAN, f32::INFINITY, -1.0],
         ),
         (
             "--weight-decay",
-            |a, v| a.weight_decay = v,
+            |a, v| a.weight_decay = Some(v),
             &[f32::NAN, f32::NEG_INFINITY, -0.1],
         ),
     ];
     for (flag, set, values) in cases {
         for &v in values {
             let mut a = args(&p("d.jsonl"), &p("good.safetensors"));
-            a.save_every = 1;
+            a.save_every = Some(1);
             set(&mut a, v);
             let err = run_training(&a, Objective::Nll).unwrap_err();
             assert!(err.contains(&format!("{flag} {v} ")), "{flag} {v}: {err}");
@@ -326,8 +321,8 @@ fn unusable_hyperparameters_are_refused_before_training() {
     }
     // The documented "off" values still train.
     let mut a = args(&p("d.jsonl"), &p("off.safetensors"));
-    a.grad_clip = 0.0;
-    a.weight_decay = 0.0;
+    a.grad_clip = Some(0.0);
+    a.weight_decay = Some(0.0);
     run_training(&a, Objective::Nll).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -338,12 +333,7 @@ fn unusable_hyperparameters_are_refused_before_training() {
 #[test]
 fn huge_shapes_and_batches_are_errors_not_aborts() {
     let (dir, p) = workdir("huge");
-    let shape = |channels, heads, block_size| ShapeArgs {
-        channels,
-        layers: 1,
-        heads,
-        block_size,
-    };
+    let shape = |channels, heads, block_size| ShapeArgs::new(channels, 1, heads, block_size);
     let cases = [
         (shape(1_000_000, 1, 64), "--channels 1000000"),
         (shape(1 << 32, 1, 64), "more than 2^64"),
@@ -370,14 +360,14 @@ fn huge_shapes_and_batches_are_errors_not_aborts() {
         (1 << 20, 1 << 20, "--accum 1048576 units per step"),
     ] {
         let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
-        a.batch = batch;
-        a.accum = accum;
+        a.batch = Some(batch);
+        a.accum = Some(accum);
         let err = run_training(&a, Objective::Nll).unwrap_err();
         assert!(err.contains(words), "{words}: {err}");
     }
     let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
-    a.steps = usize::MAX;
-    a.batch = 4;
+    a.steps = Some(usize::MAX);
+    a.batch = Some(4);
     let err = run_training(&a, Objective::Nll).unwrap_err();
     assert!(err.contains("--steps 18446744073709551615"), "{err}");
     assert!(!Path::new(&p("x.safetensors")).exists());
@@ -482,5 +472,170 @@ fn unwritable_outputs_fail_before_training() {
         left,
         ["adir", "d.jsonl", "pairs.jsonl", "x.safetensors.json"]
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--resume` continues the run as it was saved: a training or shape flag given that differs
+/// from the run's is an error (it used to be ignored), one that agrees is fine, `--init` is
+/// refused beside it, and a finished run says so. The checkpoint is untouched by a refusal.
+#[test]
+fn resume_refuses_flags_that_differ_from_the_run() {
+    let (dir, p) = workdir("resume-flags");
+    let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
+    first.until = Some(1);
+    run_training(&first, Objective::Nll).unwrap();
+    let saved = std::fs::read(p("run.safetensors")).unwrap();
+    let resume = || {
+        let mut a = args(&p("d.jsonl"), &p("run.safetensors"));
+        a.resume = Some(p("run.safetensors"));
+        a
+    };
+    type Set = fn(&mut TrainArgs);
+    let cases: [(Set, &str); 10] = [
+        (|a| a.lr = Some(0.5), "--lr 0.5 (the run's: 0.01)"),
+        (|a| a.batch = Some(3), "--batch 3 (the run's: 2)"),
+        (|a| a.steps = Some(40), "--steps 40 (the run's: 3)"),
+        (|a| a.seed = Some(9), "--seed 9 (the run's: 0)"),
+        (|a| a.accum = Some(2), "--accum 2 (the run's: 1)"),
+        (|a| a.grad_clip = Some(0.0), "--grad-clip 0 (the run's: 1)"),
+        (
+            |a| a.weight_decay = Some(0.1),
+            "--weight-decay 0.1 (the run's: 0)",
+        ),
+        (|a| a.save_every = Some(1), "--save-every 1 (the run's: 0)"),
+        (
+            |a| a.shape.channels = Some(16),
+            "--channels 16 (the model's: 8)",
+        ),
+        (
+            |a| a.shape.block_size = Some(64),
+            "--block-size 64 (the model's: 32)",
+        ),
+    ];
+    for (set, words) in cases {
+        let mut a = resume();
+        set(&mut a);
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(err.contains(words), "{words}: {err}");
+        assert_eq!(
+            std::fs::read(p("run.safetensors")).unwrap(),
+            saved,
+            "{words}"
+        );
+    }
+    let mut both = resume();
+    both.init = Some(p("run.safetensors"));
+    let err = run_training(&both, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("--init and --resume exclude each other"),
+        "{err}"
+    );
+    // `--until` at or before the checkpoint's step would train nothing.
+    for until in [0, 1] {
+        let mut a = resume();
+        a.until = Some(until);
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(
+            err.contains(&format!("--until {until} is not after the run's step 1")),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(p("run.safetensors")).unwrap(), saved);
+    // The flags the run was started with agree, and it runs to its end; then it is finished.
+    assert_eq!(run_training(&resume(), Objective::Nll).unwrap().len(), 2);
+    let err = run_training(&resume(), Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("is finished (step 3 of 3)") && err.contains("--init"),
+        "{err}"
+    );
+    // A new run with --until 0 trains nothing either.
+    let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
+    zero.until = Some(0);
+    let err = run_training(&zero, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("--until 0 is not after the run's step 0"),
+        "{err}"
+    );
+    assert!(!Path::new(&p("x.safetensors")).exists());
+    // A model from --init keeps its shape: a shape flag that differs is refused.
+    let mut init = args(&p("d.jsonl"), &p("x.safetensors"));
+    init.init = Some(p("run.safetensors"));
+    init.shape.heads = Some(4);
+    let err = run_training(&init, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("--init") && err.contains("--heads 4 (the model's: 2)"),
+        "{err}"
+    );
+    init.shape = ShapeArgs::default();
+    run_training(&init, Objective::Nll).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `sft` refuses what only `align` uses (`--pairing-ratio`, `--ref`, a run started by
+/// `align`) instead of ignoring it, and its help does not offer those flags.
+#[test]
+fn sft_refuses_what_only_align_uses() {
+    use clap::CommandFactory;
+    let (dir, p) = workdir("sft-only");
+    let mut ratio = args(&p("d.jsonl"), &p("x.safetensors"));
+    ratio.pairing_ratio = Some(0.5);
+    let err = run_sft(&ratio).unwrap_err();
+    assert!(
+        err.contains("--pairing-ratio does not apply to sft"),
+        "{err}"
+    );
+    let mut reference = args(&p("d.jsonl"), &p("x.safetensors"));
+    reference.reference = Some(p("d.jsonl.ref.json"));
+    let err = run_sft(&reference).unwrap_err();
+    assert!(err.contains("--ref does not apply to sft"), "{err}");
+    // The same flags with an align objective that has no use for them.
+    let mut simpo = args(&p("pairs.jsonl"), &p("x.safetensors"));
+    simpo.objective.objective = Some("simpo".into());
+    simpo.reference = Some(p("pairs.jsonl.ref.json"));
+    let err = run_training(&simpo, simpo.objective.resolve("bnf").unwrap()).unwrap_err();
+    assert!(
+        err.contains("--ref does not apply to objective simpo"),
+        "{err}"
+    );
+    assert!(!Path::new(&p("x.safetensors")).exists());
+
+    // A run started by align is not continued by sft (it used to run DPO).
+    run_sft(&args(&p("pairs.jsonl"), &p("sft.safetensors"))).unwrap();
+    run_precompute(&RefArgs {
+        model: p("sft.safetensors"),
+        data: p("pairs.jsonl"),
+        out: None,
+    })
+    .unwrap();
+    let mut dpo = args(&p("pairs.jsonl"), &p("dpo.safetensors"));
+    dpo.objective.objective = Some("dpo".into());
+    dpo.init = Some(p("sft.safetensors"));
+    dpo.until = Some(1);
+    run_training(&dpo, dpo.objective.resolve("bnf").unwrap()).unwrap();
+    let mut again = args(&p("pairs.jsonl"), &p("dpo.safetensors"));
+    again.resume = Some(p("dpo.safetensors"));
+    let err = run_sft(&again).unwrap_err();
+    assert!(err.contains("bnf align --resume"), "{err}");
+    // `sft` continues its own runs.
+    let mut sft = args(&p("pairs.jsonl"), &p("sft2.safetensors"));
+    sft.until = Some(1);
+    run_sft(&sft).unwrap();
+    sft.until = None;
+    sft.resume = Some(p("sft2.safetensors"));
+    assert_eq!(run_sft(&sft).unwrap().len(), 2);
+
+    let mut cli = Cli::command();
+    let help = |cli: &mut clap::Command, name: &str| {
+        cli.find_subcommand_mut(name)
+            .unwrap()
+            .render_long_help()
+            .to_string()
+    };
+    let (sft_help, align_help) = (help(&mut cli, "sft"), help(&mut cli, "align"));
+    for flag in ["--objective", "--beta", "--z0", "--ref", "--pairing-ratio"] {
+        assert!(!sft_help.contains(flag), "sft --help offers {flag}");
+        assert!(align_help.contains(flag), "align --help lacks {flag}");
+    }
+    assert!(sft_help.contains("--steps") && sft_help.contains("[default: 200]"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
