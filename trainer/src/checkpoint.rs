@@ -2,6 +2,10 @@
 //! for training checkpoints, the AdamW moments and the training state in its metadata; plus a
 //! JSON copy of the config beside it (`<path>.json`) for people. Every file is written to a
 //! temporary name and renamed, so a crash leaves the previous good checkpoint.
+//!
+//! Formats: [`FORMAT`] (`bnf-checkpoint/2`) records, in the training state, a fingerprint of
+//! the training data, checked on `--resume`. The first format had no tag and no fingerprint:
+//! its weights still load (`--init`, `eval`, `generate`), but its runs cannot be resumed.
 
 use crate::model::params::{param_shapes, Params};
 use crate::model::{Model, ModelConfig};
@@ -13,9 +17,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 
+/// The format tag of the checkpoints this version writes.
+pub const FORMAT: &str = "bnf-checkpoint/2";
+
 /// What the JSON beside a checkpoint (and the safetensors metadata) holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointInfo {
+    /// [`FORMAT`]; empty in checkpoints of the first format, which had no tag.
+    #[serde(default)]
+    pub format: String,
     /// The model's shape.
     pub model: ModelConfig,
     /// Optimizer hyperparameters, for a training checkpoint.
@@ -67,6 +77,7 @@ pub fn save(
     train: Option<&TrainState>,
 ) -> Result<(), String> {
     let info = CheckpointInfo {
+        format: FORMAT.into(),
         model: model.config,
         optimizer: optimizer.map(|o| o.config),
         optimizer_steps: optimizer.map(|o| o.t),
@@ -162,6 +173,13 @@ pub fn load(path: &str) -> Result<Checkpoint, String> {
         .ok_or_else(|| format!("{path}: no \"bnf\" metadata (not a bnf-trainer checkpoint)"))?;
     let info: CheckpointInfo =
         serde_json::from_str(json).map_err(|e| format!("{path}: metadata: {e}"))?;
+    if !info.format.is_empty() && info.format != FORMAT {
+        return Err(format!(
+            "{path}: checkpoint format \"{}\", this version reads \"{FORMAT}\" (and the \
+             first, untagged one); it was written by another version of bnf",
+            info.format
+        ));
+    }
     info.model.validate().map_err(|e| format!("{path}: {e}"))?;
     let shapes = param_shapes(&info.model);
     let model = Model::from_params(info.model, read_tensors(&st, "", &shapes, path)?)?;

@@ -485,6 +485,14 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
             let state = ck
                 .train
                 .ok_or_else(|| format!("{path}: no training state to resume from"))?;
+            if state.data_fingerprint.is_none() {
+                return Err(format!(
+                    "{path}: a checkpoint of the first format (written by an older version), \
+                     without a fingerprint of its training data, so --resume cannot check that \
+                     it continues on the same data; start a new run from its weights with \
+                     --init {path}"
+                ));
+            }
             let saved = state.config.objective;
             let asked = args.objective.objective.is_some() || !args.objective.given().is_empty();
             if asked && objective != saved {
@@ -537,6 +545,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
                 config,
                 step: 0,
                 responses: 0,
+                data_fingerprint: None,
             };
             (model, opt, state)
         }

@@ -30,15 +30,35 @@ pub struct RefLogps {
 /// FNV-1a (64-bit) of a response's tokens: the prompt's length, the prompt, then the
 /// completion, each token as 4 little-endian bytes. Its log-probs depend on nothing else.
 pub fn fingerprint(r: &Response) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let len = u32::try_from(r.prompt.len()).unwrap_or(u32::MAX);
-    for t in std::iter::once(len).chain(r.prompt.iter().chain(&r.completion).copied()) {
-        for byte in t.to_le_bytes() {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+    let tokens = std::iter::once(len).chain(r.prompt.iter().chain(&r.completion).copied());
+    tokens.fold(FNV_OFFSET, |h, t| fnv1a(h, &t.to_le_bytes()))
+}
+
+/// FNV-1a's starting value.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a (64-bit): `h` followed by `bytes`.
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &byte in bytes {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// FNV-1a (64-bit) of a run's training responses, in order: each one's id, [`fingerprint`],
+/// label and partner (the data order and every loss depend on nothing else). Recorded in a
+/// training checkpoint, so that resuming on other data is refused even when it has as many
+/// responses.
+pub fn data_fingerprint(responses: &[Response]) -> u64 {
+    responses.iter().fold(FNV_OFFSET, |h, r| {
+        let partner = r.partner.map_or(u64::MAX, |p| p as u64);
+        let h = fnv1a(h, &(r.id as u64).to_le_bytes());
+        let h = fnv1a(h, &fingerprint(r).to_le_bytes());
+        let h = fnv1a(h, &r.label.to_bits().to_le_bytes());
+        fnv1a(h, &partner.to_le_bytes())
+    })
 }
 
 /// The advice every mismatch ends with.

@@ -92,6 +92,7 @@ pub fn train_run(
         config,
         step: 0,
         responses: responses.len(),
+        data_fingerprint: None,
     };
     let logs = train(
         &mut model, &mut opt, &responses, refs, &mut state, control, label,

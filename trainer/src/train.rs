@@ -112,6 +112,11 @@ pub struct TrainState {
     pub step: usize,
     /// Number of training responses (checked on resume).
     pub responses: usize,
+    /// [`crate::reference::data_fingerprint`] of the training responses: set by the first call
+    /// to [`train`] (when `None` at step 0), checked by every later one, so that a run resumed
+    /// on other data of the same size is refused. `None` in checkpoints of the first format.
+    #[serde(default)]
+    pub data_fingerprint: Option<u64>,
 }
 
 /// What one optimizer step did.
@@ -298,6 +303,27 @@ pub fn train(
             state.responses,
             responses.len()
         ));
+    }
+    let fingerprint = crate::reference::data_fingerprint(responses);
+    match state.data_fingerprint {
+        None if state.step == 0 => state.data_fingerprint = Some(fingerprint),
+        None => {
+            return Err(format!(
+                "training: the run is at step {} but has no fingerprint of its data (a \
+                 checkpoint of an older format), so it cannot be checked that this is the same \
+                 data; start a new run from its weights instead",
+                state.step
+            ))
+        }
+        Some(f) if f != fingerprint => {
+            return Err(format!(
+                "training: the data is not the data the run was started on: as many responses \
+                 ({}), other contents (fingerprint {fingerprint:016x}, the run's {f:016x}); \
+                 resume on the same data file (and the run's --pairing-ratio and --seed)",
+                responses.len()
+            ))
+        }
+        Some(_) => {}
     }
     check_data(&objective, cfg.pairing_ratio, responses, refs)?;
     let refs = refs.filter(|_| objective.needs_reference());

@@ -77,6 +77,7 @@ fn a_config_that_would_not_read_back_is_not_written() {
         config: TrainConfig::DEFAULT,
         step: 1,
         responses: 4,
+        data_fingerprint: None,
     };
     save(path, &model, Some(&opt), Some(&state)).unwrap();
     let good = std::fs::read(path).unwrap();

@@ -639,3 +639,70 @@ fn sft_refuses_what_only_align_uses() {
     assert!(sft_help.contains("--steps") && sft_help.contains("[default: 200]"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A run resumed on other data with as many responses (one answer edited) is refused: the
+/// checkpoint records a fingerprint of its training data. A checkpoint of the first format
+/// (no format tag, no fingerprint) still loads, but is not resumed; an unknown format is
+/// refused by name.
+#[test]
+fn resume_on_other_data_is_refused() {
+    let (dir, p) = workdir("resume-data");
+    let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
+    first.until = Some(1);
+    run_training(&first, Objective::Nll).unwrap();
+    let saved = checkpoint::load(&p("run.safetensors"))
+        .unwrap()
+        .train
+        .unwrap();
+    assert!(saved.data_fingerprint.is_some());
+    let text = std::fs::read_to_string(p("d.jsonl")).unwrap();
+    let edited = text.replacen("\"chosen\": \"4\"", "\"chosen\": \"7\"", 1);
+    assert_ne!(edited, text);
+    std::fs::write(p("edited.jsonl"), edited).unwrap();
+    let mut resume = args(&p("edited.jsonl"), &p("run.safetensors"));
+    resume.resume = Some(p("run.safetensors"));
+    let err = run_training(&resume, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("not the data the run was started on") && err.contains("as many responses"),
+        "{err}"
+    );
+    // Rewrite the checkpoint as the first format wrote it.
+    let bytes = std::fs::read(p("run.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&header.metadata().as_ref().unwrap()["bnf"]).unwrap();
+    let write_with = |meta: &serde_json::Value, path: &str| {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+        let m = std::collections::HashMap::from([("bnf".to_string(), meta.to_string())]);
+        std::fs::write(path, safetensors::serialize(tensors, &Some(m)).unwrap()).unwrap();
+    };
+    let obj = meta.as_object_mut().unwrap();
+    assert_eq!(obj.remove("format").unwrap(), checkpoint::FORMAT);
+    obj["train"]
+        .as_object_mut()
+        .unwrap()
+        .remove("data_fingerprint")
+        .unwrap();
+    write_with(&meta, &p("old.safetensors"));
+    let old = checkpoint::load(&p("old.safetensors")).unwrap();
+    assert_eq!(old.train.unwrap().data_fingerprint, None);
+    let mut again = args(&p("d.jsonl"), &p("old.safetensors"));
+    again.resume = Some(p("old.safetensors"));
+    let err = run_training(&again, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("first format") && err.contains("--init"),
+        "{err}"
+    );
+    let mut init = args(&p("d.jsonl"), &p("new.safetensors"));
+    init.init = Some(p("old.safetensors"));
+    run_training(&init, Objective::Nll).unwrap();
+    meta["format"] = "bnf-checkpoint/9".into();
+    write_with(&meta, &p("future.safetensors"));
+    let err = checkpoint::load(&p("future.safetensors")).err().unwrap();
+    assert!(err.contains("bnf-checkpoint/9"), "{err}");
+    // The same data resumes.
+    resume.data = p("d.jsonl");
+    assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

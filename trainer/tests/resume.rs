@@ -47,6 +47,7 @@ fn fresh(objective: Objective, pairing_ratio: f64, n: usize) -> (Model, AdamW, T
         config,
         step: 0,
         responses: n,
+        data_fingerprint: None,
     };
     (model, opt, state)
 }
