@@ -12,7 +12,7 @@ use crate::model::{Model, ModelConfig};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::train::TrainState;
 use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
+use safetensors::{SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -162,11 +162,90 @@ fn read_tensors(
     Ok(out)
 }
 
+/// Why `bytes`, the content of `path`, are not a safetensors file, in words (safetensors' own
+/// error names, such as `HeaderTooLarge`, mean little to a user). A safetensors file is an
+/// 8-byte little-endian header length `n`, `n` bytes of JSON header, then the tensors, which
+/// end exactly where the file does.
+fn not_safetensors(path: &str, bytes: &[u8], e: SafeTensorError) -> String {
+    let len = bytes.len();
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let looks_like_header = bytes.get(8) == Some(&b'{');
+    // How long the file should be, from its header's largest tensor end.
+    let expected = || -> Option<u64> {
+        let n = usize::try_from(n?).ok()?;
+        let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
+        let end = header
+            .as_object()?
+            .values()
+            .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
+            .max()
+            .unwrap_or(0);
+        Some(8 + n as u64 + end)
+    };
+    let truncated = |what: &str, want: u64| {
+        format!(
+            "{path}: truncated checkpoint: {what} {want} bytes, the file has {len} (it was cut \
+             short, by a crash or a copy that did not finish)"
+        )
+    };
+    let why = match e {
+        _ if len == 0 => "the file is empty".to_string(),
+        SafeTensorError::HeaderTooSmall => format!(
+            "the file has only {len} bytes; a checkpoint starts with an 8-byte header length"
+        ),
+        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
+            let n = n.unwrap_or(0);
+            if looks_like_header && n < (100 << 20) {
+                return truncated("its header alone takes", 8 + n);
+            }
+            let start = &bytes[..8];
+            if start
+                .iter()
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+            {
+                format!(
+                    "it starts with the text {:?}, where a checkpoint has its header length",
+                    String::from_utf8_lossy(start)
+                )
+            } else {
+                format!("its first 8 bytes give a header length of {n}, the file has {len} bytes")
+            }
+        }
+        SafeTensorError::MetadataIncompleteBuffer => match expected() {
+            Some(want) if want > len as u64 => return truncated("its header describes", want),
+            Some(want) => format!(
+                "the file has {} bytes more than its header describes",
+                len as u64 - want
+            ),
+            None => "its tensors do not end where the file ends".to_string(),
+        },
+        SafeTensorError::InvalidHeader
+        | SafeTensorError::InvalidHeaderStart
+        | SafeTensorError::InvalidHeaderDeserialization => {
+            "its header is not the JSON a safetensors file starts with".to_string()
+        }
+        other => format!("{other:?}"),
+    };
+    let copy_of = path
+        .strip_suffix(".json")
+        .filter(|c| std::path::Path::new(c).is_file());
+    let hint = match copy_of {
+        Some(c) => format!(
+            "; it looks like the JSON copy of the config beside the checkpoint {c}: give that file"
+        ),
+        None => String::new(),
+    };
+    format!("{path}: not a safetensors checkpoint ({why}){hint}")
+}
+
 /// Load a checkpoint written by [`save`].
 pub fn load(path: &str) -> Result<Checkpoint, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let json = meta
         .get("bnf")

@@ -126,3 +126,83 @@ fn a_blocked_json_copy_fails_before_the_checkpoint_changes() {
     assert_eq!(left, ["run.safetensors", "run.safetensors.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A file that is not a checkpoint (a data file, the JSON copy beside one, an empty or
+/// truncated file) is named and described in words, not by safetensors' error names.
+#[test]
+fn a_file_that_is_not_a_checkpoint_is_described() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-not-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    save(
+        &p("m.safetensors"),
+        &Model::new(CFG, 1).unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    let good = std::fs::read(p("m.safetensors")).unwrap();
+    let jsonl = "{\"prompt\":\"59+63=\",\"chosen\":\"122\",\"rejected\":\"123\"}\n";
+    let mut longer = good.clone();
+    longer.extend(b"junk");
+    let cases: [(&str, &[u8], &str); 7] = [
+        (
+            "empty.safetensors",
+            b"",
+            "not a safetensors checkpoint (the file is empty)",
+        ),
+        ("short.safetensors", b"abc", "has only 3 bytes"),
+        (
+            "pair.jsonl",
+            jsonl.as_bytes(),
+            "starts with the text \"{\\\"prompt\"",
+        ),
+        (
+            "cut-header.safetensors",
+            &good[..40],
+            "truncated checkpoint",
+        ),
+        (
+            "cut-data.safetensors",
+            &good[..good.len() - 10],
+            "truncated checkpoint",
+        ),
+        (
+            "long.safetensors",
+            &longer,
+            "4 bytes more than its header describes",
+        ),
+        (
+            "zeros.safetensors",
+            &[0xff; 64],
+            "not a safetensors checkpoint",
+        ),
+    ];
+    for (name, bytes, words) in cases {
+        std::fs::write(p(name), bytes).unwrap();
+        let err = load(&p(name)).err().unwrap();
+        assert!(
+            err.starts_with(&p(name)) && err.contains(words),
+            "{name}: {err}"
+        );
+        for raw in [
+            "HeaderTooLarge",
+            "HeaderTooSmall",
+            "MetadataIncomplete",
+            "InvalidHeader",
+        ] {
+            assert!(!err.contains(raw), "{name}: {err}");
+        }
+    }
+    let err = load(&p("m.safetensors.json")).err().unwrap();
+    assert!(
+        err.contains("not a safetensors checkpoint")
+            && err.contains(&format!(
+                "JSON copy of the config beside the checkpoint {}",
+                p("m.safetensors")
+            )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
