@@ -12,10 +12,11 @@ use crate::optim::{AdamW, AdamWConfig};
 use crate::paths;
 use crate::reference::{default_path, RefLogps};
 use crate::run::training_responses;
-use crate::seq::check_lengths;
+use crate::seq::{check_lengths, sequence_len};
 use crate::tokenizer::{decode, encode, VOCAB};
 use crate::train::{train, RunControl, StepLog, TrainConfig, TrainState};
 use clap::{Args, Parser, Subcommand};
+use std::collections::HashSet;
 
 /// Train a small transformer with SFT and align it with BNF.
 #[derive(Parser, Debug)]
@@ -428,6 +429,37 @@ fn check_training_paths(args: &TrainArgs) -> Result<(), String> {
     paths::check_not_input("--out's JSON copy", &json, &inputs)
 }
 
+/// Where a model's block size comes from, for the advice when a response does not fit.
+enum BlockFrom<'a> {
+    /// `--block-size` (a new model).
+    Flag,
+    /// A checkpoint, as given (`--init x.safetensors`): its block size is fixed.
+    Checkpoint(&'a str),
+}
+
+/// [`check_lengths`] with the data file's name and what to do: raise `--block-size`, or (the
+/// block size of a checkpoint being fixed) shorten the data or train another model.
+fn check_fit(
+    data: &str,
+    responses: &[Response],
+    block_size: usize,
+    from: BlockFrom<'_>,
+) -> Result<(), String> {
+    check_lengths(responses, block_size).map_err(|e| {
+        let longest = responses.iter().map(sequence_len).max().unwrap_or(0);
+        let fix = match from {
+            BlockFrom::Flag => format!(
+                "raise --block-size to at least {longest} (the longest sequence of the data)"
+            ),
+            BlockFrom::Checkpoint(source) => format!(
+                "that is the block size of the model from {source}, fixed when it was \
+                 trained: shorten the line, or train a model with --block-size {longest} or more"
+            ),
+        };
+        format!("{data}: {e}; {fix}")
+    })
+}
+
 /// `sft`: NLL on the preferred responses of the data (`--objective` may only name nll, and
 /// `--resume` continues only an SFT run). Returns the step logs.
 pub fn run_sft(args: &TrainArgs) -> Result<Vec<StepLog>, String> {
@@ -552,8 +584,24 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     };
     let objective = state.config.objective;
     let all = load_responses(&args.data)?;
-    let responses = training_responses(all, &state.config)?;
-    check_lengths(&responses, model.config.block_size)?;
+    let responses = training_responses(all.clone(), &state.config)?;
+    // Checked on the file's responses (each still with its partner, so the message names the
+    // field it came from), those that train.
+    let trained: HashSet<usize> = responses.iter().map(|r| r.id).collect();
+    let fit: Vec<Response> = all
+        .into_iter()
+        .filter(|r| trained.contains(&r.id))
+        .collect();
+    let source = match (&args.resume, &args.init) {
+        (Some(path), _) => format!("--resume {path}"),
+        (None, Some(path)) => format!("--init {path}"),
+        (None, None) => String::new(),
+    };
+    let from = match source.is_empty() {
+        true => BlockFrom::Flag,
+        false => BlockFrom::Checkpoint(&source),
+    };
+    check_fit(&args.data, &fit, model.config.block_size, from)?;
     if args.resume.is_none() {
         state.responses = responses.len();
     }
@@ -610,7 +658,9 @@ pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
     )?;
     let mut model = checkpoint::load(&args.model)?.model;
     let responses = load_responses(&args.data)?;
-    check_lengths(&responses, model.config.block_size)?;
+    let source = format!("--model {}", args.model);
+    let from = BlockFrom::Checkpoint(&source);
+    check_fit(&args.data, &responses, model.config.block_size, from)?;
     let refs = RefLogps::compute(&mut model, &responses, 64)?;
     refs.save(&out)?;
     Ok(out)
@@ -620,7 +670,9 @@ pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
 pub fn run_eval(args: &EvalArgs) -> Result<crate::eval::EvalReport, String> {
     let mut model = checkpoint::load(&args.model)?.model;
     let responses = load_responses(&args.data)?;
-    check_lengths(&responses, model.config.block_size)?;
+    let source = format!("--model {}", args.model);
+    let from = BlockFrom::Checkpoint(&source);
+    check_fit(&args.data, &responses, model.config.block_size, from)?;
     let refs = match &args.reference {
         Some(p) => Some(RefLogps::load(p)?),
         None => {

@@ -706,3 +706,60 @@ fn resume_on_other_data_is_refused() {
     assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A response longer than the block size is reported with the data file, its line, the field
+/// it comes from (chosen, rejected or completion) and what to do, which depends on where the
+/// block size comes from (`--block-size`, or a checkpoint whose block size is fixed).
+#[test]
+fn a_response_too_long_names_its_file_field_and_fix() {
+    let (dir, p) = workdir("too-long");
+    run_sft(&args(&p("d.jsonl"), &p("sft.safetensors"))).unwrap();
+    let long = "9".repeat(40);
+    let pair = format!("{{\"prompt\": \"1+1=\", \"chosen\": \"2\", \"rejected\": \"{long}\"}}\n");
+    let lone = format!("{{\"prompt\": \"1+1=\", \"completion\": \"{long}\", \"label\": true}}\n");
+    let text = std::fs::read_to_string(p("pairs.jsonl")).unwrap();
+    std::fs::write(p("long-rejected.jsonl"), format!("{text}{pair}")).unwrap();
+    std::fs::write(p("long-lone.jsonl"), format!("{text}{lone}")).unwrap();
+    // sft trains on the chosen side only: a long rejected side does not matter.
+    run_sft(&args(&p("long-rejected.jsonl"), &p("a.safetensors"))).unwrap();
+    let err = run_sft(&args(&p("long-lone.jsonl"), &p("x.safetensors"))).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "{}: line 4: the \"completion\" response has 46 tokens",
+            p("long-lone.jsonl")
+        )) && err.contains("block size 32; raise --block-size to at least 46"),
+        "{err}"
+    );
+    let mut align = args(&p("long-rejected.jsonl"), &p("x.safetensors"));
+    align.init = Some(p("sft.safetensors"));
+    align.shape = ShapeArgs::default();
+    let err = run_training(&align, Objective::Bnf).unwrap_err();
+    assert!(
+        err.contains("line 4: the \"rejected\" response has 46 tokens")
+            && err.contains(&format!("model from --init {}", p("sft.safetensors")))
+            && err.contains("--block-size 46 or more"),
+        "{err}"
+    );
+    // A pair split by the pairing ratio still names the side its response came from (when
+    // the long side is the one kept; otherwise training goes on to want a reference file).
+    align.pairing_ratio = Some(0.0);
+    let mut named = 0;
+    for seed in 0..8 {
+        align.seed = Some(seed);
+        let err = run_training(&align, Objective::Bnf).unwrap_err();
+        if err.contains("line 4") {
+            assert!(err.contains("line 4: the \"rejected\" response"), "{err}");
+            named += 1;
+        }
+    }
+    assert!(named > 0);
+    let err = run_eval(&EvalArgs {
+        model: p("sft.safetensors"),
+        data: p("long-lone.jsonl"),
+        reference: None,
+        max_new: 0,
+    })
+    .unwrap_err();
+    assert!(err.contains("line 4") && err.contains("--model"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
