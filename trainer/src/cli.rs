@@ -612,7 +612,10 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
             .reference
             .clone()
             .unwrap_or_else(|| default_path(&args.data));
-        Some(RefLogps::load(&path).map_err(|e| format!("objective {}: {e}", objective.name()))?)
+        let refs =
+            RefLogps::load(&path).map_err(|e| format!("objective {}: {e}", objective.name()))?;
+        refs.check_file(&path, &args.data, &responses)?;
+        Some(refs)
     } else {
         None
     };
@@ -673,16 +676,16 @@ pub fn run_eval(args: &EvalArgs) -> Result<crate::eval::EvalReport, String> {
     let source = format!("--model {}", args.model);
     let from = BlockFrom::Checkpoint(&source);
     check_fit(&args.data, &responses, model.config.block_size, from)?;
-    let refs = match &args.reference {
-        Some(p) => Some(RefLogps::load(p)?),
-        None => {
-            let p = default_path(&args.data);
-            if std::path::Path::new(&p).exists() {
-                Some(RefLogps::load(&p)?)
-            } else {
-                None
-            }
-        }
+    let path = args
+        .reference
+        .clone()
+        .unwrap_or_else(|| default_path(&args.data));
+    let refs = if args.reference.is_some() || std::path::Path::new(&path).exists() {
+        let refs = RefLogps::load(&path)?;
+        refs.check_file(&path, &args.data, &responses)?;
+        Some(refs)
+    } else {
+        None
     };
     evaluate(&mut model, &responses, refs.as_ref(), args.max_new)
 }

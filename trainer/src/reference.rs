@@ -131,7 +131,7 @@ impl RefLogps {
         for r in responses {
             let v = self.responses.get(r.id).ok_or_else(|| {
                 format!(
-                    "reference file: has {} responses, the data needs response {} (line {}); \
+                    "reference file: has {} responses, the data needs response {} (line {} of the data file); \
                      {RERUN}",
                     self.responses.len(),
                     r.id,
@@ -140,14 +140,14 @@ impl RefLogps {
             })?;
             if self.fingerprints[r.id] != fingerprint(r) {
                 return Err(format!(
-                    "reference file: response {} (line {}) is not the one its log-probs were \
-                     computed for (the data or the file changed since); {RERUN}",
+                    "reference file: response {} (line {} of the data file) is not the one its \
+                     log-probs were computed for (the data or the file changed since); {RERUN}",
                     r.id, r.line
                 ));
             }
             if v.len() != r.completion.len() + 1 {
                 return Err(format!(
-                    "reference file: response {} (line {}) has {} log-probs, the data has {} \
+                    "reference file: response {} (line {} of the data file) has {} log-probs, the data has {} \
                      scored tokens; {RERUN}",
                     r.id,
                     r.line,
@@ -157,13 +157,22 @@ impl RefLogps {
             }
             if let Some(x) = v.iter().find(|x| !x.is_finite() || **x > 0.0) {
                 return Err(format!(
-                    "reference file: response {} (line {}) has log-prob {x} (must be finite and \
+                    "reference file: response {} (line {} of the data file) has log-prob {x} (must be finite and \
                      at most 0)",
                     r.id, r.line
                 ));
             }
         }
         Ok(())
+    }
+
+    /// [`RefLogps::check`], with the message naming the reference file (`path`) and the data
+    /// file (`data`).
+    pub fn check_file(&self, path: &str, data: &str, responses: &[Response]) -> Result<(), String> {
+        self.check(responses).map_err(|e| {
+            let what = e.strip_prefix("reference file: ").unwrap_or(&e);
+            format!("{path} (the reference file for {data}): {what}")
+        })
     }
 
     /// Per-row reference log-probs for `batch` (0 on unscored rows).
@@ -252,13 +261,16 @@ mod tests {
         let edited = data(&PAIRS.replace("\"5\"", "\"6\""));
         let err = refs.check(&edited).unwrap_err();
         assert!(
-            err.contains("response 3 (line 2)") && err.contains("precompute-ref"),
+            err.contains("response 3 (line 2 of the data file)") && err.contains("precompute-ref"),
             "{err}"
         );
         // Swapped lines: every response has the lengths of the one it replaces.
         let swapped: String = PAIRS.lines().rev().map(|l| format!("{l}\n")).collect();
         let err = refs.check(&data(&swapped)).unwrap_err();
-        assert!(err.contains("response 0 (line 1)"), "{err}");
+        assert!(
+            err.contains("response 0 (line 1 of the data file)"),
+            "{err}"
+        );
         // A file of the first format (no fingerprints) is refused by name.
         let mut old = serde_json::to_value(&refs).unwrap();
         let obj = old.as_object_mut().unwrap();
@@ -282,6 +294,9 @@ mod tests {
         let err = refs.save("/nonexistent/never-written.json").unwrap_err();
         assert!(err.contains("response 2") && err.contains("-inf"), "{err}");
         let err = refs.check(&rs).unwrap_err();
-        assert!(err.contains("response 2 (line 2)"), "{err}");
+        assert!(
+            err.contains("response 2 (line 2 of the data file)"),
+            "{err}"
+        );
     }
 }

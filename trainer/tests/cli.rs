@@ -267,14 +267,23 @@ fn refused_input_says_what_and_where() {
     assert_ne!(edited, text);
     std::fs::write(p("d.jsonl"), edited).unwrap();
     let err = eval("d.jsonl").unwrap_err();
+    let named = format!(
+        "{} (the reference file for {}): response 3 (line 2 of the data file)",
+        p("d.jsonl.ref.json"),
+        p("d.jsonl")
+    );
     assert!(
-        err.contains("response 3 (line 2)") && err.contains("precompute-ref"),
+        err.contains(&named) && err.contains("precompute-ref"),
         "{err}"
     );
     let mut align = args(&p("d.jsonl"), &p("x.safetensors"));
     align.init = Some(p("sft.safetensors"));
+    align.shape = ShapeArgs::default();
     let err = run_training(&align, Objective::Bnf).unwrap_err();
-    assert!(err.contains("precompute-ref"), "{err}");
+    assert!(
+        err.contains(&named) && err.contains("precompute-ref"),
+        "{err}"
+    );
     assert!(!Path::new(&p("x.safetensors")).exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
