@@ -584,7 +584,12 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     };
     let objective = state.config.objective;
     let all = load_responses(&args.data)?;
-    let responses = training_responses(all.clone(), &state.config)?;
+    // NLL's only refusal is about the data: name the file.
+    let responses =
+        training_responses(all.clone(), &state.config).map_err(|e| match objective {
+            Objective::Nll => format!("{}: {e}", args.data),
+            _ => e,
+        })?;
     // Checked on the file's responses (each still with its partner, so the message names the
     // field it came from), those that train.
     let trained: HashSet<usize> = responses.iter().map(|r| r.id).collect();

@@ -772,3 +772,21 @@ fn a_response_too_long_names_its_file_field_and_fix() {
     assert!(err.contains("line 4") && err.contains("--model"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sft` on data without a preferred response says what sft trains on and that the file has
+/// none (it used to say "training: no responses").
+#[test]
+fn sft_without_preferred_responses_says_so() {
+    let (dir, p) = workdir("no-chosen");
+    let lines = "{\"prompt\": \"2+3=\", \"completion\": \"6\", \"label\": false}\n".repeat(3);
+    std::fs::write(p("bad-only.jsonl"), lines).unwrap();
+    let err = run_sft(&args(&p("bad-only.jsonl"), &p("x.safetensors"))).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "{}: sft (objective nll) trains on the preferred",
+            p("bad-only.jsonl")
+        )) && err.contains("none of the 3 responses"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
