@@ -348,6 +348,23 @@ mod tests {
         }
     }
 
+    /// The rendering README.md documents (and tells users to prompt chat-trained models with).
+    #[test]
+    fn chat_prompts_render_as_the_readme_says() {
+        let line = concat!(
+            "{\"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, ",
+            "{\"role\": \"user\", \"content\": \"3+1?\"}], ",
+            "\"chosen\": [{\"role\": \"assistant\", \"content\": \"4\"}], \"rejected\": \"5\"}"
+        );
+        let readme = include_str!("../README.md");
+        let rendered = "system: Be brief.\nuser: 3+1?\nassistant: ";
+        assert!(readme.contains(&format!("is the text `{:?}`", rendered)));
+        let Example::Paired { prompt, chosen, .. } = &parse_jsonl(line).unwrap()[0].1 else {
+            panic!("paired expected")
+        };
+        assert_eq!((prompt.as_str(), chosen.as_str()), (rendered, "4"));
+    }
+
     /// A file without examples says so, and why, about the file (not "line 0").
     #[test]
     fn no_examples_says_why() {
