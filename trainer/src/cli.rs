@@ -204,7 +204,7 @@ pub struct TrainArgs {
     #[arg(long = "ref")]
     pub reference: Option<String>,
     /// Fraction of pairs kept as pairs; the others lose one side at random (paper 5.2).
-    #[arg(long, help = with_default(
+    #[arg(long, allow_negative_numbers = true, help = with_default(
         "Fraction of pairs kept as pairs; the others lose one side at random (paper 5.2)",
         TrainConfig::DEFAULT.pairing_ratio
     ))]
@@ -225,19 +225,19 @@ pub struct TrainArgs {
     ))]
     pub accum: Option<usize>,
     /// Peak learning rate (cosine schedule, 10% warm-up).
-    #[arg(long, help = with_default(
+    #[arg(long, allow_negative_numbers = true, help = with_default(
         "Peak learning rate (cosine schedule, 10% warm-up)",
         TrainConfig::DEFAULT.lr
     ))]
     pub lr: Option<f32>,
     /// AdamW weight decay on matrices.
-    #[arg(long, help = with_default(
+    #[arg(long, allow_negative_numbers = true, help = with_default(
         "AdamW weight decay on matrices",
         AdamWConfig::default().weight_decay
     ))]
     pub weight_decay: Option<f32>,
     /// Maximum global gradient norm (0: off).
-    #[arg(long, help = with_default(
+    #[arg(long, allow_negative_numbers = true, help = with_default(
         "Maximum global gradient norm (0: off)",
         TrainConfig::DEFAULT.grad_clip
     ))]

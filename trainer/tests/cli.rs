@@ -328,6 +328,15 @@ fn unusable_hyperparameters_are_refused_before_training() {
             );
         }
     }
+    // Negative values reach these checks from the command line too (not clap's "unexpected
+    // argument '-1'").
+    for flag in ["--lr", "--grad-clip", "--weight-decay"] {
+        let (data, out) = (p("d.jsonl"), p("x.safetensors"));
+        let argv = ["bnf", "sft", "--data", &data, "--out", &out, flag, "-1"];
+        let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
+        let err = bnf_trainer::cli::run(cli).unwrap_err();
+        assert!(err.contains(&format!("{flag} -1 ")), "{err}");
+    }
     // The documented "off" values still train.
     let mut a = args(&p("d.jsonl"), &p("off.safetensors"));
     a.grad_clip = Some(0.0);
