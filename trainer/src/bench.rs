@@ -87,6 +87,9 @@ impl Default for BenchSetup {
 
 /// `bench`: print tokens/s.
 pub fn run(args: &BenchArgs) -> Result<(), String> {
+    if args.steps == 0 {
+        return Err("bench: --steps is 0, so nothing would be timed; give at least 1".into());
+    }
     let (cfg, b, t) = BENCH_CONFIG;
     let mut s = BenchSetup::new();
     for _ in 0..3 {
@@ -107,4 +110,16 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         1e3 * secs / args.steps as f64
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No timed step would print a rate of infinity: refused.
+    #[test]
+    fn zero_steps_is_an_error() {
+        let err = run(&BenchArgs { steps: 0 }).unwrap_err();
+        assert!(err.contains("--steps is 0"), "{err}");
+    }
 }

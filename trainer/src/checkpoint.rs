@@ -2,20 +2,30 @@
 //! for training checkpoints, the AdamW moments and the training state in its metadata; plus a
 //! JSON copy of the config beside it (`<path>.json`) for people. Every file is written to a
 //! temporary name and renamed, so a crash leaves the previous good checkpoint.
+//!
+//! Formats: [`FORMAT`] (`bnf-checkpoint/2`) records, in the training state, a fingerprint of
+//! the training data, checked on `--resume`. The first format had no tag and no fingerprint:
+//! its weights still load (`--init`, `eval`, `generate`), but its runs cannot be resumed.
 
 use crate::model::params::{param_shapes, Params};
 use crate::model::{Model, ModelConfig};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::train::TrainState;
 use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
+use safetensors::{SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 
+/// The format tag of the checkpoints this version writes.
+pub const FORMAT: &str = "bnf-checkpoint/2";
+
 /// What the JSON beside a checkpoint (and the safetensors metadata) holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointInfo {
+    /// [`FORMAT`]; empty in checkpoints of the first format, which had no tag.
+    #[serde(default)]
+    pub format: String,
     /// The model's shape.
     pub model: ModelConfig,
     /// Optimizer hyperparameters, for a training checkpoint.
@@ -37,8 +47,8 @@ pub struct Checkpoint {
 }
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename: `path`
-/// holds either its previous content or all of `bytes`, never a part. On failure the
-/// temporary file is removed and `path` is untouched.
+/// holds either its previous content or all of `bytes`, never a part. On failure (also of the
+/// rename) the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
     let tmp = format!("{path}.tmp");
     let write = || -> std::io::Result<()> {
@@ -53,7 +63,10 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
         }
         return Err(format!("{tmp}: {e}"));
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{path}: {e}")
+    })
 }
 
 /// Save `model` (and optionally the optimizer and training state) to `path`.
@@ -64,12 +77,26 @@ pub fn save(
     train: Option<&TrainState>,
 ) -> Result<(), String> {
     let info = CheckpointInfo {
+        format: FORMAT.into(),
         model: model.config,
         optimizer: optimizer.map(|o| o.config),
         optimizer_steps: optimizer.map(|o| o.t),
         train: train.cloned(),
     };
     let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+    // What cannot be read back is not written: JSON stores a NaN or infinity as `null`, and a
+    // file with one would not load (nor resume), so it must not replace a good checkpoint.
+    let back = serde_json::from_str::<CheckpointInfo>(&json);
+    if back.as_ref().ok() != Some(&info) {
+        let why = match back {
+            Err(e) => e.to_string(),
+            Ok(_) => "a value changes on the way".into(),
+        };
+        return Err(format!(
+            "{path}: not written, its config would not read back ({why}); the previous file, \
+             if any, is kept"
+        ));
+    }
     // One metadata key, so the header's bytes do not depend on hash order.
     let meta = HashMap::from([("bnf".to_string(), json.clone())]);
     let shapes = param_shapes(&model.config);
@@ -80,8 +107,13 @@ pub fn save(
         add_views(&mut tensors, "adam_v.", &o.v, &shapes)?;
     }
     let bytes = safetensors::serialize(tensors, &Some(meta)).map_err(|e| format!("{path}: {e}"))?;
+    // Both files can be written before either is: a folder named like the JSON copy fails
+    // the save before the checkpoint changes.
+    let json_path = format!("{path}.json");
+    crate::paths::check_target("checkpoint", path)?;
+    crate::paths::check_target("checkpoint's JSON copy", &json_path)?;
     write_atomic(path, &bytes)?;
-    write_atomic(&format!("{path}.json"), json.as_bytes())
+    write_atomic(&json_path, json.as_bytes())
 }
 
 /// Append one named view per parameter tensor of `buf` (laid out as [`Params`]).
@@ -130,17 +162,104 @@ fn read_tensors(
     Ok(out)
 }
 
+/// Why `bytes`, the content of `path`, are not a safetensors file, in words (safetensors' own
+/// error names, such as `HeaderTooLarge`, mean little to a user). A safetensors file is an
+/// 8-byte little-endian header length `n`, `n` bytes of JSON header, then the tensors, which
+/// end exactly where the file does.
+fn not_safetensors(path: &str, bytes: &[u8], e: SafeTensorError) -> String {
+    let len = bytes.len();
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let looks_like_header = bytes.get(8) == Some(&b'{');
+    // How long the file should be, from its header's largest tensor end.
+    let expected = || -> Option<u64> {
+        let n = usize::try_from(n?).ok()?;
+        let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
+        let end = header
+            .as_object()?
+            .values()
+            .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
+            .max()
+            .unwrap_or(0);
+        Some(8 + n as u64 + end)
+    };
+    let truncated = |what: &str, want: u64| {
+        format!(
+            "{path}: truncated checkpoint: {what} {want} bytes, the file has {len} (it was cut \
+             short, by a crash or a copy that did not finish)"
+        )
+    };
+    let why = match e {
+        _ if len == 0 => "the file is empty".to_string(),
+        SafeTensorError::HeaderTooSmall => format!(
+            "the file has only {len} bytes; a checkpoint starts with an 8-byte header length"
+        ),
+        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
+            let n = n.unwrap_or(0);
+            if looks_like_header && n < (100 << 20) {
+                return truncated("its header alone takes", 8 + n);
+            }
+            let start = &bytes[..8];
+            if start
+                .iter()
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+            {
+                format!(
+                    "it starts with the text {:?}, where a checkpoint has its header length",
+                    String::from_utf8_lossy(start)
+                )
+            } else {
+                format!("its first 8 bytes give a header length of {n}, the file has {len} bytes")
+            }
+        }
+        SafeTensorError::MetadataIncompleteBuffer => match expected() {
+            Some(want) if want > len as u64 => return truncated("its header describes", want),
+            Some(want) => format!(
+                "the file has {} bytes more than its header describes",
+                len as u64 - want
+            ),
+            None => "its tensors do not end where the file ends".to_string(),
+        },
+        SafeTensorError::InvalidHeader
+        | SafeTensorError::InvalidHeaderStart
+        | SafeTensorError::InvalidHeaderDeserialization => {
+            "its header is not the JSON a safetensors file starts with".to_string()
+        }
+        other => format!("{other:?}"),
+    };
+    let copy_of = path
+        .strip_suffix(".json")
+        .filter(|c| std::path::Path::new(c).is_file());
+    let hint = match copy_of {
+        Some(c) => format!(
+            "; it looks like the JSON copy of the config beside the checkpoint {c}: give that file"
+        ),
+        None => String::new(),
+    };
+    format!("{path}: not a safetensors checkpoint ({why}){hint}")
+}
+
 /// Load a checkpoint written by [`save`].
 pub fn load(path: &str) -> Result<Checkpoint, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let json = meta
         .get("bnf")
         .ok_or_else(|| format!("{path}: no \"bnf\" metadata (not a bnf-trainer checkpoint)"))?;
     let info: CheckpointInfo =
         serde_json::from_str(json).map_err(|e| format!("{path}: metadata: {e}"))?;
+    if !info.format.is_empty() && info.format != FORMAT {
+        return Err(format!(
+            "{path}: checkpoint format \"{}\", this version reads \"{FORMAT}\" (and the \
+             first, untagged one); it was written by another version of bnf",
+            info.format
+        ));
+    }
+    info.model.validate().map_err(|e| format!("{path}: {e}"))?;
     let shapes = param_shapes(&info.model);
     let model = Model::from_params(info.model, read_tensors(&st, "", &shapes, path)?)?;
     let optimizer = match info.optimizer {

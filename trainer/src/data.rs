@@ -3,10 +3,12 @@
 //! - paired: `{"prompt": .., "chosen": .., "rejected": ..}`;
 //! - unpaired: `{"prompt": .., "completion": .., "label": true|false}`.
 //!
-//! Each text is a string or a list of chat messages `[{"role": .., "content": ..}]`. A chat
-//! prompt renders as one `"role: content\n"` line per message followed by `"assistant: "`; a
-//! chat completion is the concatenated contents of its messages. Any bad line stops loading
-//! with its (1-based) line number.
+//! Each text is a string or a list of chat messages `[{"role": .., "content": ..}]`, a content
+//! being a string or a list of text parts `[{"type": "text", "text": ..}]` (concatenated). A
+//! chat prompt renders as one `"role: content\n"` line per message followed by
+//! `"assistant: "`; a chat completion is the concatenated contents of its messages. A line is
+//! one format or the other (fields of both are refused), a UTF-8 byte-order mark at the start
+//! of the file is skipped, and any bad line stops loading with its (1-based) line number.
 
 use crate::rng::Rng;
 use crate::tokenizer::encode;
@@ -25,7 +27,11 @@ pub struct DataError {
 
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        match self.line {
+            // About the whole file (it has no examples).
+            0 => write!(f, "{}", self.message),
+            n => write!(f, "line {n}: {}", self.message),
+        }
     }
 }
 
@@ -54,6 +60,39 @@ pub enum Example {
     },
 }
 
+/// A message's `content`: a string, or a list of text parts `[{"type": "text", "text": ..}]`
+/// (OpenAI's form), concatenated. `at` names the message in errors.
+fn content(m: &Value, at: &str) -> Result<String, String> {
+    match m.get("content") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut out = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                let kind = part.get("type").and_then(Value::as_str).unwrap_or("text");
+                match (kind, part.get("text")) {
+                    ("text", Some(Value::String(t))) => out.push_str(t),
+                    ("text", _) => {
+                        return Err(format!(
+                            "{at}: content part {j} has no string field \"text\""
+                        ))
+                    }
+                    (other, _) => {
+                        return Err(format!(
+                            "{at}: content part {j} has type \"{other}\"; only text parts \
+                             ({{\"type\": \"text\", \"text\": ..}}) can be trained on"
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+        None => Err(format!("{at}: missing field \"content\"")),
+        Some(other) => Err(format!(
+            "{at}: field \"content\" must be a string or a list of text parts, got {other}"
+        )),
+    }
+}
+
 fn text(obj: &Value, key: &str, is_prompt: bool) -> Result<String, String> {
     match obj.get(key) {
         None => Err(format!("missing field \"{key}\"")),
@@ -66,11 +105,11 @@ fn text(obj: &Value, key: &str, is_prompt: bool) -> Result<String, String> {
                         format!("\"{key}\" message {i}: missing string field \"{f}\"")
                     })
                 };
-                let content = field("content")?;
+                let content = content(m, &format!("\"{key}\" message {i}"))?;
                 if is_prompt {
                     out.push_str(&format!("{}: {content}\n", field("role")?));
                 } else {
-                    out.push_str(content);
+                    out.push_str(&content);
                 }
             }
             if is_prompt {
@@ -91,7 +130,16 @@ fn parse_line(line: &str) -> Result<Example, String> {
         return Err("expected a JSON object".into());
     }
     let prompt = text(&v, "prompt", true)?;
-    if v.get("chosen").is_some() || v.get("rejected").is_some() {
+    let paired = v.get("chosen").is_some() || v.get("rejected").is_some();
+    if paired && (v.get("completion").is_some() || v.get("label").is_some()) {
+        return Err(
+            "has both paired fields (\"chosen\"/\"rejected\") and unpaired ones \
+             (\"completion\"/\"label\"); a line is one example of one format: a pair, or one \
+             labelled completion"
+                .into(),
+        );
+    }
+    if paired {
         return Ok(Example::Paired {
             prompt,
             chosen: text(&v, "chosen", false)?,
@@ -115,8 +163,10 @@ fn parse_line(line: &str) -> Result<Example, String> {
     })
 }
 
-/// Parse JSON Lines text; blank lines are skipped. Returns each example with its line number.
+/// Parse JSON Lines text; blank lines are skipped, and so is a UTF-8 byte-order mark at the
+/// start (some editors write one). Returns each example with its line number.
 pub fn parse_jsonl(src: &str) -> Result<Vec<(usize, Example)>, DataError> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut out = Vec::new();
     for (i, line) in src.lines().enumerate() {
         if line.trim().is_empty() {
@@ -129,10 +179,11 @@ pub fn parse_jsonl(src: &str) -> Result<Vec<(usize, Example)>, DataError> {
         out.push((i + 1, ex));
     }
     if out.is_empty() {
-        return Err(DataError {
-            line: 0,
-            message: "no examples".into(),
-        });
+        let message = match src.lines().count() {
+            0 => "no examples (the file is empty)".to_string(),
+            n => format!("no examples (its {n} lines are blank)"),
+        };
+        return Err(DataError { line: 0, message });
     }
     Ok(out)
 }
@@ -294,6 +345,97 @@ mod tests {
             let src = format!("{{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}}\n{bad}\n");
             let err = parse_jsonl(&src).unwrap_err();
             assert_eq!(err.line, 2, "{bad}: {err}");
+        }
+    }
+
+    /// The rendering README.md documents (and tells users to prompt chat-trained models with).
+    #[test]
+    fn chat_prompts_render_as_the_readme_says() {
+        let line = concat!(
+            "{\"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, ",
+            "{\"role\": \"user\", \"content\": \"3+1?\"}], ",
+            "\"chosen\": [{\"role\": \"assistant\", \"content\": \"4\"}], \"rejected\": \"5\"}"
+        );
+        let readme = include_str!("../README.md");
+        let rendered = "system: Be brief.\nuser: 3+1?\nassistant: ";
+        assert!(readme.contains(&format!("is the text `{:?}`", rendered)));
+        let Example::Paired { prompt, chosen, .. } = &parse_jsonl(line).unwrap()[0].1 else {
+            panic!("paired expected")
+        };
+        assert_eq!((prompt.as_str(), chosen.as_str()), (rendered, "4"));
+    }
+
+    /// A file without examples says so, and why, about the file (not "line 0").
+    #[test]
+    fn no_examples_says_why() {
+        let err = parse_jsonl("").unwrap_err();
+        assert_eq!(err.to_string(), "no examples (the file is empty)");
+        let err = parse_jsonl("\n  \n\t\n").unwrap_err();
+        assert_eq!(err.to_string(), "no examples (its 3 lines are blank)");
+    }
+
+    /// A byte-order mark before the first line is skipped; the line numbers stay the file's.
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let line = "{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n";
+        let with = parse_jsonl(&format!("\u{feff}{line}\n{line}")).unwrap();
+        let without = parse_jsonl(&format!("{line}\n{line}")).unwrap();
+        assert_eq!(with, without);
+        assert_eq!(with[1].0, 3);
+        // Only at the start: elsewhere it is part of the line (here, not JSON).
+        assert_eq!(
+            parse_jsonl(&format!("{line}\u{feff}{line}"))
+                .unwrap_err()
+                .line,
+            2
+        );
+    }
+
+    /// Chat content given as a list of text parts is their concatenation; a part that is not
+    /// text is refused by name.
+    #[test]
+    fn content_parts_are_concatenated() {
+        let parts = concat!(
+            "{\"prompt\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"h\"},",
+            "{\"type\":\"text\",\"text\":\"i\"}]}],",
+            "\"completion\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"yo\"}]}],",
+            "\"label\":true}"
+        );
+        let plain = concat!(
+            "{\"prompt\":[{\"role\":\"user\",\"content\":\"hi\"}],",
+            "\"completion\":[{\"role\":\"assistant\",\"content\":\"yo\"}],\"label\":true}"
+        );
+        assert_eq!(parse_jsonl(parts).unwrap(), parse_jsonl(plain).unwrap());
+        let image = parts.replacen(
+            "\"type\":\"text\",\"text\":\"i\"",
+            "\"type\":\"image_url\"",
+            1,
+        );
+        let err = parse_jsonl(&image).unwrap_err();
+        assert!(
+            err.message
+                .contains("\"prompt\" message 0: content part 1 has type \"image_url\""),
+            "{err}"
+        );
+        let err = parse_jsonl(&parts.replacen("\"text\":\"h\"", "\"text\":1", 1)).unwrap_err();
+        assert!(
+            err.message
+                .contains("content part 0 has no string field \"text\""),
+            "{err}"
+        );
+    }
+
+    /// A line with the fields of both formats is ambiguous: refused with its number, not read
+    /// as a pair.
+    #[test]
+    fn a_line_of_both_formats_is_refused() {
+        let good = "{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n";
+        for extra in ["\"completion\":\"d\"", "\"label\":true"] {
+            let both =
+                format!("{good}{{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\",{extra}}}\n");
+            let err = parse_jsonl(&both).unwrap_err();
+            assert_eq!(err.line, 2, "{err}");
+            assert!(err.message.contains("both paired fields"), "{err}");
         }
     }
 

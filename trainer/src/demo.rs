@@ -71,16 +71,11 @@ pub fn arithmetic_data(seed: u64, eval_count: usize) -> (String, String) {
 fn train_args(data: &str, out: &str, steps: usize, seed: u64, device: Device) -> TrainArgs {
     let mut a = TrainArgs::new(data, out);
     a.device = device;
-    a.steps = steps;
-    a.batch = 32;
-    a.lr = 3e-3;
-    a.seed = seed;
-    a.shape = ShapeArgs {
-        channels: 64,
-        layers: 2,
-        heads: 4,
-        block_size: 16,
-    };
+    a.steps = Some(steps);
+    a.batch = Some(32);
+    a.lr = Some(3e-3);
+    a.seed = Some(seed);
+    a.shape = ShapeArgs::new(64, 2, 4, 16);
     a
 }
 
@@ -134,11 +129,34 @@ fn report(before: &EvalReport, after: &EvalReport) {
     );
 }
 
+/// Check the arguments before any work: both step counts at least 1 (the second is not found
+/// out after the first stage ran) and `--dir` a folder, or a path one can be made at.
+fn check(args: &DemoArgs) -> Result<(), String> {
+    for (flag, steps) in [
+        ("--sft-steps", args.sft_steps),
+        ("--align-steps", args.align_steps),
+    ] {
+        if steps == 0 {
+            return Err(format!(
+                "demo: {flag} is 0, so nothing would be trained; give at least 1"
+            ));
+        }
+    }
+    let dir = &args.dir;
+    if std::path::Path::new(dir).exists() && !std::path::Path::new(dir).is_dir() {
+        return Err(format!(
+            "demo: --dir {dir} is a file, not a folder; give a folder (it is made if missing)"
+        ));
+    }
+    Ok(())
+}
+
 /// Run the demo.
 pub fn run(args: &DemoArgs) -> Result<(), String> {
     let start = Instant::now();
+    check(args)?;
     let dir = &args.dir;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("demo: --dir {dir}: {e}"))?;
     let (train, eval) = arithmetic_data(args.seed, 300);
     let train_path = format!("{dir}/train.jsonl");
     let eval_path = format!("{dir}/eval.jsonl");
@@ -189,8 +207,8 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     );
     align.objective.objective = Some("bnf".into());
     align.init = Some(sft_path.clone());
-    align.lr = 3e-4;
-    align.batch = 16;
+    align.lr = Some(3e-4);
+    align.batch = Some(16);
     run_training(&align, Objective::Bnf)?;
 
     println!("[4/4] evaluation on {eval_path}");
@@ -220,6 +238,33 @@ mod tests {
                 assert!(wrong.bytes().all(|c| c.is_ascii_digit()));
             }
         }
+    }
+
+    /// Arguments that cannot work fail before anything is written or trained: a file given as
+    /// `--dir`, and either step count 0 (named by its own flag, not as `--steps`).
+    #[test]
+    fn bad_arguments_fail_before_any_work() {
+        let root = std::env::temp_dir().join(format!("bnf-demo-args-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("afile");
+        std::fs::write(&file, b"x").unwrap();
+        let args = |dir: &std::path::Path, sft_steps, align_steps| DemoArgs {
+            dir: dir.to_str().unwrap().into(),
+            sft_steps,
+            align_steps,
+            seed: 0,
+            device: Device::Cpu,
+        };
+        let err = run(&args(&file, 1, 1)).unwrap_err();
+        assert!(err.contains("--dir") && err.contains("is a file"), "{err}");
+        let fresh = root.join("out");
+        for (sft, align, flag) in [(0, 5, "--sft-steps is 0"), (5, 0, "--align-steps is 0")] {
+            let err = run(&args(&fresh, sft, align)).unwrap_err();
+            assert!(err.contains(flag), "{err}");
+            assert!(!fresh.exists(), "{flag}: the demo started");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

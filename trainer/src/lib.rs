@@ -20,6 +20,7 @@ pub mod generate;
 pub mod model;
 pub mod objective;
 pub mod optim;
+pub mod paths;
 pub mod progress;
 pub mod reference;
 pub mod rng;

@@ -27,6 +27,31 @@ impl Default for AdamWConfig {
     }
 }
 
+impl AdamWConfig {
+    /// Check the hyperparameters: moment decays in [0, 1), a finite guard above 0 and a finite
+    /// weight decay of at least 0 (`--weight-decay`). The message names the value.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!(
+                "training: --weight-decay {} must be a finite number of at least 0 (0: no decay)",
+                self.weight_decay
+            ));
+        }
+        for (name, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("AdamW: {name} = {v} must be in [0, 1)"));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(format!(
+                "AdamW: eps = {} must be a finite number above 0",
+                self.eps
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// AdamW state: moments in the parameters' layout and the step count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamW {

@@ -30,15 +30,35 @@ pub struct RefLogps {
 /// FNV-1a (64-bit) of a response's tokens: the prompt's length, the prompt, then the
 /// completion, each token as 4 little-endian bytes. Its log-probs depend on nothing else.
 pub fn fingerprint(r: &Response) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let len = u32::try_from(r.prompt.len()).unwrap_or(u32::MAX);
-    for t in std::iter::once(len).chain(r.prompt.iter().chain(&r.completion).copied()) {
-        for byte in t.to_le_bytes() {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+    let tokens = std::iter::once(len).chain(r.prompt.iter().chain(&r.completion).copied());
+    tokens.fold(FNV_OFFSET, |h, t| fnv1a(h, &t.to_le_bytes()))
+}
+
+/// FNV-1a's starting value.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a (64-bit): `h` followed by `bytes`.
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &byte in bytes {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// FNV-1a (64-bit) of a run's training responses, in order: each one's id, [`fingerprint`],
+/// label and partner (the data order and every loss depend on nothing else). Recorded in a
+/// training checkpoint, so that resuming on other data is refused even when it has as many
+/// responses.
+pub fn data_fingerprint(responses: &[Response]) -> u64 {
+    responses.iter().fold(FNV_OFFSET, |h, r| {
+        let partner = r.partner.map_or(u64::MAX, |p| p as u64);
+        let h = fnv1a(h, &(r.id as u64).to_le_bytes());
+        let h = fnv1a(h, &fingerprint(r).to_le_bytes());
+        let h = fnv1a(h, &r.label.to_bits().to_le_bytes());
+        fnv1a(h, &partner.to_le_bytes())
+    })
 }
 
 /// The advice every mismatch ends with.
@@ -111,7 +131,7 @@ impl RefLogps {
         for r in responses {
             let v = self.responses.get(r.id).ok_or_else(|| {
                 format!(
-                    "reference file: has {} responses, the data needs response {} (line {}); \
+                    "reference file: has {} responses, the data needs response {} (line {} of the data file); \
                      {RERUN}",
                     self.responses.len(),
                     r.id,
@@ -120,14 +140,14 @@ impl RefLogps {
             })?;
             if self.fingerprints[r.id] != fingerprint(r) {
                 return Err(format!(
-                    "reference file: response {} (line {}) is not the one its log-probs were \
-                     computed for (the data or the file changed since); {RERUN}",
+                    "reference file: response {} (line {} of the data file) is not the one its \
+                     log-probs were computed for (the data or the file changed since); {RERUN}",
                     r.id, r.line
                 ));
             }
             if v.len() != r.completion.len() + 1 {
                 return Err(format!(
-                    "reference file: response {} (line {}) has {} log-probs, the data has {} \
+                    "reference file: response {} (line {} of the data file) has {} log-probs, the data has {} \
                      scored tokens; {RERUN}",
                     r.id,
                     r.line,
@@ -137,13 +157,22 @@ impl RefLogps {
             }
             if let Some(x) = v.iter().find(|x| !x.is_finite() || **x > 0.0) {
                 return Err(format!(
-                    "reference file: response {} (line {}) has log-prob {x} (must be finite and \
+                    "reference file: response {} (line {} of the data file) has log-prob {x} (must be finite and \
                      at most 0)",
                     r.id, r.line
                 ));
             }
         }
         Ok(())
+    }
+
+    /// [`RefLogps::check`], with the message naming the reference file (`path`) and the data
+    /// file (`data`).
+    pub fn check_file(&self, path: &str, data: &str, responses: &[Response]) -> Result<(), String> {
+        self.check(responses).map_err(|e| {
+            let what = e.strip_prefix("reference file: ").unwrap_or(&e);
+            format!("{path} (the reference file for {data}): {what}")
+        })
     }
 
     /// Per-row reference log-probs for `batch` (0 on unscored rows).
@@ -232,13 +261,16 @@ mod tests {
         let edited = data(&PAIRS.replace("\"5\"", "\"6\""));
         let err = refs.check(&edited).unwrap_err();
         assert!(
-            err.contains("response 3 (line 2)") && err.contains("precompute-ref"),
+            err.contains("response 3 (line 2 of the data file)") && err.contains("precompute-ref"),
             "{err}"
         );
         // Swapped lines: every response has the lengths of the one it replaces.
         let swapped: String = PAIRS.lines().rev().map(|l| format!("{l}\n")).collect();
         let err = refs.check(&data(&swapped)).unwrap_err();
-        assert!(err.contains("response 0 (line 1)"), "{err}");
+        assert!(
+            err.contains("response 0 (line 1 of the data file)"),
+            "{err}"
+        );
         // A file of the first format (no fingerprints) is refused by name.
         let mut old = serde_json::to_value(&refs).unwrap();
         let obj = old.as_object_mut().unwrap();
@@ -262,6 +294,9 @@ mod tests {
         let err = refs.save("/nonexistent/never-written.json").unwrap_err();
         assert!(err.contains("response 2") && err.contains("-inf"), "{err}");
         let err = refs.check(&rs).unwrap_err();
-        assert!(err.contains("response 2 (line 2)"), "{err}");
+        assert!(
+            err.contains("response 2 (line 2 of the data file)"),
+            "{err}"
+        );
     }
 }

@@ -36,21 +36,34 @@ use crate::seq::check_lengths;
 use crate::train::{train, RunControl, StepLog, TrainConfig, TrainState};
 
 /// The responses a run with `config` trains on, from all the responses of a data file: NLL
-/// (SFT) keeps the preferred ones, each alone; the other objectives apply the pairing ratio
-/// (a pairwise objective with a ratio below 1 is an error).
+/// (SFT) keeps the preferred ones, each alone (data without any is an error that says so);
+/// the other objectives apply the pairing ratio (a pairwise objective with a ratio below 1 is
+/// an error).
 pub fn training_responses(
     all: Vec<Response>,
     config: &TrainConfig,
 ) -> Result<Vec<Response>, String> {
     match config.objective {
-        Objective::Nll => Ok(all
-            .into_iter()
-            .filter(|r| r.label > 0.0)
-            .map(|mut r| {
-                r.partner = None;
-                r
-            })
-            .collect()),
+        Objective::Nll => {
+            let n = all.len();
+            let kept: Vec<Response> = all
+                .into_iter()
+                .filter(|r| r.label > 0.0)
+                .map(|mut r| {
+                    r.partner = None;
+                    r
+                })
+                .collect();
+            if kept.is_empty() {
+                return Err(format!(
+                    "sft (objective nll) trains on the preferred responses, \"chosen\" or a \
+                     \"completion\" with \"label\": true, and none of the {n} responses is \
+                     one; give data with preferred responses (or align with an objective that \
+                     also learns from dispreferred ones, such as bnf or kto)"
+                ));
+            }
+            Ok(kept)
+        }
         obj => {
             check_pairing_ratio(&obj, config.pairing_ratio)?;
             apply_pairing_ratio(all, config.pairing_ratio, config.seed)
@@ -92,6 +105,7 @@ pub fn train_run(
         config,
         step: 0,
         responses: responses.len(),
+        data_fingerprint: None,
     };
     let logs = train(
         &mut model, &mut opt, &responses, refs, &mut state, control, label,

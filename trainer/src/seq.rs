@@ -39,14 +39,34 @@ pub fn sequence(r: &Response) -> (Vec<u32>, usize) {
     (s, r.completion.len() + 1)
 }
 
-/// Check that every response fits the model's block size.
+/// The length of a response's sequence, `BOS prompt completion EOS`.
+pub fn sequence_len(r: &Response) -> usize {
+    r.prompt.len() + r.completion.len() + 2
+}
+
+/// The field of a data line a response comes from: `"chosen"` or `"rejected"` for a side of
+/// a pair (by its label), `"completion"` for an unpaired example.
+pub fn side(r: &Response) -> &'static str {
+    match (r.partner.is_some(), r.label > 0.0) {
+        (true, true) => "chosen",
+        (true, false) => "rejected",
+        (false, _) => "completion",
+    }
+}
+
+/// Check that every response fits the model's block size; the message names the line, the
+/// field ([`side`]) and the token counts.
 pub fn check_lengths(responses: &[Response], block_size: usize) -> Result<(), String> {
     for r in responses {
-        let n = r.prompt.len() + r.completion.len() + 2;
+        let n = sequence_len(r);
         if n > block_size {
             return Err(format!(
-                "line {}: response has {n} tokens (with BOS and EOS), more than the block size {block_size}",
-                r.line
+                "line {}: the \"{}\" response has {n} tokens (BOS, {} of prompt, {} of \
+                 completion, EOS), more than the block size {block_size}",
+                r.line,
+                side(r),
+                r.prompt.len(),
+                r.completion.len()
             ));
         }
     }

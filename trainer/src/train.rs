@@ -57,6 +57,46 @@ impl TrainConfig {
     };
 }
 
+impl TrainConfig {
+    /// Check the hyperparameters before any step: at least one step, unit per micro-batch and
+    /// micro-batch per step, a finite learning rate above 0, a finite clipping norm of at least 0
+    /// (0: no clipping) and a pairing ratio in [0, 1]. The message names the command-line flag
+    /// and the value (a NaN learning rate would otherwise train, and its checkpoint, with
+    /// `null` in its JSON, would not load).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps == 0 {
+            return Err(
+                "training: --steps is 0, so nothing would be trained; give at least 1".into(),
+            );
+        }
+        for (flag, v) in [("--batch", self.batch), ("--accum", self.accum)] {
+            if v == 0 {
+                return Err(format!("training: {flag} is 0; give at least 1"));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!(
+                "training: --lr {} is not a learning rate: it must be a finite number above 0",
+                self.lr
+            ));
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return Err(format!(
+                "training: --grad-clip {} is not a gradient norm: it must be a finite number \
+                 above 0, or 0 for no clipping",
+                self.grad_clip
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.pairing_ratio) {
+            return Err(format!(
+                "training: --pairing-ratio {} must be in [0, 1]",
+                self.pairing_ratio
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -72,6 +112,11 @@ pub struct TrainState {
     pub step: usize,
     /// Number of training responses (checked on resume).
     pub responses: usize,
+    /// [`crate::reference::data_fingerprint`] of the training responses: set by the first call
+    /// to [`train`] (when `None` at step 0), checked by every later one, so that a run resumed
+    /// on other data of the same size is refused. `None` in checkpoints of the first format.
+    #[serde(default)]
+    pub data_fingerprint: Option<u64>,
 }
 
 /// What one optimizer step did.
@@ -156,6 +201,54 @@ fn averaged_count(objective: &Objective, lists: &[&[usize]]) -> usize {
     }
 }
 
+/// The most units (pairs or lone responses) one optimizer step may take, `--batch` times
+/// `--accum`: `2^24`, far beyond what a CPU step can process, so that a mistyped value is an
+/// error rather than an abort on a failed allocation.
+pub const MAX_STEP_UNITS: usize = 1 << 24;
+
+/// Check, before the first step, that `cfg`'s micro-batches fit in memory: the step's unit
+/// lists, the largest micro-batch's activations ([`ModelConfig::check_activations`], for
+/// `--batch` units of the longest sequence in the data), and the data order's counter over
+/// the whole run. The message names the flags.
+fn check_memory(
+    cfg: &TrainConfig,
+    model: &crate::model::ModelConfig,
+    responses: &[Response],
+) -> Result<(), String> {
+    let per_step = cfg.batch.checked_mul(cfg.accum);
+    if per_step.is_none_or(|n| n > MAX_STEP_UNITS) {
+        return Err(format!(
+            "training: --batch {} x --accum {} units per step is more than the limit of \
+             {MAX_STEP_UNITS}",
+            cfg.batch, cfg.accum
+        ));
+    }
+    if per_step.and_then(|n| n.checked_mul(cfg.steps)).is_none() {
+        return Err(format!(
+            "training: --steps {} of --batch {} x --accum {} units overflow the count of units \
+             the run takes; give fewer steps",
+            cfg.steps, cfg.batch, cfg.accum
+        ));
+    }
+    let longest = responses
+        .iter()
+        .map(crate::seq::sequence_len)
+        .max()
+        .unwrap_or(1);
+    let paired = responses.iter().any(|r| r.partner.is_some());
+    let per_unit = if paired { 2 } else { 1 };
+    let sequences = cfg.batch * per_unit;
+    model.check_activations(sequences, longest).map_err(|e| {
+        format!(
+            "training: --batch {} is too large for this model and data (up to {per_unit} \
+             sequences per unit, of up to {longest} tokens): {e}; give a smaller --batch (and \
+             more --accum)",
+            cfg.batch
+        )
+    })?;
+    Ok(())
+}
+
 /// Where a call to [`train`] stops and saves.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunControl<'a> {
@@ -186,18 +279,51 @@ pub fn train(
     if responses.is_empty() {
         return Err("training: no responses".into());
     }
-    if cfg.batch == 0 || cfg.accum == 0 {
-        return Err("training: batch and accum must be positive".into());
+    cfg.validate()?;
+    opt.config.validate()?;
+    if state.step >= cfg.steps {
+        return Err(format!(
+            "training: the run is finished (step {} of {}), so there is nothing to train",
+            state.step, cfg.steps
+        ));
     }
-    if cfg.steps == 0 {
-        return Err("training: --steps is 0, so nothing would be trained; give at least 1".into());
+    if let Some(until) = control.until.filter(|&u| u <= state.step) {
+        return Err(format!(
+            "training: --until {until} is not after the run's step {}, so nothing would be \
+             trained; give a step from {} to {}",
+            state.step,
+            state.step + 1,
+            cfg.steps
+        ));
     }
+    check_memory(&cfg, &model.config, responses)?;
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",
             state.responses,
             responses.len()
         ));
+    }
+    let fingerprint = crate::reference::data_fingerprint(responses);
+    match state.data_fingerprint {
+        None if state.step == 0 => state.data_fingerprint = Some(fingerprint),
+        None => {
+            return Err(format!(
+                "training: the run is at step {} but has no fingerprint of its data (a \
+                 checkpoint of an older format), so it cannot be checked that this is the same \
+                 data; start a new run from its weights instead",
+                state.step
+            ))
+        }
+        Some(f) if f != fingerprint => {
+            return Err(format!(
+                "training: the data is not the data the run was started on: as many responses \
+                 ({}), other contents (fingerprint {fingerprint:016x}, the run's {f:016x}); \
+                 resume on the same data file (and the run's --pairing-ratio and --seed)",
+                responses.len()
+            ))
+        }
+        Some(_) => {}
     }
     check_data(&objective, cfg.pairing_ratio, responses, refs)?;
     let refs = refs.filter(|_| objective.needs_reference());

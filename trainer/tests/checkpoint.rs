@@ -6,6 +6,7 @@ use bnf_trainer::checkpoint::{load, save, write_atomic};
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::optim::{AdamW, AdamWConfig};
+use bnf_trainer::train::{TrainConfig, TrainState};
 
 const CFG: ModelConfig = ModelConfig {
     vocab: 11,
@@ -58,5 +59,150 @@ fn failed_save_keeps_the_last_good_checkpoint() {
     std::fs::create_dir(format!("{text}.tmp")).unwrap();
     assert!(write_atomic(text, b"new").is_err());
     assert_eq!(std::fs::read(text).unwrap(), b"old");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint whose config would not read back (JSON writes a NaN as `null`) is not written:
+/// the save fails, naming the file, and the previous checkpoint stays and loads.
+#[test]
+fn a_config_that_would_not_read_back_is_not_written() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-nan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.safetensors");
+    let path = path.to_str().unwrap();
+    let model = Model::new(CFG, 1).unwrap();
+    let opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
+    let mut state = TrainState {
+        config: TrainConfig::DEFAULT,
+        step: 1,
+        responses: 4,
+        data_fingerprint: None,
+    };
+    save(path, &model, Some(&opt), Some(&state)).unwrap();
+    let good = std::fs::read(path).unwrap();
+    state.config.grad_clip = f32::NAN;
+    let err = save(path, &model, Some(&opt), Some(&state)).unwrap_err();
+    assert!(err.contains(path) && err.contains("not written"), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    assert_eq!(
+        load(path).unwrap().train.unwrap().config,
+        TrainConfig::DEFAULT
+    );
+    let mut bad_opt = opt.clone();
+    bad_opt.config.eps = f32::INFINITY;
+    assert!(save(path, &model, Some(&bad_opt), None).is_err());
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}"); // the checkpoint and its JSON copy
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A folder where the JSON copy goes fails the save before the checkpoint is replaced, and a
+/// rename that fails takes its temporary file with it.
+#[test]
+fn a_blocked_json_copy_fails_before_the_checkpoint_changes() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-json-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.safetensors");
+    let path = path.to_str().unwrap();
+    let first = Model::new(CFG, 1).unwrap();
+    save(path, &first, None, None).unwrap();
+    let good = std::fs::read(path).unwrap();
+    std::fs::remove_file(format!("{path}.json")).unwrap();
+    std::fs::create_dir(format!("{path}.json")).unwrap();
+    let err = save(path, &Model::new(CFG, 2).unwrap(), None, None).unwrap_err();
+    assert!(err.contains(&format!("{path}.json")), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), good);
+    // write_atomic onto a folder: the rename fails, and no temporary file stays.
+    let folder = format!("{path}.json");
+    assert!(write_atomic(&folder, b"x").is_err());
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["run.safetensors", "run.safetensors.json"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file that is not a checkpoint (a data file, the JSON copy beside one, an empty or
+/// truncated file) is named and described in words, not by safetensors' error names.
+#[test]
+fn a_file_that_is_not_a_checkpoint_is_described() {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-not-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    save(
+        &p("m.safetensors"),
+        &Model::new(CFG, 1).unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    let good = std::fs::read(p("m.safetensors")).unwrap();
+    let jsonl = "{\"prompt\":\"59+63=\",\"chosen\":\"122\",\"rejected\":\"123\"}\n";
+    let mut longer = good.clone();
+    longer.extend(b"junk");
+    let cases: [(&str, &[u8], &str); 7] = [
+        (
+            "empty.safetensors",
+            b"",
+            "not a safetensors checkpoint (the file is empty)",
+        ),
+        ("short.safetensors", b"abc", "has only 3 bytes"),
+        (
+            "pair.jsonl",
+            jsonl.as_bytes(),
+            "starts with the text \"{\\\"prompt\"",
+        ),
+        (
+            "cut-header.safetensors",
+            &good[..40],
+            "truncated checkpoint",
+        ),
+        (
+            "cut-data.safetensors",
+            &good[..good.len() - 10],
+            "truncated checkpoint",
+        ),
+        (
+            "long.safetensors",
+            &longer,
+            "4 bytes more than its header describes",
+        ),
+        (
+            "zeros.safetensors",
+            &[0xff; 64],
+            "not a safetensors checkpoint",
+        ),
+    ];
+    for (name, bytes, words) in cases {
+        std::fs::write(p(name), bytes).unwrap();
+        let err = load(&p(name)).err().unwrap();
+        assert!(
+            err.starts_with(&p(name)) && err.contains(words),
+            "{name}: {err}"
+        );
+        for raw in [
+            "HeaderTooLarge",
+            "HeaderTooSmall",
+            "MetadataIncomplete",
+            "InvalidHeader",
+        ] {
+            assert!(!err.contains(raw), "{name}: {err}");
+        }
+    }
+    let err = load(&p("m.safetensors.json")).err().unwrap();
+    assert!(
+        err.contains("not a safetensors checkpoint")
+            && err.contains(&format!(
+                "JSON copy of the config beside the checkpoint {}",
+                p("m.safetensors")
+            )),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,22 +5,17 @@
 use bnf_core::OBJECTIVE_NAMES;
 use bnf_trainer::checkpoint;
 use bnf_trainer::cli::{
-    run_eval, run_precompute, run_training, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
+    run_eval, run_precompute, run_sft, run_training, Cli, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
 };
 use bnf_trainer::objective::{Objective, ObjectiveArgs};
 use std::path::{Path, PathBuf};
 
 fn args(data: &str, out: &str) -> TrainArgs {
     let mut a = TrainArgs::new(data, out);
-    a.steps = 3;
-    a.batch = 2;
-    a.lr = 1e-2;
-    a.shape = ShapeArgs {
-        channels: 8,
-        layers: 1,
-        heads: 2,
-        block_size: 32,
-    };
+    a.steps = Some(3);
+    a.batch = Some(2);
+    a.lr = Some(1e-2);
+    a.shape = ShapeArgs::new(8, 1, 2, 32);
     a
 }
 
@@ -193,7 +188,7 @@ fn objective_data_mismatches_fail_before_training() {
             &[name, "pairwise", "line 4", "no partner", "kto"],
         );
         fails(
-            align("pairs.jsonl", name, |a| a.pairing_ratio = 0.5),
+            align("pairs.jsonl", name, |a| a.pairing_ratio = Some(0.5)),
             &[name, "pairwise", "pairing ratio 0.5", "bnf"],
         );
     }
@@ -224,7 +219,7 @@ fn objective_data_mismatches_fail_before_training() {
     for name in ["bnf", "kto"] {
         let mut a = args(&p("d.jsonl"), &p(&format!("{name}.safetensors")));
         a.init = Some(p("sft.safetensors"));
-        a.pairing_ratio = 0.5;
+        a.pairing_ratio = Some(0.5);
         a.objective.objective = Some(name.into());
         let obj = a.objective.resolve("bnf").unwrap();
         run_training(&a, obj).unwrap();
@@ -239,7 +234,7 @@ fn objective_data_mismatches_fail_before_training() {
 fn refused_input_says_what_and_where() {
     let (dir, p) = workdir("refused");
     let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
-    zero.steps = 0;
+    zero.steps = Some(0);
     let err = run_training(&zero, Objective::Nll).unwrap_err();
     assert!(err.contains("--steps is 0"), "{err}");
     assert!(!Path::new(&p("x.safetensors")).exists());
@@ -272,14 +267,535 @@ fn refused_input_says_what_and_where() {
     assert_ne!(edited, text);
     std::fs::write(p("d.jsonl"), edited).unwrap();
     let err = eval("d.jsonl").unwrap_err();
+    let named = format!(
+        "{} (the reference file for {}): response 3 (line 2 of the data file)",
+        p("d.jsonl.ref.json"),
+        p("d.jsonl")
+    );
     assert!(
-        err.contains("response 3 (line 2)") && err.contains("precompute-ref"),
+        err.contains(&named) && err.contains("precompute-ref"),
         "{err}"
     );
     let mut align = args(&p("d.jsonl"), &p("x.safetensors"));
     align.init = Some(p("sft.safetensors"));
+    align.shape = ShapeArgs::default();
     let err = run_training(&align, Objective::Bnf).unwrap_err();
-    assert!(err.contains("precompute-ref"), "{err}");
+    assert!(
+        err.contains(&named) && err.contains("precompute-ref"),
+        "{err}"
+    );
     assert!(!Path::new(&p("x.safetensors")).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Training hyperparameters a run cannot use (NaN, infinite, negative, a learning rate of 0)
+/// are refused before any step, naming the flag and the value: a good checkpoint at `--out`
+/// stays as it was (a NaN learning rate used to overwrite it with one that does not load).
+#[test]
+fn unusable_hyperparameters_are_refused_before_training() {
+    let (dir, p) = workdir("hyper");
+    run_training(&args(&p("d.jsonl"), &p("good.safetensors")), Objective::Nll).unwrap();
+    let good = std::fs::read(p("good.safetensors")).unwrap();
+    type Set = fn(&mut TrainArgs, f32);
+    let cases: [(&str, Set, &[f32]); 3] = [
+        (
+            "--lr",
+            |a, v| a.lr = Some(v),
+            &[f32::NAN, f32::INFINITY, -1e-3, 0.0],
+        ),
+        (
+            "--grad-clip",
+            |a, v| a.grad_clip = Some(v),
+            &[f32::NAN, f32::INFINITY, -1.0],
+        ),
+        (
+            "--weight-decay",
+            |a, v| a.weight_decay = Some(v),
+            &[f32::NAN, f32::NEG_INFINITY, -0.1],
+        ),
+    ];
+    for (flag, set, values) in cases {
+        for &v in values {
+            let mut a = args(&p("d.jsonl"), &p("good.safetensors"));
+            a.save_every = Some(1);
+            set(&mut a, v);
+            let err = run_training(&a, Objective::Nll).unwrap_err();
+            assert!(err.contains(&format!("{flag} {v} ")), "{flag} {v}: {err}");
+            assert_eq!(
+                std::fs::read(p("good.safetensors")).unwrap(),
+                good,
+                "{flag} {v}"
+            );
+        }
+    }
+    // Negative values reach these checks from the command line too (not clap's "unexpected
+    // argument '-1'").
+    for flag in ["--lr", "--grad-clip", "--weight-decay"] {
+        let (data, out) = (p("d.jsonl"), p("x.safetensors"));
+        let argv = ["bnf", "sft", "--data", &data, "--out", &out, flag, "-1"];
+        let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
+        let err = bnf_trainer::cli::run(cli).unwrap_err();
+        assert!(err.contains(&format!("{flag} -1 ")), "{err}");
+    }
+    // The documented "off" values still train.
+    let mut a = args(&p("d.jsonl"), &p("off.safetensors"));
+    a.grad_clip = Some(0.0);
+    a.weight_decay = Some(0.0);
+    run_training(&a, Objective::Nll).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Shapes and batches too large to allocate are errors that name the flags and the size,
+/// before any step (they used to abort the process on a failed allocation, or let the
+/// parameter count wrap around).
+#[test]
+fn huge_shapes_and_batches_are_errors_not_aborts() {
+    let (dir, p) = workdir("huge");
+    let shape = |channels, heads, block_size| ShapeArgs::new(channels, 1, heads, block_size);
+    let cases = [
+        (shape(1_000_000, 1, 64), "--channels 1000000"),
+        (shape(1 << 32, 1, 64), "more than 2^64"),
+        (shape(64, 4, 100_000_000), "--block-size 100000000"),
+        (shape(usize::MAX / 2, 1, 64), "more than 2^64"),
+    ];
+    for (shape, words) in cases {
+        let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
+        a.shape = shape;
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(
+            err.contains(words) && err.contains("more than the limit of 1073741824 parameters"),
+            "{words}: {err}"
+        );
+    }
+    for (batch, accum, words) in [
+        (1 << 24, 1, "--batch 16777216 is too large"),
+        (
+            100_000_000,
+            1,
+            "--batch 100000000 x --accum 1 units per step",
+        ),
+        (usize::MAX, 1, "--batch 18446744073709551615 x --accum 1"),
+        (1 << 20, 1 << 20, "--accum 1048576 units per step"),
+    ] {
+        let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
+        a.batch = Some(batch);
+        a.accum = Some(accum);
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(err.contains(words), "{words}: {err}");
+    }
+    let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
+    a.steps = Some(usize::MAX);
+    a.batch = Some(4);
+    let err = run_training(&a, Objective::Nll).unwrap_err();
+    assert!(err.contains("--steps 18446744073709551615"), "{err}");
+    assert!(!Path::new(&p("x.safetensors")).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An output that is one of the inputs is refused before anything is written: the data, the
+/// `--init` model, the reference file, or (for `precompute-ref`) the model, also through
+/// another name of the same file. `--resume X --out X` is how a run continues, and still works.
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let (dir, p) = workdir("same");
+    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    let data = std::fs::read(p("d.jsonl")).unwrap();
+    let model = std::fs::read(p("sft.safetensors")).unwrap();
+    std::fs::hard_link(p("d.jsonl"), p("link.jsonl")).unwrap();
+    for out in [
+        p("d.jsonl"),
+        p("link.jsonl"),
+        format!("{}/./d.jsonl", dir.display()),
+    ] {
+        let err = run_training(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
+        assert!(err.contains("same file as --data"), "{err}");
+    }
+    let mut init = args(&p("d.jsonl"), &p("sft.safetensors"));
+    init.init = Some(p("sft.safetensors"));
+    let err = run_training(&init, Objective::Nll).unwrap_err();
+    assert!(err.contains("same file as --init"), "{err}");
+    // The data beside a checkpoint's JSON copy: `--out d` would write `d.json`.
+    std::fs::copy(p("d.jsonl"), p("e.json")).unwrap();
+    let err = run_training(&args(&p("e.json"), &p("e")), Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("JSON copy") && err.contains("same file as --data"),
+        "{err}"
+    );
+    let precompute = |out: &str| {
+        run_precompute(&RefArgs {
+            model: p("sft.safetensors"),
+            data: p("d.jsonl"),
+            out: Some(out.into()),
+        })
+    };
+    let err = precompute(&p("sft.safetensors")).unwrap_err();
+    assert!(err.contains("same file as --model"), "{err}");
+    let err = precompute(&p("d.jsonl")).unwrap_err();
+    assert!(err.contains("same file as --data"), "{err}");
+    assert_eq!(std::fs::read(p("d.jsonl")).unwrap(), data);
+    assert_eq!(std::fs::read(p("sft.safetensors")).unwrap(), model);
+    // Continuing a run into its own checkpoint is the point of --resume.
+    let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
+    first.until = Some(1);
+    run_training(&first, Objective::Nll).unwrap();
+    let mut resume = args(&p("d.jsonl"), &p("run.safetensors"));
+    resume.resume = Some(p("run.safetensors"));
+    assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An output that cannot be written fails before step 1, naming the path given (not its
+/// temporary file): a missing folder, a folder given as the file, a folder where the JSON copy
+/// goes. Nothing is left behind.
+#[test]
+fn unwritable_outputs_fail_before_training() {
+    let (dir, p) = workdir("outputs");
+    std::fs::create_dir(p("adir")).unwrap();
+    std::fs::create_dir(p("x.safetensors.json")).unwrap();
+    let cases = [
+        (
+            p("nope/x.safetensors"),
+            format!("the folder {} does not exist", p("nope")),
+        ),
+        (p("adir"), "names a folder".to_string()),
+        (format!("{}/", p("adir")), "names a folder".to_string()),
+        (
+            p("x.safetensors"),
+            format!("JSON copy {}.json: names a folder", p("x.safetensors")),
+        ),
+    ];
+    for (out, words) in cases {
+        let err = run_training(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
+        assert!(
+            err.contains("--out") && err.contains(&words),
+            "{out}: {err}"
+        );
+    }
+    let err = run_precompute(&RefArgs {
+        model: p("missing.safetensors"),
+        data: p("d.jsonl"),
+        out: Some(p("nope/r.json")),
+    })
+    .unwrap_err();
+    assert!(
+        err.contains("does not exist") && err.contains("nope/r.json"),
+        "{err}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["adir", "d.jsonl", "pairs.jsonl", "x.safetensors.json"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--resume` continues the run as it was saved: a training or shape flag given that differs
+/// from the run's is an error (it used to be ignored), one that agrees is fine, `--init` is
+/// refused beside it, and a finished run says so. The checkpoint is untouched by a refusal.
+#[test]
+fn resume_refuses_flags_that_differ_from_the_run() {
+    let (dir, p) = workdir("resume-flags");
+    let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
+    first.until = Some(1);
+    run_training(&first, Objective::Nll).unwrap();
+    let saved = std::fs::read(p("run.safetensors")).unwrap();
+    let resume = || {
+        let mut a = args(&p("d.jsonl"), &p("run.safetensors"));
+        a.resume = Some(p("run.safetensors"));
+        a
+    };
+    type Set = fn(&mut TrainArgs);
+    let cases: [(Set, &str); 10] = [
+        (|a| a.lr = Some(0.5), "--lr 0.5 (the run's: 0.01)"),
+        (|a| a.batch = Some(3), "--batch 3 (the run's: 2)"),
+        (|a| a.steps = Some(40), "--steps 40 (the run's: 3)"),
+        (|a| a.seed = Some(9), "--seed 9 (the run's: 0)"),
+        (|a| a.accum = Some(2), "--accum 2 (the run's: 1)"),
+        (|a| a.grad_clip = Some(0.0), "--grad-clip 0 (the run's: 1)"),
+        (
+            |a| a.weight_decay = Some(0.1),
+            "--weight-decay 0.1 (the run's: 0)",
+        ),
+        (|a| a.save_every = Some(1), "--save-every 1 (the run's: 0)"),
+        (
+            |a| a.shape.channels = Some(16),
+            "--channels 16 (the model's: 8)",
+        ),
+        (
+            |a| a.shape.block_size = Some(64),
+            "--block-size 64 (the model's: 32)",
+        ),
+    ];
+    for (set, words) in cases {
+        let mut a = resume();
+        set(&mut a);
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(err.contains(words), "{words}: {err}");
+        assert_eq!(
+            std::fs::read(p("run.safetensors")).unwrap(),
+            saved,
+            "{words}"
+        );
+    }
+    let mut both = resume();
+    both.init = Some(p("run.safetensors"));
+    let err = run_training(&both, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("--init and --resume exclude each other"),
+        "{err}"
+    );
+    // `--until` at or before the checkpoint's step would train nothing.
+    for until in [0, 1] {
+        let mut a = resume();
+        a.until = Some(until);
+        let err = run_training(&a, Objective::Nll).unwrap_err();
+        assert!(
+            err.contains(&format!("--until {until} is not after the run's step 1")),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(p("run.safetensors")).unwrap(), saved);
+    // The flags the run was started with agree, and it runs to its end; then it is finished.
+    assert_eq!(run_training(&resume(), Objective::Nll).unwrap().len(), 2);
+    let err = run_training(&resume(), Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("is finished (step 3 of 3)") && err.contains("--init"),
+        "{err}"
+    );
+    // A new run with --until 0 trains nothing either.
+    let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
+    zero.until = Some(0);
+    let err = run_training(&zero, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("--until 0 is not after the run's step 0"),
+        "{err}"
+    );
+    assert!(!Path::new(&p("x.safetensors")).exists());
+    // A model from --init keeps its shape: a shape flag that differs is refused.
+    let mut init = args(&p("d.jsonl"), &p("x.safetensors"));
+    init.init = Some(p("run.safetensors"));
+    init.shape.heads = Some(4);
+    let err = run_training(&init, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("--init") && err.contains("--heads 4 (the model's: 2)"),
+        "{err}"
+    );
+    init.shape = ShapeArgs::default();
+    run_training(&init, Objective::Nll).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `sft` refuses what only `align` uses (`--pairing-ratio`, `--ref`, a run started by
+/// `align`) instead of ignoring it, and its help does not offer those flags.
+#[test]
+fn sft_refuses_what_only_align_uses() {
+    use clap::CommandFactory;
+    let (dir, p) = workdir("sft-only");
+    let mut ratio = args(&p("d.jsonl"), &p("x.safetensors"));
+    ratio.pairing_ratio = Some(0.5);
+    let err = run_sft(&ratio).unwrap_err();
+    assert!(
+        err.contains("--pairing-ratio does not apply to sft"),
+        "{err}"
+    );
+    let mut reference = args(&p("d.jsonl"), &p("x.safetensors"));
+    reference.reference = Some(p("d.jsonl.ref.json"));
+    let err = run_sft(&reference).unwrap_err();
+    assert!(err.contains("--ref does not apply to sft"), "{err}");
+    // The same flags with an align objective that has no use for them.
+    let mut simpo = args(&p("pairs.jsonl"), &p("x.safetensors"));
+    simpo.objective.objective = Some("simpo".into());
+    simpo.reference = Some(p("pairs.jsonl.ref.json"));
+    let err = run_training(&simpo, simpo.objective.resolve("bnf").unwrap()).unwrap_err();
+    assert!(
+        err.contains("--ref does not apply to objective simpo"),
+        "{err}"
+    );
+    assert!(!Path::new(&p("x.safetensors")).exists());
+
+    // A run started by align is not continued by sft (it used to run DPO).
+    run_sft(&args(&p("pairs.jsonl"), &p("sft.safetensors"))).unwrap();
+    run_precompute(&RefArgs {
+        model: p("sft.safetensors"),
+        data: p("pairs.jsonl"),
+        out: None,
+    })
+    .unwrap();
+    let mut dpo = args(&p("pairs.jsonl"), &p("dpo.safetensors"));
+    dpo.objective.objective = Some("dpo".into());
+    dpo.init = Some(p("sft.safetensors"));
+    dpo.until = Some(1);
+    run_training(&dpo, dpo.objective.resolve("bnf").unwrap()).unwrap();
+    let mut again = args(&p("pairs.jsonl"), &p("dpo.safetensors"));
+    again.resume = Some(p("dpo.safetensors"));
+    let err = run_sft(&again).unwrap_err();
+    assert!(err.contains("bnf align --resume"), "{err}");
+    // `sft` continues its own runs.
+    let mut sft = args(&p("pairs.jsonl"), &p("sft2.safetensors"));
+    sft.until = Some(1);
+    run_sft(&sft).unwrap();
+    sft.until = None;
+    sft.resume = Some(p("sft2.safetensors"));
+    assert_eq!(run_sft(&sft).unwrap().len(), 2);
+
+    let mut cli = Cli::command();
+    let help = |cli: &mut clap::Command, name: &str| {
+        cli.find_subcommand_mut(name)
+            .unwrap()
+            .render_long_help()
+            .to_string()
+    };
+    let (sft_help, align_help) = (help(&mut cli, "sft"), help(&mut cli, "align"));
+    for flag in ["--objective", "--beta", "--z0", "--ref", "--pairing-ratio"] {
+        assert!(!sft_help.contains(flag), "sft --help offers {flag}");
+        assert!(align_help.contains(flag), "align --help lacks {flag}");
+    }
+    assert!(sft_help.contains("--steps") && sft_help.contains("[default: 200]"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run resumed on other data with as many responses (one answer edited) is refused: the
+/// checkpoint records a fingerprint of its training data. A checkpoint of the first format
+/// (no format tag, no fingerprint) still loads, but is not resumed; an unknown format is
+/// refused by name.
+#[test]
+fn resume_on_other_data_is_refused() {
+    let (dir, p) = workdir("resume-data");
+    let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
+    first.until = Some(1);
+    run_training(&first, Objective::Nll).unwrap();
+    let saved = checkpoint::load(&p("run.safetensors"))
+        .unwrap()
+        .train
+        .unwrap();
+    assert!(saved.data_fingerprint.is_some());
+    let text = std::fs::read_to_string(p("d.jsonl")).unwrap();
+    let edited = text.replacen("\"chosen\": \"4\"", "\"chosen\": \"7\"", 1);
+    assert_ne!(edited, text);
+    std::fs::write(p("edited.jsonl"), edited).unwrap();
+    let mut resume = args(&p("edited.jsonl"), &p("run.safetensors"));
+    resume.resume = Some(p("run.safetensors"));
+    let err = run_training(&resume, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("not the data the run was started on") && err.contains("as many responses"),
+        "{err}"
+    );
+    // Rewrite the checkpoint as the first format wrote it.
+    let bytes = std::fs::read(p("run.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&header.metadata().as_ref().unwrap()["bnf"]).unwrap();
+    let write_with = |meta: &serde_json::Value, path: &str| {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+        let m = std::collections::HashMap::from([("bnf".to_string(), meta.to_string())]);
+        std::fs::write(path, safetensors::serialize(tensors, &Some(m)).unwrap()).unwrap();
+    };
+    let obj = meta.as_object_mut().unwrap();
+    assert_eq!(obj.remove("format").unwrap(), checkpoint::FORMAT);
+    obj["train"]
+        .as_object_mut()
+        .unwrap()
+        .remove("data_fingerprint")
+        .unwrap();
+    write_with(&meta, &p("old.safetensors"));
+    let old = checkpoint::load(&p("old.safetensors")).unwrap();
+    assert_eq!(old.train.unwrap().data_fingerprint, None);
+    let mut again = args(&p("d.jsonl"), &p("old.safetensors"));
+    again.resume = Some(p("old.safetensors"));
+    let err = run_training(&again, Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("first format") && err.contains("--init"),
+        "{err}"
+    );
+    let mut init = args(&p("d.jsonl"), &p("new.safetensors"));
+    init.init = Some(p("old.safetensors"));
+    run_training(&init, Objective::Nll).unwrap();
+    meta["format"] = "bnf-checkpoint/9".into();
+    write_with(&meta, &p("future.safetensors"));
+    let err = checkpoint::load(&p("future.safetensors")).err().unwrap();
+    assert!(err.contains("bnf-checkpoint/9"), "{err}");
+    // The same data resumes.
+    resume.data = p("d.jsonl");
+    assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A response longer than the block size is reported with the data file, its line, the field
+/// it comes from (chosen, rejected or completion) and what to do, which depends on where the
+/// block size comes from (`--block-size`, or a checkpoint whose block size is fixed).
+#[test]
+fn a_response_too_long_names_its_file_field_and_fix() {
+    let (dir, p) = workdir("too-long");
+    run_sft(&args(&p("d.jsonl"), &p("sft.safetensors"))).unwrap();
+    let long = "9".repeat(40);
+    let pair = format!("{{\"prompt\": \"1+1=\", \"chosen\": \"2\", \"rejected\": \"{long}\"}}\n");
+    let lone = format!("{{\"prompt\": \"1+1=\", \"completion\": \"{long}\", \"label\": true}}\n");
+    let text = std::fs::read_to_string(p("pairs.jsonl")).unwrap();
+    std::fs::write(p("long-rejected.jsonl"), format!("{text}{pair}")).unwrap();
+    std::fs::write(p("long-lone.jsonl"), format!("{text}{lone}")).unwrap();
+    // sft trains on the chosen side only: a long rejected side does not matter.
+    run_sft(&args(&p("long-rejected.jsonl"), &p("a.safetensors"))).unwrap();
+    let err = run_sft(&args(&p("long-lone.jsonl"), &p("x.safetensors"))).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "{}: line 4: the \"completion\" response has 46 tokens",
+            p("long-lone.jsonl")
+        )) && err.contains("block size 32; raise --block-size to at least 46"),
+        "{err}"
+    );
+    let mut align = args(&p("long-rejected.jsonl"), &p("x.safetensors"));
+    align.init = Some(p("sft.safetensors"));
+    align.shape = ShapeArgs::default();
+    let err = run_training(&align, Objective::Bnf).unwrap_err();
+    assert!(
+        err.contains("line 4: the \"rejected\" response has 46 tokens")
+            && err.contains(&format!("model from --init {}", p("sft.safetensors")))
+            && err.contains("--block-size 46 or more"),
+        "{err}"
+    );
+    // A pair split by the pairing ratio still names the side its response came from (when
+    // the long side is the one kept; otherwise training goes on to want a reference file).
+    align.pairing_ratio = Some(0.0);
+    let mut named = 0;
+    for seed in 0..8 {
+        align.seed = Some(seed);
+        let err = run_training(&align, Objective::Bnf).unwrap_err();
+        if err.contains("line 4") {
+            assert!(err.contains("line 4: the \"rejected\" response"), "{err}");
+            named += 1;
+        }
+    }
+    assert!(named > 0);
+    let err = run_eval(&EvalArgs {
+        model: p("sft.safetensors"),
+        data: p("long-lone.jsonl"),
+        reference: None,
+        max_new: 0,
+    })
+    .unwrap_err();
+    assert!(err.contains("line 4") && err.contains("--model"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `sft` on data without a preferred response says what sft trains on and that the file has
+/// none (it used to say "training: no responses").
+#[test]
+fn sft_without_preferred_responses_says_so() {
+    let (dir, p) = workdir("no-chosen");
+    let lines = "{\"prompt\": \"2+3=\", \"completion\": \"6\", \"label\": false}\n".repeat(3);
+    std::fs::write(p("bad-only.jsonl"), lines).unwrap();
+    let err = run_sft(&args(&p("bad-only.jsonl"), &p("x.safetensors"))).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "{}: sft (objective nll) trains on the preferred",
+            p("bad-only.jsonl")
+        )) && err.contains("none of the 3 responses"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -72,3 +72,25 @@ fn right_padding_leaves_real_positions_bit_identical() {
         );
     }
 }
+
+/// A forward too large for memory is an error naming the batch, not an abort.
+#[test]
+fn a_huge_forward_is_an_error() {
+    let cfg = ModelConfig {
+        vocab: 11,
+        block_size: 1 << 20,
+        channels: 8,
+        heads: 2,
+        layers: 1,
+    };
+    let mut model = Model::new(cfg, 1).unwrap();
+    let t = 1 << 20;
+    let err = model.forward(&vec![1; t], 1, t).unwrap_err();
+    assert!(
+        err.contains("a forward of 1 sequences of 1048576 tokens")
+            && err.contains("more than the limit"),
+        "{err}"
+    );
+    // The model still runs a batch that fits.
+    model.forward(&[1, 2, 3], 1, 3).unwrap();
+}

@@ -47,6 +47,7 @@ fn fresh(objective: Objective, pairing_ratio: f64, n: usize) -> (Model, AdamW, T
         config,
         step: 0,
         responses: n,
+        data_fingerprint: None,
     };
     (model, opt, state)
 }
@@ -172,4 +173,35 @@ fn resumed_kto_matches_uninterrupted() {
         build("kto", &[("beta", 0.2), ("undesirable_weight", 1.5)]).unwrap(),
         0.5,
     );
+}
+
+/// A call that would train nothing is an error, not a silent success: `until` at or before
+/// the run's step, or a run that is finished.
+#[test]
+fn nothing_to_train_is_an_error() {
+    let rs = data(1.0);
+    let (mut m, mut o, mut s) = fresh(Objective::Nll, 1.0, rs.len());
+    let mut run = |until: Option<usize>| {
+        let control = RunControl {
+            until,
+            ..RunControl::default()
+        };
+        train(&mut m, &mut o, &rs, None, &mut s, control, "test")
+    };
+    let err = run(Some(0)).unwrap_err();
+    assert!(
+        err.contains("--until 0 is not after the run's step 0"),
+        "{err}"
+    );
+    assert_eq!(run(Some(3)).unwrap().len(), 3);
+    for until in [2, 3] {
+        let err = run(Some(until)).unwrap_err();
+        assert!(
+            err.contains(&format!("--until {until} is not after the run's step 3")),
+            "{err}"
+        );
+    }
+    assert_eq!(run(None).unwrap().len(), 5);
+    let err = run(None).unwrap_err();
+    assert!(err.contains("finished (step 8 of 8)"), "{err}");
 }

@@ -14,21 +14,16 @@ use bnf_trainer::run::train_run;
 use bnf_trainer::train::{RunControl, StepLog, TrainConfig};
 
 fn shape() -> ShapeArgs {
-    ShapeArgs {
-        channels: 16,
-        layers: 1,
-        heads: 2,
-        block_size: 16,
-    }
+    ShapeArgs::new(16, 1, 2, 16)
 }
 
 fn args(data: &str, out: &str, steps: usize) -> TrainArgs {
     let mut a = TrainArgs::new(data, out);
-    a.steps = steps;
-    a.batch = 4;
-    a.accum = 2;
-    a.lr = 3e-3;
-    a.seed = 5;
+    a.steps = Some(steps);
+    a.batch = Some(4);
+    a.accum = Some(2);
+    a.lr = Some(3e-3);
+    a.seed = Some(5);
     a.shape = shape();
     a
 }

@@ -50,30 +50,42 @@ named_tensors! {
     }
 }
 
-/// The number of elements of each activation tensor for `b` sequences of length `t`.
-pub fn act_sizes(c: &ModelConfig, b: usize, t: usize) -> Vec<usize> {
+/// The number of elements of each activation tensor for `b` sequences of length `t`, or `None`
+/// when one does not fit in `usize` (every product checked).
+pub fn act_sizes(c: &ModelConfig, b: usize, t: usize) -> Option<Vec<usize>> {
     let (v, ch, l, nh) = (c.vocab, c.channels, c.layers, c.heads);
-    let n = b * t;
-    vec![
-        n * ch,
-        l * n * ch,
-        l * n,
-        l * n,
-        l * n * 3 * ch,
-        l * n * ch,
-        l * b * nh * t * t,
-        l * n * ch,
-        l * n * ch,
-        l * n * ch,
-        l * n,
-        l * n,
-        l * n * 4 * ch,
-        l * n * 4 * ch,
-        l * n * ch,
-        l * n * ch,
-        n * ch,
-        n,
-        n,
-        n * v,
+    let mul = |dims: &[usize]| dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    let n = mul(&[b, t])?;
+    [
+        mul(&[n, ch]),
+        mul(&[l, n, ch]),
+        mul(&[l, n]),
+        mul(&[l, n]),
+        mul(&[l, n, 3, ch]),
+        mul(&[l, n, ch]),
+        mul(&[l, b, nh, t, t]),
+        mul(&[l, n, ch]),
+        mul(&[l, n, ch]),
+        mul(&[l, n, ch]),
+        mul(&[l, n]),
+        mul(&[l, n]),
+        mul(&[l, n, 4, ch]),
+        mul(&[l, n, 4, ch]),
+        mul(&[l, n, ch]),
+        mul(&[l, n, ch]),
+        mul(&[n, ch]),
+        Some(n),
+        Some(n),
+        mul(&[n, v]),
     ]
+    .into_iter()
+    .collect()
+}
+
+/// The number of activation values (the same again for their gradients) of a forward of `b`
+/// sequences of length `t`, or `None` when it does not fit in `usize`.
+pub fn act_count(c: &ModelConfig, b: usize, t: usize) -> Option<usize> {
+    act_sizes(c, b, t)?
+        .into_iter()
+        .try_fold(0usize, |sum, n| sum.checked_add(n))
 }

@@ -12,6 +12,7 @@ pub mod params;
 use crate::rng::Rng;
 use acts::{act_sizes, Acts};
 use buffer::{layer, layer_mut};
+use config::gib;
 pub use config::ModelConfig;
 use layers::*;
 use params::{param_sizes, Params};
@@ -33,13 +34,22 @@ pub struct Model {
     shape: (usize, usize),
 }
 
+/// `n` zeros, or an error (not an abort) when the memory cannot be had.
+fn zeros(n: usize) -> Result<Vec<f32>, String> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|e| format!("model: {n} parameters ({}): {e}", gib(n)))?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
 impl Model {
     /// A model with GPT-2's initialisation: weights `N(0, 0.02)` (residual projections scaled
     /// by `1/sqrt(2L)`), LayerNorm weights 1, biases 0.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self, String> {
         config.validate()?;
         let sizes = param_sizes(&config);
-        let mut params = vec![0.0f32; sizes.iter().sum()];
+        let mut params = zeros(sizes.iter().sum())?;
         let mut rng = Rng::new(seed);
         let proj_std = 0.02 / (2.0 * config.layers as f64).sqrt();
         let names = Params::NAMES;
@@ -74,7 +84,7 @@ impl Model {
         }
         Ok(Model {
             config,
-            grads: vec![0.0; n],
+            grads: zeros(n)?,
             params,
             param_sizes: sizes,
             acts: Vec::new(),
@@ -137,8 +147,14 @@ impl Model {
             ));
         }
         if self.shape != (b, t) {
-            self.act_sizes = act_sizes(&cfg, b, t);
-            let n: usize = self.act_sizes.iter().sum();
+            let n = cfg
+                .check_activations(b, t)
+                .map_err(|e| format!("model: {e}"))?;
+            for buf in [&mut self.acts, &mut self.grad_acts] {
+                buf.try_reserve_exact(n.saturating_sub(buf.len()))
+                    .map_err(|e| format!("model: activations of {b} x {t} ({}): {e}", gib(n)))?;
+            }
+            self.act_sizes = act_sizes(&cfg, b, t).expect("checked above");
             self.acts.resize(n, 0.0);
             self.grad_acts.resize(n, 0.0);
             self.shape = (b, t);

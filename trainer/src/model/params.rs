@@ -43,27 +43,39 @@ named_tensors! {
     }
 }
 
-/// The shape of each parameter tensor, in buffer order.
+/// The shape of each parameter tensor, in buffer order (`c` checked by
+/// [`ModelConfig::validate`], so every size fits; see [`param_count`]).
 pub fn param_shapes(c: &ModelConfig) -> Vec<Vec<usize>> {
     let (v, t, ch, l) = (c.vocab, c.block_size, c.channels, c.layers);
+    let (ch3, ch4) = (ch.saturating_mul(3), ch.saturating_mul(4));
     vec![
         vec![v, ch],
         vec![t, ch],
         vec![l, ch],
         vec![l, ch],
-        vec![l, 3 * ch, ch],
-        vec![l, 3 * ch],
+        vec![l, ch3, ch],
+        vec![l, ch3],
         vec![l, ch, ch],
         vec![l, ch],
         vec![l, ch],
         vec![l, ch],
-        vec![l, 4 * ch, ch],
-        vec![l, 4 * ch],
-        vec![l, ch, 4 * ch],
+        vec![l, ch4, ch],
+        vec![l, ch4],
+        vec![l, ch, ch4],
         vec![l, ch],
         vec![ch],
         vec![ch],
     ]
+}
+
+/// The number of parameters of `c`, or `None` when it does not fit in `usize` (every product
+/// checked, so a huge shape is an error rather than a count that wrapped around).
+pub fn param_count(c: &ModelConfig) -> Option<usize> {
+    // A `4C` that saturated in `param_shapes` makes its tensor's product overflow too.
+    param_shapes(c).iter().try_fold(0usize, |sum, shape| {
+        let n = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?;
+        sum.checked_add(n)
+    })
 }
 
 /// The number of elements of each parameter tensor, in buffer order.

@@ -95,9 +95,7 @@ pub struct Loss {
 impl Loss {
     /// `objective` on `device`; a device this build or machine cannot use is an error.
     pub fn new(objective: Objective, device: Device) -> Result<Self, String> {
-        objective
-            .validate()
-            .map_err(|e| format!("objective {}: {e}", objective.name()))?;
+        objective.validate().map_err(params::config_error)?;
         let gpu = match device {
             Device::Cpu => None,
             Device::Gpu => Some(gpu::GpuLoss::new()?),

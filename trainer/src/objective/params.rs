@@ -3,7 +3,7 @@
 //! uses the values the run started with. The objective itself is `bnf_core::Objective`; this
 //! file only names the fields of its typed configurations.
 
-use bnf_core::{Objective, OBJECTIVE_NAMES};
+use bnf_core::{BnfError, IpoConfig, Objective, OBJECTIVE_NAMES};
 use clap::Args;
 
 /// One hyperparameter of an objective's configuration.
@@ -61,6 +61,36 @@ pub fn display(obj: &Objective) -> String {
     format!("{}({})", obj.name(), ps.join(", "))
 }
 
+/// The values core accepts for the hyperparameter `name`, in words for messages (the test
+/// `domains_agree_with_core` holds them to core's checks).
+pub fn domain(name: &str) -> String {
+    match name {
+        "beta" => "finite and above 0".into(),
+        "tau" => format!("finite and at least {}", IpoConfig::MIN_TAU),
+        "lambda" | "desirable_weight" | "undesirable_weight" | "z0" => {
+            "finite and at least 0".into()
+        }
+        _ => "finite".into(),
+    }
+}
+
+/// Core's refusal of an objective's configuration as the trainer says it: the objective named
+/// once, then the parameter, its value and its range, with the flag that sets it.
+pub fn config_error(e: BnfError) -> String {
+    match e {
+        BnfError::InvalidConfig {
+            objective,
+            what,
+            value,
+        } => format!(
+            "objective {objective}: {what} = {value} is out of range ({} must be {})",
+            flag(what),
+            domain(what)
+        ),
+        other => format!("objective: {other}"),
+    }
+}
+
 /// The command-line spelling of a parameter name.
 fn flag(name: &str) -> String {
     format!("--{}", name.replace('_', "-"))
@@ -91,8 +121,7 @@ pub fn with_params(obj: Objective, given: &[(&str, f32)]) -> Result<Objective, S
         }
     }
     drop(slots);
-    out.validate()
-        .map_err(|e| format!("objective {}: {e}", out.name()))?;
+    out.validate().map_err(config_error)?;
     Ok(out)
 }
 
@@ -349,9 +378,9 @@ mod tests {
         let err = parse(&["--objective", "dpo", "--beta", "-1"])
             .resolve("bnf")
             .unwrap_err();
-        assert!(
-            err.contains("beta") && err.contains("out of range"),
-            "{err}"
+        assert_eq!(
+            err,
+            "objective dpo: beta = -1 is out of range (--beta must be finite and above 0)"
         );
         assert_eq!(
             parse(&["--objective", "dpo", "--beta", "0.5"])
@@ -359,6 +388,36 @@ mod tests {
                 .unwrap(),
             Objective::Dpo(DpoConfig { beta: 0.5 })
         );
+    }
+
+    /// What `domain` says of each parameter is what core checks: probed at the edges.
+    #[test]
+    fn domains_agree_with_core() {
+        for name in OBJECTIVE_NAMES {
+            let obj = Objective::parse(name).unwrap();
+            for (p, _) in params(&obj) {
+                let (ok, bad): (Vec<f32>, Vec<f32>) = match domain(p).as_str() {
+                    "finite and above 0" => (vec![f32::MIN_POSITIVE, 1e30], vec![0.0, -1.0]),
+                    "finite and at least 0" => (vec![0.0, 1e30], vec![-f32::MIN_POSITIVE]),
+                    "finite" => (vec![-1e30, 0.0, 1e30], vec![]),
+                    d => {
+                        assert_eq!(p, "tau", "{d}");
+                        let min = IpoConfig::MIN_TAU;
+                        (vec![min, 1e30], vec![min * 0.99, 0.0])
+                    }
+                };
+                let bad = bad
+                    .into_iter()
+                    .chain([f32::NAN, f32::INFINITY, f32::NEG_INFINITY]);
+                for v in ok {
+                    assert!(with_params(obj, &[(p, v)]).is_ok(), "{name} {p} = {v}");
+                }
+                for v in bad {
+                    let err = with_params(obj, &[(p, v)]).unwrap_err();
+                    assert!(err.contains(&domain(p)), "{name} {p} = {v}: {err}");
+                }
+            }
+        }
     }
 
     #[test]
