@@ -1147,7 +1147,9 @@ const char *bnf_status_name(int32_t status);
 
 /**
  * Set how many threads the batch entries may use (0: all cores, the default). Results are
- * bitwise identical for every value. Process-wide.
+ * bitwise identical for every value. Process-wide. Any value is accepted: a batch starts at
+ * most one thread per row and per 16384 logits, and runs on the calling thread what the
+ * system refuses to start.
  */
 void bnf_set_num_threads(size_t n);
 
