@@ -50,7 +50,7 @@ pub struct Checkpoint {
 /// holds either its previous content or all of `bytes`, never a part. On failure (also of the
 /// rename) the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
-    let tmp = format!("{path}.tmp");
+    let tmp = crate::paths::tmp_path(path);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -69,13 +69,16 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
     })
 }
 
-/// Save `model` (and optionally the optimizer and training state) to `path`.
-pub fn save(
+/// The JSON config a checkpoint of `model` (and optionally the optimizer and training state)
+/// at `path` stores, or an error if it would not read back as written: JSON stores a NaN or
+/// infinity as `null`, and a file with one would not load (nor resume), so it must not be
+/// written, let alone replace a good checkpoint. Training calls it before step 1 too.
+pub fn config_json(
     path: &str,
     model: &Model,
     optimizer: Option<&AdamW>,
     train: Option<&TrainState>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let info = CheckpointInfo {
         format: FORMAT.into(),
         model: model.config,
@@ -84,8 +87,6 @@ pub fn save(
         train: train.cloned(),
     };
     let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
-    // What cannot be read back is not written: JSON stores a NaN or infinity as `null`, and a
-    // file with one would not load (nor resume), so it must not replace a good checkpoint.
     let back = serde_json::from_str::<CheckpointInfo>(&json);
     if back.as_ref().ok() != Some(&info) {
         let why = match back {
@@ -97,6 +98,17 @@ pub fn save(
              if any, is kept"
         ));
     }
+    Ok(json)
+}
+
+/// Save `model` (and optionally the optimizer and training state) to `path`.
+pub fn save(
+    path: &str,
+    model: &Model,
+    optimizer: Option<&AdamW>,
+    train: Option<&TrainState>,
+) -> Result<(), String> {
+    let json = config_json(path, model, optimizer, train)?;
     // One metadata key, so the header's bytes do not depend on hash order.
     let meta = HashMap::from([("bnf".to_string(), json.clone())]);
     let shapes = param_shapes(&model.config);
@@ -109,7 +121,7 @@ pub fn save(
     let bytes = safetensors::serialize(tensors, &Some(meta)).map_err(|e| format!("{path}: {e}"))?;
     // Both files can be written before either is: a folder named like the JSON copy fails
     // the save before the checkpoint changes.
-    let json_path = format!("{path}.json");
+    let json_path = crate::paths::json_copy_path(path);
     crate::paths::check_target("checkpoint", path)?;
     crate::paths::check_target("checkpoint's JSON copy", &json_path)?;
     write_atomic(path, &bytes)?;

@@ -5,6 +5,16 @@
 
 use std::path::Path;
 
+/// The temporary file [`crate::checkpoint::write_atomic`] writes `path` through.
+pub fn tmp_path(path: &str) -> String {
+    format!("{path}.tmp")
+}
+
+/// The JSON copy of a checkpoint's config, written beside the checkpoint `path`.
+pub fn json_copy_path(path: &str) -> String {
+    format!("{path}.json")
+}
+
 /// The folder `path` is written in (`.` for a bare file name).
 fn folder(path: &str) -> &Path {
     match Path::new(path).parent() {
@@ -37,7 +47,7 @@ pub fn check_target(what: &str, path: &str) -> Result<(), String> {
         }
         Err(e) => return Err(format!("{what} {path}: folder {}: {e}", dir.display())),
     }
-    let tmp = format!("{path}.tmp");
+    let tmp = tmp_path(path);
     if Path::new(&tmp).is_dir() {
         return Err(format!(
             "{what} {path}: its temporary file {tmp} is a folder; move it out of the way"
@@ -51,7 +61,7 @@ pub fn check_target(what: &str, path: &str) -> Result<(), String> {
 /// read-only folder fails now rather than after the work.
 pub fn check_output(what: &str, path: &str) -> Result<(), String> {
     check_target(what, path)?;
-    let tmp = format!("{path}.tmp");
+    let tmp = tmp_path(path);
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -92,16 +102,24 @@ pub fn same_file(a: &str, b: &str) -> bool {
     }
 }
 
-/// Refuse to write `out` (`what`) when it is one of `inputs` (`(flag, path)`): the write would
-/// replace that input (the data, a model) with the output.
+/// Refuse to write `out` (`what`) when it, or its temporary file ([`tmp_path`]), is one of
+/// `inputs` (`(flag, path)`): the write would replace that input (the data, a model) with the
+/// output.
 pub fn check_not_input(what: &str, out: &str, inputs: &[(&str, &str)]) -> Result<(), String> {
-    match inputs.iter().find(|(_, input)| same_file(out, input)) {
-        Some((flag, input)) => Err(format!(
-            "{what} {out} is the same file as {flag} {input}; writing it would replace that \
-             input, so give another output path"
-        )),
-        None => Ok(()),
+    let tmp = tmp_path(out);
+    let written = [
+        (out, format!("{what} {out}")),
+        (&tmp, format!("{what} {out}: its temporary file {tmp}")),
+    ];
+    for (path, name) in written {
+        if let Some((flag, input)) = inputs.iter().find(|(_, input)| same_file(path, input)) {
+            return Err(format!(
+                "{name} is the same file as {flag} {input}; writing it would replace that \
+                 input, so give another output path"
+            ));
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

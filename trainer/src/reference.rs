@@ -61,12 +61,29 @@ pub fn data_fingerprint(responses: &[Response]) -> u64 {
     })
 }
 
+/// FNV-1a (64-bit) of the reference log-probs of `responses` (by id, in order), every value's
+/// bits: recorded in a training checkpoint, so that resuming with another reference file of
+/// the same data (say, of another SFT model) is refused.
+pub fn ref_fingerprint(refs: &RefLogps, responses: &[Response]) -> u64 {
+    responses.iter().fold(FNV_OFFSET, |h, r| {
+        let lps = refs.responses.get(r.id).map_or(&[][..], Vec::as_slice);
+        let h = fnv1a(h, &(lps.len() as u64).to_le_bytes());
+        lps.iter()
+            .fold(h, |h, v| fnv1a(h, &v.to_bits().to_le_bytes()))
+    })
+}
+
 /// The advice every mismatch ends with.
 const RERUN: &str = "rerun `bnf precompute-ref` on this data";
 
 /// The default reference file of a data file.
 pub fn default_path(data: &str) -> String {
     format!("{data}.ref.json")
+}
+
+/// The reference file a command reads: `given` (`--ref`), else [`default_path`] of `data`.
+pub fn path_or_default(given: Option<&str>, data: &str) -> String {
+    given.map_or_else(|| default_path(data), str::to_string)
 }
 
 impl RefLogps {

@@ -106,6 +106,7 @@ pub fn train_run(
         step: 0,
         responses: responses.len(),
         data_fingerprint: None,
+        ref_fingerprint: None,
     };
     let logs = train(
         &mut model, &mut opt, &responses, refs, &mut state, control, label,

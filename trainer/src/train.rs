@@ -117,6 +117,35 @@ pub struct TrainState {
     /// on other data of the same size is refused. `None` in checkpoints of the first format.
     #[serde(default)]
     pub data_fingerprint: Option<u64>,
+    /// [`crate::reference::ref_fingerprint`] of the training responses' reference log-probs,
+    /// for an objective that reads them: set and checked as `data_fingerprint`, so that a run
+    /// resumed with another reference file (of the same data) is refused.
+    #[serde(default)]
+    pub ref_fingerprint: Option<u64>,
+}
+
+/// Set (at step 0) or check the run's [`TrainState::ref_fingerprint`] against `refs`, the
+/// reference log-probs this call trains with (`None`: the objective reads none).
+fn check_ref_fingerprint(
+    state: &mut TrainState,
+    refs: Option<&RefLogps>,
+    responses: &[Response],
+) -> Result<(), String> {
+    let now = refs.map(|r| crate::reference::ref_fingerprint(r, responses));
+    if state.step == 0 {
+        state.ref_fingerprint = now;
+        return Ok(());
+    }
+    if now != state.ref_fingerprint {
+        let show = |f: Option<u64>| f.map_or("none".to_string(), |f| format!("{f:016x}"));
+        return Err(format!(
+            "training: the reference log-probs are not the ones the run was started with \
+             (fingerprint {}, the run's {}); resume with the run's reference file (--ref)",
+            show(now),
+            show(state.ref_fingerprint)
+        ));
+    }
+    Ok(())
 }
 
 /// What one optimizer step did.
@@ -327,6 +356,7 @@ pub fn train(
     }
     check_data(&objective, cfg.pairing_ratio, responses, refs)?;
     let refs = refs.filter(|_| objective.needs_reference());
+    check_ref_fingerprint(state, refs, responses)?;
     let loss_fn = Loss::new(objective, control.device)?;
     if let Some(name) = loss_fn.gpu_name() {
         eprintln!("{label}: loss rows on {name}");

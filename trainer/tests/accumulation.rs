@@ -85,6 +85,7 @@ fn grads_after_one_step(rs: &[Response], batch: usize, accum: usize) -> Vec<f32>
         step: 0,
         responses: rs.len(),
         data_fingerprint: None,
+        ref_fingerprint: None,
     };
     train(
         &mut model,

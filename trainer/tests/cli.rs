@@ -433,6 +433,32 @@ fn an_output_that_is_an_input_is_refused() {
     let err = precompute(&p("d.jsonl")).unwrap_err();
     assert!(err.contains("same file as --data"), "{err}");
     assert_eq!(std::fs::read(p("d.jsonl")).unwrap(), data);
+    // An input where an output's temporary file goes: the write would truncate it, and the
+    // rename take it away.
+    std::fs::copy(p("d.jsonl"), p("t.tmp")).unwrap();
+    let err = run_training(&args(&p("t.tmp"), &p("t")), Objective::Nll).unwrap_err();
+    assert!(
+        err.contains("its temporary file") && err.contains("same file as --data"),
+        "{err}"
+    );
+    std::fs::copy(p("sft.safetensors"), p("m.tmp")).unwrap();
+    let mut init = args(&p("d.jsonl"), &p("m"));
+    init.init = Some(p("m.tmp"));
+    let err = run_training(&init, Objective::Nll).unwrap_err();
+    assert!(err.contains("same file as --init"), "{err}");
+    let err = run_precompute(&RefArgs {
+        model: p("sft.safetensors"),
+        data: p("t.tmp"),
+        out: Some(p("t")),
+    })
+    .unwrap_err();
+    assert!(err.contains("same file as --data"), "{err}");
+    assert_eq!(std::fs::read(p("t.tmp")).unwrap(), data);
+    assert_eq!(std::fs::read(p("m.tmp")).unwrap(), model);
+    // A reference file the objective does not read is not an input: sft may write over it.
+    std::fs::write(p("d.jsonl.ref.json"), "stale").unwrap();
+    let sft = args(&p("d.jsonl"), &p("d.jsonl.ref.json"));
+    run_training(&sft, Objective::Nll).unwrap();
     assert_eq!(std::fs::read(p("sft.safetensors")).unwrap(), model);
     // Continuing a run into its own checkpoint is the point of --resume.
     let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
@@ -655,6 +681,61 @@ fn sft_refuses_what_only_align_uses() {
         assert!(align_help.contains(flag), "align --help lacks {flag}");
     }
     assert!(sft_help.contains("--steps") && sft_help.contains("[default: 200]"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run that reads reference log-probs is resumed only with the ones it started with: a
+/// reference file of the same data from another model is refused, the run's own is taken.
+#[test]
+fn resume_with_another_reference_is_refused() {
+    let (dir, p) = workdir("resume-ref");
+    run_training(
+        &args(&p("pairs.jsonl"), &p("sft.safetensors")),
+        Objective::Nll,
+    )
+    .unwrap();
+    let mut other = args(&p("pairs.jsonl"), &p("sft2.safetensors"));
+    other.seed = Some(9);
+    run_training(&other, Objective::Nll).unwrap();
+    let reference = |model: &str, out: &str| {
+        run_precompute(&RefArgs {
+            model: p(model),
+            data: p("pairs.jsonl"),
+            out: Some(p(out)),
+        })
+        .unwrap();
+    };
+    reference("sft.safetensors", "r1.json");
+    reference("sft2.safetensors", "r2.json");
+    assert_ne!(
+        std::fs::read(p("r1.json")).unwrap(),
+        std::fs::read(p("r2.json")).unwrap()
+    );
+    let align = |resume: bool, r: &str| {
+        let mut a = args(&p("pairs.jsonl"), &p("dpo.safetensors"));
+        a.objective.objective = Some("dpo".into());
+        a.reference = Some(p(r));
+        if resume {
+            a.resume = Some(p("dpo.safetensors"));
+            a.objective = ObjectiveArgs::default();
+        } else {
+            a.init = Some(p("sft.safetensors"));
+            a.until = Some(1);
+        }
+        run_training(&a, Objective::Dpo(Default::default()))
+    };
+    align(false, "r1.json").unwrap();
+    let saved = checkpoint::load(&p("dpo.safetensors"))
+        .unwrap()
+        .train
+        .unwrap();
+    assert!(saved.ref_fingerprint.is_some());
+    let err = align(true, "r2.json").unwrap_err();
+    assert!(
+        err.contains("reference log-probs are not the ones the run was started with"),
+        "{err}"
+    );
+    assert_eq!(align(true, "r1.json").unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -156,6 +156,7 @@ fn run(objective: Objective, device: Device, rs: &[Response], refs: &RefLogps) -
         step: 0,
         responses: rs.len(),
         data_fingerprint: None,
+        ref_fingerprint: None,
     };
     let control = RunControl {
         device,

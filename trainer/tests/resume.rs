@@ -48,6 +48,7 @@ fn fresh(objective: Objective, pairing_ratio: f64, n: usize) -> (Model, AdamW, T
         step: 0,
         responses: n,
         data_fingerprint: None,
+        ref_fingerprint: None,
     };
     (model, opt, state)
 }

@@ -11,7 +11,7 @@ use crate::objective::params::display;
 use crate::objective::Objective;
 use crate::optim::AdamW;
 use crate::paths;
-use crate::reference::{default_path, RefLogps};
+use crate::reference::{path_or_default, RefLogps};
 use crate::run::training_responses;
 use crate::seq::{check_lengths, sequence_len};
 use crate::train::{train, RunControl, StepLog, TrainState};
@@ -24,19 +24,19 @@ pub fn load_responses(path: &str) -> Result<Vec<Response>, String> {
 
 /// Check the outputs of `sft`/`align` before any work: `--out` and its JSON copy can be
 /// written, and neither is one of the inputs (`--resume` excepted: a resumed run saves over
-/// its checkpoint).
-fn check_training_paths(args: &TrainArgs) -> Result<(), String> {
-    let json = format!("{}.json", args.out);
+/// its checkpoint). The reference file is an input when `objective` reads it.
+fn check_training_paths(args: &TrainArgs, objective: &Objective) -> Result<(), String> {
+    let json = paths::json_copy_path(&args.out);
     paths::check_output("--out", &args.out)?;
     paths::check_output("--out's JSON copy", &json)?;
-    let default_ref = default_path(&args.data);
-    let mut inputs = vec![
-        ("--data", args.data.as_str()),
-        match &args.reference {
-            Some(r) => ("--ref", r.as_str()),
-            None => ("the reference file of --data", default_ref.as_str()),
-        },
-    ];
+    let reference = path_or_default(args.reference.as_deref(), &args.data);
+    let mut inputs = vec![("--data", args.data.as_str())];
+    if objective.needs_reference() {
+        inputs.push(match &args.reference {
+            Some(_) => ("--ref", reference.as_str()),
+            None => ("the reference file of --data", reference.as_str()),
+        });
+    }
     if let Some(init) = &args.init {
         inputs.push(("--init", init));
     }
@@ -125,7 +125,6 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
                 .into(),
         );
     }
-    check_training_paths(args)?;
     let (mut model, mut opt, mut state) = match &args.resume {
         Some(path) => {
             let ck = checkpoint::load(path)?;
@@ -196,11 +195,15 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
                 step: 0,
                 responses: 0,
                 data_fingerprint: None,
+                ref_fingerprint: None,
             };
             (model, opt, state)
         }
     };
     let objective = state.config.objective;
+    check_training_paths(args, &objective)?;
+    // A run whose checkpoint could not be written fails now, not at its first save.
+    checkpoint::config_json(&args.out, &model, Some(&opt), Some(&state))?;
     let all = load_responses(&args.data)?;
     // NLL's only refusal is about the data: name the file.
     let responses =
@@ -231,10 +234,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     // Only the objectives that read the reference load it; a missing file is reported with
     // the objective's name before any step.
     let refs = if objective.needs_reference() {
-        let path = args
-            .reference
-            .clone()
-            .unwrap_or_else(|| default_path(&args.data));
+        let path = path_or_default(args.reference.as_deref(), &args.data);
         let refs =
             RefLogps::load(&path).map_err(|e| format!("objective {}: {e}", objective.name()))?;
         refs.check_file(&path, &args.data, &responses)?;
@@ -270,7 +270,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
 
 /// `precompute-ref`.
 pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
-    let out = args.out.clone().unwrap_or_else(|| default_path(&args.data));
+    let out = path_or_default(args.out.as_deref(), &args.data);
     let what = if args.out.is_some() {
         "--out"
     } else {
@@ -299,10 +299,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<crate::eval::EvalReport, String> {
     let source = format!("--model {}", args.model);
     let from = BlockFrom::Checkpoint(&source);
     check_fit(&args.data, &responses, model.config.block_size, from)?;
-    let path = args
-        .reference
-        .clone()
-        .unwrap_or_else(|| default_path(&args.data));
+    let path = path_or_default(args.reference.as_deref(), &args.data);
     let refs = if args.reference.is_some() || std::path::Path::new(&path).exists() {
         let refs = RefLogps::load(&path)?;
         refs.check_file(&path, &args.data, &responses)?;

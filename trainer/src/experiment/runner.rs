@@ -152,6 +152,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
         step: 0,
         responses: tasks.sft.len(),
         data_fingerprint: None,
+        ref_fingerprint: None,
     };
     let sft_loss = train_until(
         &mut model,
@@ -303,6 +304,7 @@ fn align_into(
         step: 0,
         responses: data.len(),
         data_fingerprint: None,
+        ref_fingerprint: None,
     };
     let (val, test) = held_out(tasks, job.dataset);
     let (ref_val, ref_test) = &reference.scores[d];
