@@ -49,6 +49,9 @@ pub struct ExperimentArgs {
     pub seeds: Option<usize>,
 }
 
+/// The most seeds `--seeds` takes.
+pub const MAX_SEEDS: usize = 1000;
+
 impl ExperimentArgs {
     /// The preset with the command line's overrides.
     pub fn plan(&self) -> Result<Plan, String> {
@@ -64,11 +67,18 @@ impl ExperimentArgs {
             plan.align_steps = n;
         }
         if let Some(n) = self.seeds {
+            if n > MAX_SEEDS {
+                return Err(format!(
+                    "experiment: --seeds {n} is more than {MAX_SEEDS} (each seed trains its own \
+                     reference model and every alignment run again)"
+                ));
+            }
             plan.seeds = (0..n as u64).collect();
         }
-        if plan.sft_steps == 0 || plan.align_steps == 0 || plan.seeds.is_empty() {
+        if plan.sft_steps == 0 || plan.align_steps == 0 || plan.seeds.is_empty() || self.jobs == 0 {
             return Err(
-                "experiment: --sft-steps, --align-steps and --seeds must be positive".into(),
+                "experiment: --sft-steps, --align-steps, --seeds and --jobs must be positive"
+                    .into(),
             );
         }
         Ok(plan)
@@ -213,4 +223,43 @@ pub fn run(args: &ExperimentArgs) -> Result<(), String> {
     }
     println!("experiment done in {:.1} s", outcome.seconds);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(jobs: usize, seeds: Option<usize>) -> ExperimentArgs {
+        ExperimentArgs {
+            quick: true,
+            out_dir: None,
+            jobs,
+            sft_steps: None,
+            align_steps: None,
+            seeds,
+        }
+    }
+
+    /// Absurd counts are errors before anything is allocated or started.
+    #[test]
+    fn unusable_counts_are_refused() {
+        assert!(args(2, Some(3)).plan().is_ok());
+        assert!(args(2, Some(MAX_SEEDS)).plan().is_ok());
+        for seeds in [MAX_SEEDS + 1, usize::MAX] {
+            let e = args(2, Some(seeds)).plan().unwrap_err();
+            assert!(e.contains(&format!("--seeds {seeds} is more than")), "{e}");
+        }
+        let e = args(0, None).plan().unwrap_err();
+        assert!(e.contains("--jobs must be positive"), "{e}");
+        let e = args(2, Some(0)).plan().unwrap_err();
+        assert!(e.contains("--seeds"), "{e}");
+    }
+
+    /// A worker count far above the items' starts one worker per item at most.
+    #[test]
+    fn huge_worker_counts_run_every_item() {
+        let items = [1u32, 2, 3];
+        let out = runner::parallel_map(&items, usize::MAX, |i, &x| (i, x * 2));
+        assert_eq!(out, vec![(0, 2), (1, 4), (2, 6)]);
+    }
 }

@@ -359,8 +359,9 @@ pub fn parallel_map<J: Sync, R: Send>(
 ) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    // More workers than items would only wait (and a huge `--jobs` could not start).
     std::thread::scope(|s| {
-        for _ in 0..workers.max(1) {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { break };
