@@ -189,16 +189,11 @@ pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
 /// range). The row checks find that a row is bad without looking for where; this is where
 /// (core's errors, and the GPU driver's after a kernel's status).
 pub fn bad_logit<T: Logit>(z: &[T], y: usize) -> Option<(usize, f32)> {
-    let first = z.iter().map(|v| v.to_f32()).enumerate();
-    first
-        .clone()
+    let at = |j: usize| z.get(j).map(|v| (j, v.to_f32()));
+    (0..z.len())
+        .filter_map(at)
         .find(|&(_, v)| v.is_nan() || v == f32::INFINITY)
-        .or_else(|| {
-            first
-                .clone()
-                .nth(y)
-                .filter(|&(_, v)| v == f32::NEG_INFINITY)
-        })
+        .or_else(|| at(y).filter(|&(_, v)| v == f32::NEG_INFINITY))
 }
 
 /// `NonFiniteLogits` for row 0 at [`bad_logit`]'s column (the target, should it find none).
