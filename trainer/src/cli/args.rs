@@ -46,6 +46,20 @@ pub(super) fn hide_align_only(arg: clap::Arg) -> clap::Arg {
     arg.hide(hide)
 }
 
+/// `"{flag} {given} ({whose}: {saved})"` when a flag was given with a value other than the
+/// checkpoint's `saved` (`whose`: "the run's", "the model's"), for the refusals of `--resume`
+/// and `--init`.
+fn differing<T: PartialEq + std::fmt::Display>(
+    flag: &str,
+    given: Option<T>,
+    saved: T,
+    whose: &str,
+) -> Option<String> {
+    given
+        .filter(|g| *g != saved)
+        .map(|g| format!("{flag} {g} ({whose}: {saved})"))
+}
+
 /// Shape of a model trained from scratch (a model from `--init` or `--resume` has its own: a
 /// shape flag given with them must agree with it).
 #[derive(Args, Debug, Clone, Default, PartialEq)]
@@ -110,12 +124,8 @@ impl ShapeArgs {
             ("--block-size", self.block_size, model.block_size),
         ];
         let differ: Vec<String> = pairs
-            .iter()
-            .filter_map(|&(flag, given, has)| {
-                given
-                    .filter(|&g| g != has)
-                    .map(|g| format!("{flag} {g} (the model's: {has})"))
-            })
+            .into_iter()
+            .filter_map(|(flag, given, has)| differing(flag, given, has, "the model's"))
             .collect();
         if differ.is_empty() {
             return Ok(());
@@ -269,36 +279,26 @@ impl TrainArgs {
         config: &TrainConfig,
         adamw: &AdamWConfig,
     ) -> Result<(), String> {
-        fn differs<T: PartialEq + std::fmt::Display>(
-            out: &mut Vec<String>,
-            flag: &str,
-            given: Option<T>,
-            saved: T,
-        ) {
-            if let Some(g) = given.filter(|g| *g != saved) {
-                out.push(format!("{flag} {g} (the run's: {saved})"));
-            }
-        }
-        let mut out = Vec::new();
-        differs(&mut out, "--steps", self.steps, config.steps);
-        differs(&mut out, "--batch", self.batch, config.batch);
-        differs(&mut out, "--accum", self.accum, config.accum);
-        differs(&mut out, "--lr", self.lr, config.lr);
-        differs(
-            &mut out,
-            "--weight-decay",
-            self.weight_decay,
-            adamw.weight_decay,
-        );
-        differs(&mut out, "--grad-clip", self.grad_clip, config.grad_clip);
-        differs(&mut out, "--seed", self.seed, config.seed);
-        differs(&mut out, "--save-every", self.save_every, config.save_every);
-        differs(
-            &mut out,
-            "--pairing-ratio",
-            self.pairing_ratio,
-            config.pairing_ratio,
-        );
+        const RUN: &str = "the run's";
+        let out: Vec<String> = [
+            differing("--steps", self.steps, config.steps, RUN),
+            differing("--batch", self.batch, config.batch, RUN),
+            differing("--accum", self.accum, config.accum, RUN),
+            differing("--lr", self.lr, config.lr, RUN),
+            differing("--weight-decay", self.weight_decay, adamw.weight_decay, RUN),
+            differing("--grad-clip", self.grad_clip, config.grad_clip, RUN),
+            differing("--seed", self.seed, config.seed, RUN),
+            differing("--save-every", self.save_every, config.save_every, RUN),
+            differing(
+                "--pairing-ratio",
+                self.pairing_ratio,
+                config.pairing_ratio,
+                RUN,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if out.is_empty() {
             return Ok(());
         }

@@ -2,7 +2,7 @@
 //! backward pass needs, in one flat buffer (the activation gradients share the layout).
 
 use super::buffer::named_tensors;
-use super::config::ModelConfig;
+use super::config::{checked_product, ModelConfig};
 
 named_tensors! {
     /// Named views of the activations (or their gradients). `N = B*T` positions.
@@ -54,7 +54,7 @@ named_tensors! {
 /// when one does not fit in `usize` (every product checked).
 pub fn act_sizes(c: &ModelConfig, b: usize, t: usize) -> Option<Vec<usize>> {
     let (v, ch, l, nh) = (c.vocab, c.channels, c.layers, c.heads);
-    let mul = |dims: &[usize]| dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    let mul = checked_product;
     let n = mul(&[b, t])?;
     [
         mul(&[n, ch]),

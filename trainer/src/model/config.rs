@@ -17,6 +17,12 @@ pub struct ModelConfig {
     pub layers: usize,
 }
 
+/// The product of `dims`, or `None` when it does not fit in `usize` (a tensor's element
+/// count, for shapes from the command line).
+pub fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
+}
+
 /// `n` f32 values in GiB, for messages.
 pub fn gib(n: usize) -> String {
     format!("{:.1} GiB", n as f64 * 4.0 / (1u64 << 30) as f64)

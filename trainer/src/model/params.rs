@@ -2,7 +2,7 @@
 //! moments share the same layout), with names and shapes for checkpoints.
 
 use super::buffer::named_tensors;
-use super::config::ModelConfig;
+use super::config::{checked_product, ModelConfig};
 
 named_tensors! {
     /// Named views of the parameters (or of their gradients). Shapes are row-major; tensors
@@ -73,7 +73,7 @@ pub fn param_shapes(c: &ModelConfig) -> Vec<Vec<usize>> {
 pub fn param_count(c: &ModelConfig) -> Option<usize> {
     // A `4C` that saturated in `param_shapes` makes its tensor's product overflow too.
     param_shapes(c).iter().try_fold(0usize, |sum, shape| {
-        let n = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?;
+        let n = checked_product(shape)?;
         sum.checked_add(n)
     })
 }
