@@ -126,10 +126,7 @@ fn align_with_every_objective() {
             ..ObjectiveArgs::default()
         };
         let obj = objective.resolve("bnf").unwrap();
-        if bnf_trainer::objective::params::params(&obj)
-            .iter()
-            .any(|(n, _)| *n == "beta")
-        {
+        if obj.params().iter().any(|(n, _)| *n == "beta") {
             objective.beta = Some(0.75);
         }
         let obj = objective.resolve("bnf").unwrap();

@@ -125,7 +125,7 @@ fn every_objective_equals_core_bit_for_bit() {
     let tweak: &[(&str, f32)] = &[("beta", 0.7), ("gamma", 0.3), ("z0", 0.05)];
     for name in OBJECTIVE_NAMES {
         let base = Objective::parse(name).unwrap();
-        let own = bnf_trainer::objective::params::params(&base);
+        let own = base.params();
         let given: Vec<(&str, f32)> = tweak
             .iter()
             .copied()

@@ -9,6 +9,7 @@
 //! row gradient `w (pi - onehot)` with `w = -dL/dlp`, reusing each row's statistics.
 
 mod config;
+mod params;
 mod prepare;
 mod rowlocal;
 

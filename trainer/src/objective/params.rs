@@ -6,55 +6,11 @@
 use bnf_core::{BnfError, IpoConfig, Objective, OBJECTIVE_NAMES};
 use clap::Args;
 
-/// One hyperparameter of an objective's configuration.
-enum Slot<'a> {
-    /// A value the objective always has.
-    Value(&'a mut f32),
-    /// A value that may be unset (KTO's `z0`: unset means estimated from each batch).
-    Optional(&'a mut Option<f32>),
-}
-
-/// The hyperparameters of `obj` by name (core's field names). The match is exhaustive, so an
-/// objective added to core does not compile here until its parameters are named.
-fn slots(obj: &mut Objective) -> Vec<(&'static str, Slot<'_>)> {
-    use Slot::{Optional, Value};
-    match obj {
-        Objective::Bnf | Objective::Nll | Objective::NllPll => Vec::new(),
-        Objective::Dpo(c) => vec![("beta", Value(&mut c.beta))],
-        Objective::Ipo(c) => vec![("tau", Value(&mut c.tau))],
-        Objective::SlicHf(c) => vec![
-            ("margin", Value(&mut c.margin)),
-            ("lambda", Value(&mut c.lambda)),
-        ],
-        Objective::SimPo(c) => vec![("beta", Value(&mut c.beta)), ("gamma", Value(&mut c.gamma))],
-        Objective::RDpo(c) => vec![("beta", Value(&mut c.beta)), ("alpha", Value(&mut c.alpha))],
-        Objective::Cpo(c) => vec![("beta", Value(&mut c.beta))],
-        Objective::Orpo(c) => vec![("lambda", Value(&mut c.lambda))],
-        Objective::Kto(c) => vec![
-            ("beta", Value(&mut c.beta)),
-            ("desirable_weight", Value(&mut c.desirable_weight)),
-            ("undesirable_weight", Value(&mut c.undesirable_weight)),
-            ("z0", Optional(&mut c.z0)),
-        ],
-    }
-}
-
-/// `(name, value)` of each hyperparameter of `obj`; `None` for an unset optional one.
-pub fn params(obj: &Objective) -> Vec<(&'static str, Option<f32>)> {
-    let mut copy = *obj;
-    slots(&mut copy)
-        .into_iter()
-        .map(|(name, slot)| match slot {
-            Slot::Value(v) => (name, Some(*v)),
-            Slot::Optional(v) => (name, *v),
-        })
-        .collect()
-}
-
 /// `obj` as a name with its hyperparameters, e.g. `dpo(beta=0.1)`; unset optional ones are
 /// left out.
 pub fn display(obj: &Objective) -> String {
-    let ps: Vec<String> = params(obj)
+    let ps: Vec<String> = obj
+        .params()
         .into_iter()
         .filter_map(|(n, v)| v.map(|v| format!("{n}={v}")))
         .collect();
@@ -100,27 +56,21 @@ fn flag(name: &str) -> String {
 /// parameter the objective does not have is an error, not ignored.
 pub fn with_params(obj: Objective, given: &[(&str, f32)]) -> Result<Objective, String> {
     let mut out = obj;
-    let mut slots = slots(&mut out);
     for &(name, value) in given {
-        match slots.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, Slot::Value(v))) => **v = value,
-            Some((_, Slot::Optional(v))) => **v = Some(value),
-            None => {
-                let own: Vec<String> = slots.iter().map(|(n, _)| flag(n)).collect();
-                let has = if own.is_empty() {
-                    "it has no hyperparameters".to_string()
-                } else {
-                    format!("its hyperparameters: {}", own.join(", "))
-                };
-                return Err(format!(
-                    "objective {} does not use {} ({has})",
-                    obj.name(),
-                    flag(name)
-                ));
-            }
+        if !out.set_param(name, value) {
+            let own: Vec<String> = obj.params().iter().map(|(n, _)| flag(n)).collect();
+            let has = if own.is_empty() {
+                "it has no hyperparameters".to_string()
+            } else {
+                format!("its hyperparameters: {}", own.join(", "))
+            };
+            return Err(format!(
+                "objective {} does not use {} ({has})",
+                obj.name(),
+                flag(name)
+            ));
         }
     }
-    drop(slots);
     out.validate().map_err(config_error)?;
     Ok(out)
 }
@@ -147,7 +97,8 @@ pub fn describe_all() -> String {
             (false, true) => "reference",
             (false, false) => "-",
         };
-        let ps: Vec<String> = params(&obj)
+        let ps: Vec<String> = obj
+            .params()
             .iter()
             .map(|(n, v)| match v {
                 Some(v) => format!("{} {v}", flag(n)),
@@ -242,7 +193,7 @@ impl ObjectiveArgs {
 /// unset optional one is absent. A bare name (`"bnf"`, older checkpoints) reads as the
 /// defaults. For `#[serde(with = "...")]`.
 pub mod record {
-    use super::{build, params};
+    use super::build;
     use bnf_core::Objective;
     use serde::de::Error as _;
     use serde::ser::SerializeMap;
@@ -251,7 +202,7 @@ pub mod record {
 
     /// Write `obj` as a JSON object.
     pub fn serialize<S: Serializer>(obj: &Objective, s: S) -> Result<S::Ok, S::Error> {
-        let ps = params(obj);
+        let ps = obj.params();
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("name", obj.name())?;
         for (name, value) in ps {
@@ -326,14 +277,14 @@ mod tests {
     fn every_parameter_has_a_flag() {
         for name in OBJECTIVE_NAMES {
             let obj = Objective::parse(name).unwrap();
-            for (i, (p, _)) in params(&obj).iter().enumerate() {
+            for (i, (p, _)) in obj.params().iter().enumerate() {
                 let value = 0.25 + i as f32;
                 let got = parse(&["--objective", name, &flag(p), &value.to_string()])
                     .resolve("bnf")
                     .unwrap();
-                let mut want = params(&obj);
+                let mut want = obj.params();
                 want[i].1 = Some(value);
-                assert_eq!(params(&got), want, "{name} {}", flag(p));
+                assert_eq!(got.params(), want, "{name} {}", flag(p));
             }
         }
         // And every flag belongs to some objective.
@@ -351,11 +302,11 @@ mod tests {
         };
         for (p, _) in all.given() {
             assert!(
-                OBJECTIVE_NAMES
+                OBJECTIVE_NAMES.iter().any(|n| Objective::parse(n)
+                    .unwrap()
+                    .params()
                     .iter()
-                    .any(|n| params(&Objective::parse(n).unwrap())
-                        .iter()
-                        .any(|(q, _)| *q == p)),
+                    .any(|(q, _)| *q == p)),
                 "{p}"
             );
         }
@@ -395,7 +346,7 @@ mod tests {
     fn domains_agree_with_core() {
         for name in OBJECTIVE_NAMES {
             let obj = Objective::parse(name).unwrap();
-            for (p, _) in params(&obj) {
+            for (p, _) in obj.params() {
                 let (ok, bad): (Vec<f32>, Vec<f32>) = match domain(p).as_str() {
                     "finite and above 0" => (vec![f32::MIN_POSITIVE, 1e30], vec![0.0, -1.0]),
                     "finite and at least 0" => (vec![0.0, 1e30], vec![-f32::MIN_POSITIVE]),
@@ -454,7 +405,8 @@ mod tests {
         for name in OBJECTIVE_NAMES {
             let base = Objective::parse(name).unwrap();
             for _ in 0..50 {
-                let given: Vec<(&str, f32)> = params(&base)
+                let given: Vec<(&str, f32)> = base
+                    .params()
                     .iter()
                     .map(|(p, _)| (*p, (rng.uniform() * 3.0 + 1e-3) as f32))
                     .collect();
@@ -462,7 +414,7 @@ mod tests {
                 let h = Holder { objective: obj };
                 let json = serde_json::to_string(&h).unwrap();
                 let back: Holder = serde_json::from_str(&json).unwrap();
-                for ((p, a), (_, b)) in params(&obj).iter().zip(params(&back.objective)) {
+                for ((p, a), (_, b)) in obj.params().iter().zip(back.objective.params()) {
                     assert_eq!(
                         a.map(f32::to_bits),
                         b.map(f32::to_bits),
