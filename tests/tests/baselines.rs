@@ -375,6 +375,33 @@ proptest! {
             prop_assert_eq!(&s.terms, &want.terms);
             prop_assert_eq!(&s.dloss_dlogp, &want.dloss_dlogp);
             prop_assert_eq!(s.kl_estimate, want.kl_estimate);
+            // Per term: the same losses, each reading its pair (or its own response), and
+            // the derivatives that, collected, are the batch's dloss/dlp.
+            let inputs = seq::SeqInputs {
+                logp: &want.logp,
+                ref_logp: &want.ref_logp,
+                lengths: &want.lengths,
+                labels: pb.labels,
+                pairs: pb.pairs.unwrap_or(&[]),
+            };
+            let t = seq::sequence_terms(&obj, &inputs).unwrap();
+            prop_assert_eq!(t.kl_estimate, want.kl_estimate);
+            let losses: Vec<f32> = t.terms.iter().map(|t| t.loss).collect();
+            prop_assert_eq!(&losses, &want.terms);
+            let mut g = vec![0.0f64; want.logp.len()];
+            for (j, term) in t.terms.iter().enumerate() {
+                let reads = match obj {
+                    Objective::Kto(_) => [j, j],
+                    _ => pb.pairs.unwrap()[j],
+                };
+                prop_assert_eq!(term.responses, reads);
+                for k in 0..2 {
+                    g[term.responses[k]] += term.d[k] as f64 / t.terms.len() as f64;
+                }
+            }
+            for (i, (&a, &b)) in g.iter().zip(&want.dloss_dlogp).enumerate() {
+                prop_assert!((a as f32 - b).abs() <= 1e-6 * (1.0 + b.abs()), "{} response {i}: {a} vs {b}", obj.name());
+            }
         }
     }
 }

@@ -268,10 +268,69 @@ fn check_values(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
     Ok(())
 }
 
+/// One term of a sequence-level batch loss (one pair, or one KTO response) with its
+/// derivatives with respect to the summed log-probs of the responses it reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SeqTerm {
+    /// The term's loss.
+    pub loss: f32,
+    /// The responses it reads: `[chosen, rejected]` for a pair, `[i, i]` for KTO's response `i`.
+    pub responses: [usize; 2],
+    /// `d loss / d lp` of `responses[0]` and of `responses[1]` (KTO: `[d, 0]`).
+    pub d: [f32; 2],
+}
+
+/// A sequence-level objective's terms, each with its own derivatives: what a caller that
+/// weights or reduces the terms itself (per-term gradients, a sum instead of the mean) needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeqTerms {
+    /// One per pair (pairwise objectives) or per response (KTO), in order.
+    pub terms: Vec<SeqTerm>,
+    /// KTO's reference point `z0` as used; `None` for other objectives.
+    pub kl_estimate: Option<f32>,
+}
+
+/// Step 3 per term: [`sequence_loss`]'s checks, then each term and its derivatives. The
+/// batch loss is the mean of the terms' losses, and `g_i = dL/dlp_i` collects `d / terms`
+/// from every term that reads response `i` ([`sequence_loss`] does exactly that).
+pub fn sequence_terms(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqTerms, BnfError> {
+    check_inputs(obj, s)?;
+    terms(obj, s)
+}
+
 /// Step 3 on checked inputs. Every objective is named, so a new one must be routed here; the
 /// row-local ones (BNF, NLL) are an error value, never a silently empty loss.
 fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
-    let (terms, dloss_dlogp, kl_estimate) = match obj {
+    let SeqTerms { terms, kl_estimate } = terms(obj, s)?;
+    let dloss_dlogp = match obj {
+        // KTO: the mean over responses, each term reading its own response.
+        Objective::Kto(_) => {
+            let n = s.logp.len();
+            terms.iter().map(|t| t.d[0] / n as f32).collect()
+        }
+        // Pairwise: the mean over pairs; a response in several pairs collects from each.
+        _ => {
+            let n_pairs = terms.len() as f64;
+            let mut g = vec![0.0f64; s.logp.len()];
+            for t in &terms {
+                g[t.responses[0]] += t.d[0] as f64 / n_pairs;
+                g[t.responses[1]] += t.d[1] as f64 / n_pairs;
+            }
+            g.into_iter().map(|x| x as f32).collect()
+        }
+    };
+    let losses: Vec<f32> = terms.iter().map(|t| t.loss).collect();
+    Ok(SeqLoss {
+        loss: mean(&losses),
+        terms: losses,
+        dloss_dlogp,
+        kl_estimate,
+    })
+}
+
+/// Each term of `obj` on checked inputs.
+fn terms(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqTerms, BnfError> {
+    Ok(match obj {
         Objective::Bnf | Objective::Nll => return Err(row_local_error(obj)),
         Objective::Kto(cfg) => kto_terms(s, cfg),
         Objective::NllPll
@@ -281,16 +340,10 @@ fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
         | Objective::SimPo(_)
         | Objective::RDpo(_)
         | Objective::Cpo(_)
-        | Objective::Orpo(_) => {
-            let (t, g) = pair_terms(s, obj)?;
-            (t, g, None)
-        }
-    };
-    Ok(SeqLoss {
-        loss: mean(&terms),
-        terms,
-        dloss_dlogp,
-        kl_estimate,
+        | Objective::Orpo(_) => SeqTerms {
+            terms: pair_terms(s, obj)?,
+            kl_estimate: None,
+        },
     })
 }
 
@@ -309,13 +362,9 @@ pub fn pair_loss(obj: &Objective, p: &PairInput) -> Option<PairLoss> {
     })
 }
 
-/// One term per pair and `g_i = dL/dlp_i` of the mean over pairs (a response in several pairs
-/// collects from each). `obj` must be pairwise; otherwise an error (no pair is dropped).
-fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> Result<(Vec<f32>, Vec<f32>), BnfError> {
-    let n_pairs = s.pairs.len() as f64;
-    let mut g = vec![0.0f64; s.logp.len()];
-    let terms = s
-        .pairs
+/// One term per pair. `obj` must be pairwise; otherwise an error (no pair is dropped).
+fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> Result<Vec<SeqTerm>, BnfError> {
+    s.pairs
         .iter()
         .map(|&[c, r]| {
             let input = PairInput {
@@ -331,27 +380,35 @@ fn pair_terms(s: &SeqInputs<'_>, obj: &Objective) -> Result<(Vec<f32>, Vec<f32>)
                 what: "objective (not pairwise)",
                 value: f32::NAN,
             })?;
-            g[c] += pl.d_w as f64 / n_pairs;
-            g[r] += pl.d_l as f64 / n_pairs;
-            Ok(pl.loss)
+            Ok(SeqTerm {
+                loss: pl.loss,
+                responses: [c, r],
+                d: [pl.d_w, pl.d_l],
+            })
         })
-        .collect::<Result<Vec<f32>, BnfError>>()?;
-    Ok((terms, g.into_iter().map(|x| x as f32).collect()))
+        .collect()
 }
 
-/// One KTO term per response, `g_i = dL/dlp_i` of their mean, and the `z0` used.
-fn kto_terms(s: &SeqInputs<'_>, cfg: &KtoConfig) -> (Vec<f32>, Vec<f32>, Option<f32>) {
+/// One KTO term per response, with the `z0` used.
+fn kto_terms(s: &SeqInputs<'_>, cfg: &KtoConfig) -> SeqTerms {
     let n = s.logp.len();
     let z0 = cfg
         .z0
         .unwrap_or_else(|| kto_z0((0..n).map(|i| s.logp[i] - s.rp(i))));
-    let (terms, g) = (0..n)
+    let terms = (0..n)
         .map(|i| {
             let l = kto_loss(s.logp[i], s.rp(i), s.labels[i] > 0.0, z0, cfg);
-            (l.loss, l.d / n as f32)
+            SeqTerm {
+                loss: l.loss,
+                responses: [i, i],
+                d: [l.d, 0.0],
+            }
         })
-        .unzip();
-    (terms, g, Some(z0))
+        .collect();
+    SeqTerms {
+        terms,
+        kl_estimate: Some(z0),
+    }
 }
 
 /// Mean in `f64`, 0 for no terms.
