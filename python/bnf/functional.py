@@ -1,0 +1,225 @@
+"""The losses as functions, shaped like ``torch.nn.functional.cross_entropy``.
+
+Common arguments:
+
+- ``logits``: ``(B, T, V)`` (B sequences of T positions) or ``(N, V)`` (one sequence), float32,
+  float16 or bfloat16, on the CPU or a CUDA device. The loss is computed in float32 and returned
+  as float32; the gradient has the logits' dtype.
+- ``labels``: token ids of shape ``logits.shape[:-1]``, ``ignore_index`` at prompt and padding
+  positions. With ``shift=True`` (causal LMs, as Hugging Face and TRL) the logits at position
+  ``t`` score ``labels[..., t + 1]``; the first label is never scored.
+- ``ref_logps``: the reference model's log-prob of each label (``labels``' shape, float; see
+  :func:`bnf.reference_logps`), read only where the label is scored. No gradient flows into it.
+- ``preference``: one value per sequence, ``+1`` preferred and ``-1`` dispreferred (default: all
+  ``+1``).
+- ``reduction``: ``"mean"`` is the paper's: the mean over sequences of each sequence's mean over
+  its scored tokens. ``"sum"`` is the sum of the per-token losses, and ``"none"`` returns them,
+  shaped like ``labels`` (0 where nothing is scored); the per-token loss is
+  ``preference * CE(f, pi)`` for BNF and ``-preference * log pi(y)`` for NLL. For the
+  sequence-level objectives (DPO, ...) the terms are per pair (per sequence for KTO): ``"mean"``
+  is their mean, ``"sum"`` their sum, ``"none"`` the terms themselves.
+
+Every input is checked before any work: a wrong shape, dtype or device is a ``TypeError`` or
+``ValueError`` naming the argument; a bad value (a label outside the vocabulary, a reference
+log-prob above 0, a NaN logit at a scored position, a sequence with nothing scored) is a
+``ValueError`` naming the index and the value.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from . import _checks, _layout, _native, _ops
+
+__all__ = [
+    "TokenStats",
+    "bnf_loss",
+    "nll_loss",
+    "objective_loss",
+    "sequence_logps",
+    "objective_names",
+]
+
+
+class TokenStats(NamedTuple):
+    """BNF's per-token diagnostics, each shaped like ``labels`` (0 where nothing is scored):
+    the policy's probability of the label ``pi_y``, its mass in the dynamic target ``f_y`` and
+    the gradient scale ``c = min(1, odds(pi_y) / odds(pi_ref))`` (1 for NLL)."""
+
+    pi_y: Tensor
+    f_y: Tensor
+    c: Tensor
+    scored: Tensor
+
+
+def objective_names() -> Tuple[str, ...]:
+    """The objectives :func:`objective_loss` runs, one name each (aliases: ``sft``, ``slic``,
+    ``r_dpo``)."""
+    return tuple(_native.objective_names())
+
+
+def _need_grad(logits: Tensor) -> bool:
+    return torch.is_grad_enabled() and logits.requires_grad
+
+
+def _row_local(logits, labels, ref_logps, preference, ignore_index, reduction, shift, stats):
+    logits = _checks.logits(logits)
+    labels = _checks.labels(labels, logits)
+    reduction = _checks.reduction(reduction)
+    ndim = logits.dim()
+    if ref_logps is not None:
+        ref_logps = _checks.per_label("ref_logps", ref_logps, labels)
+    lg, lb = _layout.as_batch(logits, labels)
+    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
+    ref = _layout.per_row(None if ref_logps is None else ref_logps.reshape(lb.shape), shift)
+    pref = _checks.preference(preference, r.batch, logits)
+    if reduction == "mean":
+        seq_weight, n = pref / _layout.lengths(r).clamp(min=1), r.batch
+    else:
+        seq_weight, n = pref, 1
+    weights = torch.where(r.scored, seq_weight.repeat_interleave(r.seq_len), 0.0)
+    loss_rows, diag, _ = _ops.row_loss(
+        r.logits, r.targets, r.scored, weights, ref, n, _need_grad(logits), r.seq_len, bool(shift), ndim
+    )
+    if reduction == "none":
+        out = _layout.shift_right(loss_rows.view(r.batch, r.seq_len), shift)
+        out = out.reshape(labels.shape)
+    else:
+        out = loss_rows.sum() / n
+    if not stats:
+        return out
+    per_label = lambda x: _layout.shift_right(x.view(r.batch, r.seq_len), shift).reshape(labels.shape)  # noqa: E731
+    scored = per_label(r.scored)
+    return out, TokenStats(per_label(diag[:, 0]), per_label(diag[:, 1]), per_label(diag[:, 2]), scored)
+
+
+def bnf_loss(
+    logits: Tensor,
+    labels: Tensor,
+    ref_logps: Tensor,
+    *,
+    preference: Optional[Tensor] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    shift: bool = True,
+    return_stats: bool = False,
+) -> Union[Tensor, Tuple[Tensor, TokenStats]]:
+    """The BNF loss (paper eq. 4) with its gradient (eq. 8) computed in the same pass.
+
+    With ``return_stats=True`` returns ``(loss, TokenStats)``. See the module docstring for the
+    arguments."""
+    if ref_logps is None:
+        raise ValueError("ref_logps is required: one reference log-prob per label (bnf.reference_logps)")
+    return _row_local(logits, labels, ref_logps, preference, ignore_index, reduction, shift, return_stats)
+
+
+def nll_loss(
+    logits: Tensor,
+    labels: Tensor,
+    *,
+    preference: Optional[Tensor] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    shift: bool = True,
+) -> Tensor:
+    """NLL (the SFT cross-entropy) through the same pass: each sequence contributes
+    ``-preference * mean log pi(y)``. See the module docstring for the arguments."""
+    return _row_local(logits, labels, None, preference, ignore_index, reduction, shift, False)
+
+
+def sequence_logps(
+    logits: Tensor, labels: Tensor, *, ignore_index: int = -100, shift: bool = True
+) -> Tensor:
+    """Each sequence's summed log-prob of its scored labels, ``(B,)`` float32 (a scalar for
+    ``(N, V)`` logits), differentiable: what TRL's ``concatenated_forward`` computes."""
+    logits = _checks.logits(logits)
+    labels = _checks.labels(labels, logits)
+    lg, lb = _layout.as_batch(logits, labels)
+    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
+    ell = _ell_rows(r, logits, shift)
+    out = ell.view(r.batch, r.seq_len).sum(dim=1)
+    return out[0] if logits.dim() == 2 else out
+
+
+def _ell_rows(r: _layout.Rows, logits: Tensor, shift) -> Tensor:
+    """``log pi(y)`` of every scored row (0 elsewhere), differentiable: NLL with weight -1."""
+    weights = torch.where(r.scored, -1.0, 0.0).to(torch.float32)
+    ell, _, _ = _ops.row_loss(
+        r.logits, r.targets, r.scored, weights, None, 1, _need_grad(logits), r.seq_len, bool(shift), logits.dim()
+    )
+    return ell
+
+
+def _params(hyperparameters: dict):
+    """``(names, values)`` of the hyperparameters given; ``lambda_`` spells ``lambda``, and
+    ``None`` (KTO's ``z0``: estimate per batch) is left out."""
+    names, values = [], []
+    for k, v in hyperparameters.items():
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"hyperparameter {k} must be a number, got {type(v).__name__}")
+        names.append("lambda" if k == "lambda_" else k)
+        values.append(float(v))
+    return names, values
+
+
+def objective_loss(
+    objective: str,
+    logits: Tensor,
+    labels: Tensor,
+    ref_logps: Optional[Tensor] = None,
+    *,
+    preference: Optional[Tensor] = None,
+    pairs: Optional[Tensor] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    shift: bool = True,
+    **hyperparameters,
+) -> Tensor:
+    """Any objective of :func:`objective_names` by name, with its hyperparameters as keywords
+    (``beta=0.1``, ``tau=``, ``gamma=``, ``alpha=``, ``margin=``, ``lambda_=`` (or
+    ``**{"lambda": v}``), KTO's ``desirable_weight=``, ``undesirable_weight=``, ``z0=``).
+
+    Pairwise objectives (NLL+PLL, DPO, IPO, SLiC-HF, SimPO, R-DPO, CPO, ORPO) read ``pairs``,
+    ``(P, 2)`` ``(chosen, rejected)`` sequence indices; by default TRL's layout, the first half
+    of the batch chosen and the second half rejected (``preference`` then defaults to ``+1`` for
+    chosen and ``-1`` for rejected). KTO reads ``preference`` (desirable ``> 0``). DPO, IPO,
+    R-DPO, KTO and BNF need ``ref_logps``. ``"bnf"`` and ``"nll"`` are :func:`bnf_loss` and
+    :func:`nll_loss`."""
+    names, values = _params(hyperparameters)
+    name, needs_pairs, needs_ref, _ = _native.objective_info(str(objective), list(zip(names, values)))
+    if name == "bnf":
+        return bnf_loss(logits, labels, ref_logps, preference=preference, ignore_index=ignore_index,
+                        reduction=reduction, shift=shift)
+    if name == "nll":
+        return nll_loss(logits, labels, preference=preference, ignore_index=ignore_index,
+                        reduction=reduction, shift=shift)
+    logits = _checks.logits(logits)
+    labels = _checks.labels(labels, logits)
+    reduction = _checks.reduction(reduction)
+    ndim = logits.dim()
+    ref_logps = _checks.per_label("ref_logps", ref_logps, labels, required=needs_ref)
+    lg, lb = _layout.as_batch(logits, labels)
+    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
+    if needs_pairs:
+        pair_idx = _checks.pairs(pairs, r.batch, logits)
+        if preference is None:
+            preference = torch.ones(r.batch, device=logits.device).index_fill(0, pair_idx[:, 1], -1.0)
+    else:
+        pair_idx = torch.zeros((0, 2), dtype=torch.int64, device=logits.device)
+    pref = _checks.preference(preference, r.batch, logits)
+    ref = None if ref_logps is None else _layout.per_row(ref_logps.reshape(lb.shape), shift)
+    logp = _ell_rows(r, logits, shift).view(r.batch, r.seq_len).sum(dim=1)
+    terms, _, _, _ = _ops.sequence_terms(
+        logp, r.scored, ref if needs_ref else None, pref, pair_idx, name, ",".join(names), values,
+        r.seq_len, bool(shift), ndim,
+    )
+    if reduction == "mean":
+        return terms.mean()
+    if reduction == "sum":
+        return terms.sum()
+    return terms

@@ -1,0 +1,59 @@
+"""``nn.Module`` wrappers of the functional losses, holding the options (and an objective's
+hyperparameters, checked when the module is made)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+
+from . import _checks, _native, functional
+
+
+class BNFLoss(nn.Module):
+    """``BNFLoss(ignore_index=-100, reduction="mean", shift=True)(logits, labels, ref_logps,
+    preference=None)``: :func:`bnf.functional.bnf_loss`."""
+
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean", shift: bool = True):
+        super().__init__()
+        self.ignore_index = int(ignore_index)
+        self.reduction = _checks.reduction(reduction)
+        self.shift = bool(shift)
+
+    def forward(self, logits: Tensor, labels: Tensor, ref_logps: Tensor,
+                preference: Optional[Tensor] = None) -> Tensor:
+        return functional.bnf_loss(logits, labels, ref_logps, preference=preference,
+                                   ignore_index=self.ignore_index, reduction=self.reduction,
+                                   shift=self.shift)
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, shift={self.shift}"
+
+
+class ObjectiveLoss(nn.Module):
+    """``ObjectiveLoss("dpo", beta=0.1)(logits, labels, ref_logps, preference=None,
+    pairs=None)``: :func:`bnf.functional.objective_loss` with the objective and its
+    hyperparameters fixed (and checked here)."""
+
+    def __init__(self, objective: str, ignore_index: int = -100, reduction: str = "mean",
+                 shift: bool = True, **hyperparameters):
+        super().__init__()
+        names, values = functional._params(hyperparameters)
+        name, needs_pairs, needs_ref, params = _native.objective_info(str(objective), list(zip(names, values)))
+        self.objective = name
+        self.hyperparameters = {k: v for k, v in params if v is not None}
+        self.needs_pairs, self.needs_reference = needs_pairs, needs_ref
+        self.ignore_index = int(ignore_index)
+        self.reduction = _checks.reduction(reduction)
+        self.shift = bool(shift)
+
+    def forward(self, logits: Tensor, labels: Tensor, ref_logps: Optional[Tensor] = None,
+                preference: Optional[Tensor] = None, pairs: Optional[Tensor] = None) -> Tensor:
+        return functional.objective_loss(self.objective, logits, labels, ref_logps,
+                                         preference=preference, pairs=pairs,
+                                         ignore_index=self.ignore_index, reduction=self.reduction,
+                                         shift=self.shift, **self.hyperparameters)
+
+    def extra_repr(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
+        return f"{self.objective!r}{', ' + params if params else ''}, reduction={self.reduction!r}"
