@@ -150,7 +150,8 @@ def rows(
     finite_ref: bool = False,
 ) -> None:
     """Check the scored rows' targets, the sequences' lengths and preferences, and the
-    reference log-probs, naming the caller's index of the first bad value."""
+    reference log-probs, naming the caller's index of the first bad value (``ndim``: the
+    logits' dims, 2 for one flat sequence)."""
     at = lambda r: _layout.label_index(r, seq_len, shift, ndim)  # noqa: E731
     bad = _first(scored & ((targets < 0) | (targets >= vocab)))
     if bad is not None:
@@ -161,7 +162,7 @@ def rows(
     batch = scored.numel() // max(seq_len, 1)
     empty = _first(~scored.view(batch, seq_len).any(dim=1))
     if empty is not None:
-        who = f"sequence {empty}" if ndim == 2 else "the sequence"
+        who = "the sequence" if ndim == 2 else f"sequence {empty}"
         after = " after the causal shift" if shift else ""
         raise ValueError(
             f"{who} has no scored label: every label{after} is ignore_index, so its length "

@@ -69,14 +69,16 @@ def lengths(r: Rows) -> Tensor:
 
 
 def label_index(r: int, seq_len: int, shift: bool, ndim: int) -> str:
-    """The index into the caller's ``labels`` (of ``ndim`` dims) that row ``r`` scores."""
+    """The index into the caller's ``labels`` that row ``r`` scores (``ndim``: the logits'
+    dims, 2 for one flat sequence)."""
     b, t = divmod(r, seq_len)
     t += int(shift)
-    return f"[{t}]" if ndim == 1 else f"[{b}, {t}]"
+    return f"[{t}]" if ndim == 2 else f"[{b}, {t}]"
 
 
 def logits_index(r: int, seq_len: int, ndim: int, col: Optional[int] = None) -> str:
-    """The index into the caller's ``logits`` (of ``ndim`` dims) of row ``r`` (and column)."""
+    """The index into the caller's ``logits`` (of ``ndim`` dims) of row ``r`` (and column
+    ``col``)."""
     b, t = divmod(r, seq_len)
     head = f"{t}" if ndim == 2 else f"{b}, {t}"
     return f"[{head}]" if col is None else f"[{head}, {col}]"

@@ -191,10 +191,10 @@ def sequence_terms(
     ndim: int,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """The terms of a sequence-level objective: ``(terms (K,), d (K, 2), responses (K, 2),
-    z0 (1,))`` from the summed log-probs ``logp (B,)``, the scored rows ``(B*T,)``, the
+    z0)`` from the summed log-probs ``logp (B,)``, the scored rows ``(B*T,)``, the
     reference log-prob per row (summed here over each sequence's scored rows), per-sequence
-    labels and ``(P, 2)`` pairs; hyperparameters as comma-separated names and values. ``d[k]`` is ``d terms[k] / d logp[responses[k]]``; ``z0`` is
-    KTO's reference point (NaN for other objectives)."""
+    labels and ``(P, 2)`` pairs; hyperparameters as comma-separated names and values. ``d[k]`` is ``d terms[k] / d logp[responses[k]]``; ``z0`` holds
+    KTO's reference point (one value; empty for other objectives)."""
     batch = logp.shape[0]
     params = _params(param_names, param_values)
     scored = scored.view(batch, seq_len)
@@ -223,7 +223,7 @@ def sequence_terms(
         )
     except _native.CoreError as e:
         msg, kind, _row, response, _col, _value = e.args
-        who = {"label": "sequence", "empty": "sequence", "pair": "pairs row"}.get(kind)
+        who = {"label": "sequence", "empty": "sequence"}.get(kind)
         where = f"{who} {response}: " if who is not None and response is not None else ""
         raise ValueError(f"objective {objective}: {where}{msg}") from None
     dev = logp.device
@@ -231,19 +231,19 @@ def sequence_terms(
         torch.tensor(losses, dtype=torch.float32, device=dev),
         torch.tensor(d, dtype=torch.float32, device=dev).reshape(-1, 2),
         torch.tensor(responses, dtype=torch.int64, device=dev).reshape(-1, 2),
-        torch.tensor([float("nan") if z0 is None else z0], dtype=torch.float32, device=dev),
+        torch.tensor([] if z0 is None else [z0], dtype=torch.float32, device=dev),
     )
 
 
 @sequence_terms.register_fake
 def _sequence_terms_fake(logp, scored, ref_logps, labels, pairs, objective, param_names, param_values, seq_len, shift, ndim):
-    needs_pairs = _native.objective_info(objective, _params(param_names, param_values))[1]
+    name, needs_pairs, _, _ = _native.objective_info(objective, _params(param_names, param_values))  # fmt: skip
     k = pairs.shape[0] if needs_pairs else logp.shape[0]
     return (
         logp.new_empty((k,), dtype=torch.float32),
         logp.new_empty((k, 2), dtype=torch.float32),
         logp.new_empty((k, 2), dtype=torch.int64),
-        logp.new_empty((1,), dtype=torch.float32),
+        logp.new_empty((1 if name == "kto" else 0,), dtype=torch.float32),
     )
 
 

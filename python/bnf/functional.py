@@ -61,6 +61,15 @@ def objective_names() -> Tuple[str, ...]:
     return tuple(_native.objective_names())
 
 
+@torch.compiler.assume_constant_result
+def objective_info(objective: str, params: tuple):
+    """``(canonical name, needs pairs, needs reference, ((hyperparameter, value), ...))`` of
+    ``objective`` with ``params`` set, checked by core (a bad name or value is a
+    ``ValueError``). A constant for ``torch.compile``."""
+    name, pairs, ref, values = _native.objective_info(objective, list(params))
+    return name, pairs, ref, tuple(values)
+
+
 def _need_grad(logits: Tensor) -> bool:
     return torch.is_grad_enabled() and logits.requires_grad
 
@@ -191,7 +200,7 @@ def objective_loss(
     R-DPO, KTO and BNF need ``ref_logps``. ``"bnf"`` and ``"nll"`` are :func:`bnf_loss` and
     :func:`nll_loss`."""
     names, values = _params(hyperparameters)
-    name, needs_pairs, needs_ref, _ = _native.objective_info(str(objective), list(zip(names, values)))
+    name, needs_pairs, needs_ref, _ = objective_info(str(objective), tuple(zip(names, values)))
     if name == "bnf":
         return bnf_loss(logits, labels, ref_logps, preference=preference, ignore_index=ignore_index,
                         reduction=reduction, shift=shift)

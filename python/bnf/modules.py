@@ -7,7 +7,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from . import _checks, _native, functional
+from . import _checks, functional
 
 
 class BNFLoss(nn.Module):
@@ -39,7 +39,8 @@ class ObjectiveLoss(nn.Module):
                  shift: bool = True, **hyperparameters):
         super().__init__()
         names, values = functional._params(hyperparameters)
-        name, needs_pairs, needs_ref, params = _native.objective_info(str(objective), list(zip(names, values)))
+        info = functional.objective_info(str(objective), tuple(zip(names, values)))
+        name, needs_pairs, needs_ref, params = info
         self.objective = name
         self.hyperparameters = {k: v for k, v in params if v is not None}
         self.needs_pairs, self.needs_reference = needs_pairs, needs_ref

@@ -34,7 +34,8 @@ def reference_logps(
     the label is not scored), under ``torch.no_grad``.
 
     ``model_or_logits`` is the reference's logits (then ``input_ids`` is not needed) or a model
-    called as ``model(input_ids=..., attention_mask=...)`` returning logits or an object with
+    called as ``model(input_ids)`` (``model(input_ids, attention_mask=...)`` when a mask is
+    given) returning logits or an object with
     ``.logits`` (Hugging Face), ``batch_size`` sequences at a time (default: all at once). The
     log-probs are read from the logits in place, in their own dtype, by the library's fused row
     pass: no float32 copy and no log-softmax of ``(B, T, V)`` is made."""
@@ -51,10 +52,8 @@ def reference_logps(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     outs = []
     for i in range(0, labels.shape[0], step):
-        kwargs = {"input_ids": input_ids[i : i + step]}
-        if attention_mask is not None:
-            kwargs["attention_mask"] = attention_mask[i : i + step]
-        logits = _logits_of(model_or_logits(**kwargs))
+        kwargs = {} if attention_mask is None else {"attention_mask": attention_mask[i : i + step]}
+        logits = _logits_of(model_or_logits(input_ids[i : i + step], **kwargs))
         outs.append(_from_logits(logits, labels[i : i + step], ignore_index, shift))
     return torch.cat(outs, dim=0)
 
