@@ -3,8 +3,8 @@ fake (meta) implementations and autograd formulas:
 
 - ``bnf::row_loss``: BNF or NLL over rows (core's fused pass, or the CUDA kernel through
   bnf-driver). Returns each row's loss term, its diagnostics and, when asked, the gradient of
-  ``sum(loss) / num_responses`` written in the same pass; backward scales that gradient by the
-  incoming one (no second pass over the logits).
+  ``sum(loss) / num_responses`` written in the same pass; backward scales that buffer in place
+  by the incoming gradient (no second pass through the loss, no second logits-sized buffer).
 - ``bnf::sequence_terms``: the terms of a sequence-level objective (DPO, SimPO, KTO, ...) from
   each response's summed log-prob, with each term's derivatives from core.
 
@@ -156,15 +156,19 @@ def _row_loss_setup(ctx, inputs, output):
     ctx.need_grad = inputs[6]
 
 
+def _no_grad_error():
+    return RuntimeError(
+        "bnf: backward through a loss computed without its gradient (the logits did not "
+        "require grad, or grad mode was off, when the loss was computed)"
+    )
+
+
 def _row_loss_backward(ctx, g_loss, _g_diag, _g_grad):
     (grad,) = ctx.saved_tensors
     if not ctx.need_grad:
-        raise RuntimeError(
-            "bnf: backward through a loss computed without its gradient (the logits did not "
-            "require grad, or grad mode was off, when the loss was computed)"
-        )
-    scale = (g_loss * ctx.num_responses).to(grad.dtype)
-    return grad * scale[:, None], None, None, None, None, None, None, None, None, None
+        raise _no_grad_error()
+    scale = (g_loss * ctx.num_responses).to(grad.dtype)[:, None]
+    return grad * scale, None, None, None, None, None, None, None, None, None
 
 
 row_loss.register_autograd(_row_loss_backward, setup_context=_row_loss_setup)
@@ -264,3 +268,37 @@ def _sequence_terms_backward(ctx, g_terms, _g_d, _g_resp, _g_z0):
 
 
 sequence_terms.register_autograd(_sequence_terms_backward, setup_context=_sequence_terms_setup)
+
+
+class RowLoss(torch.autograd.Function):
+    """``bnf::row_loss`` with the gradient buffer handed to the logits: what the public
+    functions call. The op's registered autograd must return a new tensor (its buffer is an
+    op output, which autograd keeps a reference to, so the returned gradient would be copied);
+    here the buffer is an intermediate of this Function, so backward scales it in place and
+    autograd takes it as the logits' gradient: no second logits-sized buffer and no copy.
+    Under ``torch.compile`` the same Function is traced, scaling out of place."""
+
+    @staticmethod
+    def forward(ctx, logits, targets, scored, weights, ref_logps, num_responses, need_grad, seq_len, shift, ndim):
+        loss, diag, grad = row_loss(
+            logits, targets, scored, weights, ref_logps, num_responses, need_grad, seq_len, shift, ndim
+        )
+        ctx.mark_non_differentiable(diag)
+        ctx.save_for_backward(grad)
+        ctx.num_responses, ctx.need_grad = num_responses, need_grad
+        return loss, diag
+
+    @staticmethod
+    def backward(ctx, g_loss, _g_diag):
+        (grad,) = ctx.saved_tensors
+        if not ctx.need_grad:
+            raise _no_grad_error()
+        scale = (g_loss * ctx.num_responses).to(grad.dtype)[:, None]
+        if type(grad) is torch.Tensor and not torch.compiler.is_compiling():
+            # A second backward through this graph is refused by autograd (the saved
+            # buffer's version changed), never scaled twice.
+            grad = grad.mul_(scale)
+        else:
+            grad = grad * scale
+        return grad, None, None, None, None, None, None, None, None, None
+

@@ -90,7 +90,7 @@ def _row_local(logits, labels, ref_logps, preference, ignore_index, reduction, s
     else:
         seq_weight, n = pref, 1
     weights = torch.where(r.scored, seq_weight.repeat_interleave(r.seq_len), 0.0)
-    loss_rows, diag, _ = _ops.row_loss(
+    loss_rows, diag = _ops.RowLoss.apply(
         r.logits, r.targets, r.scored, weights, ref, n, _need_grad(logits), r.seq_len, bool(shift), ndim
     )
     if reduction == "none":
@@ -156,7 +156,7 @@ def sequence_logps(
 def _ell_rows(r: _layout.Rows, logits: Tensor, shift) -> Tensor:
     """``log pi(y)`` of every scored row (0 elsewhere), differentiable: NLL with weight -1."""
     weights = torch.where(r.scored, -1.0, 0.0).to(torch.float32)
-    ell, _, _ = _ops.row_loss(
+    ell, _ = _ops.RowLoss.apply(
         r.logits, r.targets, r.scored, weights, None, 1, _need_grad(logits), r.seq_len, bool(shift), logits.dim()
     )
     return ell

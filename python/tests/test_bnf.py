@@ -152,3 +152,16 @@ def test_results_do_not_depend_on_threads():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+
+
+def test_backward_hands_its_buffer_over_once():
+    """The gradient written in forward becomes the logits' gradient (scaled in place); a second
+    backward through the same graph is refused, never scaled twice."""
+    logits, labels, ref, pref = make_batch(seed=13)
+    loss = bnf.bnf_loss(logits, labels, ref, preference=pref)
+    (loss * 3.0).backward(retain_graph=True)
+    x = logits.detach().float().requires_grad_()
+    (R.bnf(x, labels, ref, pref) * 3.0).backward()
+    torch.testing.assert_close(logits.grad, x.grad, rtol=1e-4, atol=1e-7)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
