@@ -17,6 +17,38 @@ const MIN_PARALLEL_ELEMENTS: usize = 1 << 16;
 #[cfg(feature = "parallel")]
 const MIN_ELEMENTS_PER_THREAD: usize = 1 << 14;
 
+/// Runs `tasks` independent tasks in parallel: `runner(tasks, &task)` calls `task(i)` for the
+/// `i` in `0..tasks` and returns when every call has returned. A runner that skips a task, or
+/// calls one twice, costs time, never a wrong result: a skipped task is run afterwards on the
+/// calling thread, and a task runs its rows only the first time it is called.
+#[cfg(feature = "parallel")]
+pub type ParallelRunner = fn(tasks: usize, task: &(dyn Fn(usize) + Sync));
+
+#[cfg(feature = "parallel")]
+static RUNNER: std::sync::RwLock<Option<ParallelRunner>> = std::sync::RwLock::new(None);
+
+/// Run batches' parallel work through `runner` instead of core's own scoped threads (`None`:
+/// back to them). For a host with a thread pool of its own, e.g. a PyTorch process, whose
+/// OpenMP workers spin after each op and would fight freshly started threads for the cores:
+/// the work then runs on those workers. The number of tasks is still [`num_threads`]'s choice,
+/// and results stay bitwise identical (each task owns fixed rows). A task that panics has its
+/// panic resumed on the calling thread after the runner returns.
+#[cfg(feature = "parallel")]
+pub fn set_parallel_runner(runner: Option<ParallelRunner>) {
+    match RUNNER.write() {
+        Ok(mut r) => *r = runner,
+        Err(poisoned) => *poisoned.into_inner() = runner,
+    }
+}
+
+#[cfg(feature = "parallel")]
+fn parallel_runner() -> Option<ParallelRunner> {
+    match RUNNER.read() {
+        Ok(r) => *r,
+        Err(poisoned) => *poisoned.into_inner(),
+    }
+}
+
 /// Set how many threads batch functions may use (`0`: all available cores, the default).
 /// Results are bitwise identical for every value. A batch uses at most one thread per row
 /// and per 16384 logits, and a thread the system refuses to start is replaced by running
@@ -98,11 +130,15 @@ where
             .zip(b.chunks_mut(rows_per * per_b))
             .map(|run| std::sync::Mutex::new(Some(run)))
             .collect();
+        // Run `i`'s rows, unless they were taken before (`None`).
         let take = |i: usize| {
-            let run = slots[i].lock().map(|mut s| s.take());
-            let (ca, cb) = run.ok().flatten().expect("each run is taken once");
-            work(i * rows_per, ca, cb)
+            let run = slots[i].lock().map(|mut s| s.take()).ok().flatten();
+            run.map(|(ca, cb)| work(i * rows_per, ca, cb))
         };
+        if let Some(runner) = parallel_runner() {
+            return run_with(runner, slots.len(), &take);
+        }
+        let take = |i: usize| take(i).expect("each run is taken once");
         std::thread::scope(|scope| {
             let runs: std::vec::Vec<_> = (0..slots.len())
                 .map(|i| {
@@ -129,6 +165,41 @@ where
     }
     #[cfg(not(feature = "parallel"))]
     unreachable!()
+}
+
+/// Every run through `runner`, then on this thread each run it skipped; the lowest run's error.
+#[cfg(feature = "parallel")]
+fn run_with<F>(runner: ParallelRunner, runs: usize, take: &F) -> Result<(), BnfError>
+where
+    F: Fn(usize) -> Option<Result<(), BnfError>> + Sync,
+{
+    type Outcome = std::thread::Result<Option<Result<(), BnfError>>>;
+    let results: std::vec::Vec<std::sync::Mutex<Option<Outcome>>> =
+        (0..runs).map(|_| std::sync::Mutex::new(None)).collect();
+    runner(runs, &|i| {
+        if let Some(slot) = results.get(i) {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take(i)));
+            if let Ok(mut s) = slot.lock() {
+                if s.is_none() || matches!(*s, Some(Ok(None))) {
+                    *s = Some(out);
+                }
+            }
+        }
+    });
+    let mut first = Ok(());
+    for (i, slot) in results.into_iter().enumerate() {
+        let out = slot.into_inner().ok().flatten();
+        let r = match out {
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            Some(Ok(Some(r))) => r,
+            // Skipped by the runner: its rows are still there to run.
+            Some(Ok(None)) | None => take(i).unwrap_or(Ok(())),
+        };
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
 }
 
 /// Start `f` on a scoped thread; the system may refuse (its thread limit).
@@ -205,8 +276,8 @@ mod tests {
         (data, r)
     }
 
-    // The only test that sets the thread count or the refusal flag (both global): another
-    // test changing them mid-run would not change its results, but keep it simple.
+    // The tests that set the thread count, the refusal flag or the runner (all global): another
+    // test changing them mid-run would not change its results.
     #[test]
     fn every_thread_count_and_refused_spawns_give_the_same_result() {
         let want: std::vec::Vec<usize> = (0..ROWS * PER_ROW).map(|i| i / PER_ROW + 1).collect();
@@ -218,6 +289,34 @@ mod tests {
         let refused = run(8);
         REFUSE_SPAWN.store(false, Ordering::Relaxed);
         assert_eq!(refused, (want, err), "every spawn refused");
+        set_num_threads(0);
+    }
+
+    /// Runners that run tasks backwards, skip the first, or run every task twice: the same
+    /// records and the same (lowest-row) error as core's own threads.
+    #[test]
+    fn external_runners_give_the_same_result() {
+        fn backwards(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+            (0..tasks).rev().for_each(task);
+        }
+        fn skips_first(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+            (1..tasks).for_each(task);
+        }
+        fn twice(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| (0..tasks).for_each(task));
+                }
+            });
+        }
+        let want: std::vec::Vec<usize> = (0..ROWS * PER_ROW).map(|i| i / PER_ROW + 1).collect();
+        let err = Err(BnfError::EmptyResponse { response: 300 });
+        for runner in [backwards as ParallelRunner, skips_first, twice] {
+            set_parallel_runner(Some(runner));
+            let got = run(8);
+            set_parallel_runner(None);
+            assert_eq!(got, (want.clone(), err));
+        }
         set_num_threads(0);
     }
 

@@ -64,6 +64,8 @@ pub use batch::Batch;
 pub use dtype::Logit;
 pub use error::BnfError;
 pub use exec::{num_threads, set_num_threads};
+#[cfg(feature = "parallel")]
+pub use exec::{set_parallel_runner, ParallelRunner};
 #[cfg(feature = "std")]
 pub use local::{bnf, nll, Output};
 pub use local::{forward, forward_backward, forward_backward_in_place, RowDiag, RowLoss};

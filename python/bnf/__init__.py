@@ -14,6 +14,7 @@ The losses run on bnf-core (Rust) for CPU tensors and on the CUDA kernels for CU
 
 from . import functional
 from ._native import cuda_built
+from ._threads import parallel_backend, set_parallel_backend
 from .functional import TokenStats, bnf_loss, nll_loss, objective_loss, objective_names, sequence_logps
 from .modules import BNFLoss, ObjectiveLoss
 from .reference import reference_logps
@@ -30,6 +31,8 @@ __all__ = [
     "nll_loss",
     "objective_loss",
     "objective_names",
+    "parallel_backend",
     "reference_logps",
     "sequence_logps",
+    "set_parallel_backend",
 ]

@@ -6,11 +6,13 @@
 //!
 //! Module map: `memory` (addresses to slices), `errors` (core's errors as Python exceptions),
 //! `rows` (the row-local losses on host memory), `seq` (objectives by name, sequence terms),
-//! `cuda` (the same row-local losses on device memory and torch's stream).
+//! `cuda` (the same row-local losses on device memory and torch's stream), `openmp` (core's
+//! threads on torch's OpenMP team).
 
 mod cuda;
 mod errors;
 mod memory;
+mod openmp;
 mod rows;
 mod seq;
 
@@ -27,6 +29,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(seq::sequence_terms, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::cuda_row_loss, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::cuda_built, m)?)?;
+    m.add_function(wrap_pyfunction!(openmp::use_openmp, m)?)?;
+    m.add_function(wrap_pyfunction!(openmp::use_own_threads, m)?)?;
     m.add("REF_LOGP_TOLERANCE", bnf_core::REF_LOGP_TOLERANCE)?;
     Ok(())
 }

@@ -140,18 +140,25 @@ def test_module_wrapper():
     assert "sum" in repr(m)
 
 
-def test_results_do_not_depend_on_threads():
+def test_results_do_not_depend_on_threads_or_backend():
+    """The same bits on 1 and 2 threads, on torch's OpenMP team and on core's own threads."""
     logits, labels, ref, pref = make_batch(B=8, T=64, V=4099, seed=12)
     before = torch.get_num_threads()
     out = []
     try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            loss = bnf.bnf_loss(logits, labels, ref, preference=pref)
-            out.append((loss, grad_of(loss, logits)))
+        for backend in ("openmp", "threads"):
+            assert bnf.set_parallel_backend(backend) == backend
+            for n in (1, 2):
+                torch.set_num_threads(n)
+                loss = bnf.bnf_loss(logits, labels, ref, preference=pref)
+                out.append((loss, grad_of(loss, logits)))
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+        bnf.set_parallel_backend("openmp")
+    for loss, g in out[1:]:
+        assert torch.equal(loss, out[0][0]) and torch.equal(g, out[0][1])
+    with pytest.raises(ValueError, match="'openmp' or 'threads'"):
+        bnf.set_parallel_backend("tbb")
 
 
 def test_backward_hands_its_buffer_over_once():
