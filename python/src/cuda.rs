@@ -29,8 +29,8 @@ fn gpu_error(e: GpuError) -> PyErr {
     match e {
         GpuError::Input(b) => core_error(b),
         GpuError::BuiltWithoutCuda => PyRuntimeError::new_err(
-            "bnf was built without CUDA: reinstall with `BNF_CUDA=1 pip install ./python` on a \
-             machine with the CUDA driver, or move the tensors to the CPU",
+            "bnf was built without CUDA: reinstall with `MATURIN_PEP517_ARGS=\"--features cuda\" \
+             pip install ./python` on a machine with CUDA, or move the tensors to the CPU",
         ),
         other => PyRuntimeError::new_err(format!("bnf CUDA: {other}")),
     }

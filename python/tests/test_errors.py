@@ -150,6 +150,17 @@ def test_nothing_written_on_error():
     assert logits.grad is None and torch.equal(logits.detach(), before)
 
 
+def test_a_build_without_cuda_says_so():
+    """The native CUDA entry of a build without the cuda feature refuses with the fix (checked
+    on the entry itself, so that it runs without a GPU)."""
+    from bnf import _native
+
+    if bnf.cuda_built():
+        pytest.skip("this build has CUDA")
+    with pytest.raises(RuntimeError, match=r"built without CUDA: reinstall with .*--features cuda"):
+        _native.cuda_row_loss(0, "float32", 0, 0, 1, 0, 0, 0, 0, 1.0, 0, 0, 0, 0)
+
+
 def test_cuda_needs_a_cuda_build_or_says_so():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
