@@ -15,19 +15,22 @@ The losses run on bnf-core (Rust) for CPU tensors and on the CUDA kernels for CU
 from . import functional
 from ._native import cuda_built
 from ._threads import parallel_backend, set_parallel_backend
+from .fused import fused_linear_loss
 from .functional import TokenStats, bnf_loss, nll_loss, objective_loss, objective_names, sequence_logps
-from .modules import BNFLoss, ObjectiveLoss
+from .modules import BNFLoss, FusedLinearLoss, ObjectiveLoss
 from .reference import reference_logps
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BNFLoss",
+    "FusedLinearLoss",
     "ObjectiveLoss",
     "TokenStats",
     "bnf_loss",
     "cuda_built",
     "functional",
+    "fused_linear_loss",
     "nll_loss",
     "objective_loss",
     "objective_names",

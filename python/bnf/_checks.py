@@ -31,37 +31,41 @@ def _tensor(name: str, x) -> Tensor:
     return x
 
 
-def logits(x) -> Tensor:
-    """``(B, T, V)`` or ``(N, V)`` floating logits of a supported dtype, with ``V >= 1``."""
-    x = _tensor("logits", x)
+def logits(x, name: str = "logits") -> Tensor:
+    """``(B, T, V)`` or ``(N, V)`` floating logits of a supported dtype, with ``V >= 1`` (or,
+    for the fused head, ``(B, T, H)`` / ``(N, H)`` hidden states, named ``name``)."""
+    x = _tensor(name, x)
+    last = "V" if name == "logits" else "H"
     if x.dim() not in (2, 3):
         raise ValueError(
-            f"logits must be (B, T, V) or (N, V), got {x.dim()} dims of shape {tuple(x.shape)}"
+            f"{name} must be (B, T, {last}) or (N, {last}), got {x.dim()} dims of shape {tuple(x.shape)}"
         )
     if x.dtype not in LOGIT_DTYPES:
-        hint = " (cast with logits.float())" if x.dtype.is_floating_point else ""
+        hint = f" (cast with {name}.float())" if x.dtype.is_floating_point else ""
         raise TypeError(
-            f"logits must be float32, float16 or bfloat16, got {x.dtype}{hint}: bnf reads "
+            f"{name} must be float32, float16 or bfloat16, got {x.dtype}{hint}: bnf reads "
             "these three and accumulates in float32; float64 is not supported"
         )
     if x.shape[-1] == 0:
-        raise ValueError(f"logits has an empty vocabulary dimension: shape {tuple(x.shape)}")
+        what = "vocabulary" if name == "logits" else "hidden"
+        raise ValueError(f"{name} has an empty {what} dimension: shape {tuple(x.shape)}")
     if x.device.type not in ("cpu", "cuda"):
-        raise ValueError(f"logits must be on a CPU or CUDA device, got {x.device}")
+        raise ValueError(f"{name} must be on a CPU or CUDA device, got {x.device}")
     return x
 
 
-def labels(x, logits: Tensor) -> Tensor:
-    """Integer labels of shape ``logits.shape[:-1]``, on the logits' device."""
+def labels(x, logits: Tensor, name: str = "logits") -> Tensor:
+    """Integer labels of shape ``logits.shape[:-1]``, on the logits' device (``name``: what
+    ``logits`` is called)."""
     x = _tensor("labels", x)
     if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
         raise TypeError(f"labels must be an integer tensor of token ids, got {x.dtype}")
     if tuple(x.shape) != tuple(logits.shape[:-1]):
         raise ValueError(
-            f"labels has shape {tuple(x.shape)} but logits {tuple(logits.shape)} needs "
+            f"labels has shape {tuple(x.shape)} but {name} {tuple(logits.shape)} needs "
             f"labels of shape {tuple(logits.shape[:-1])}"
         )
-    same_device("labels", x, logits)
+    same_device("labels", x, logits, name)
     return x
 
 
@@ -78,7 +82,7 @@ def per_label(name: str, x, labels: Tensor, required: bool = True) -> Optional[T
         raise ValueError(
             f"{name} has shape {tuple(x.shape)}; it needs the labels' shape {tuple(labels.shape)}"
         )
-    same_device(name, x, labels)
+    same_device(name, x, labels, "labels")
     return x
 
 
@@ -124,9 +128,10 @@ def reduction(x) -> str:
     return x
 
 
-def same_device(name: str, x: Tensor, ref: Tensor) -> None:
+def same_device(name: str, x: Tensor, ref: Tensor, ref_name: str = "logits") -> None:
     if x.device != ref.device:
-        raise ValueError(f"{name} is on {x.device} but logits are on {ref.device}")
+        verb = "are" if ref_name.endswith("s") else "is"
+        raise ValueError(f"{name} is on {x.device} but {ref_name} {verb} on {ref.device}")
 
 
 # ---- value checks, run inside the ops on the flattened rows ------------------------------

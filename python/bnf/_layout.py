@@ -19,7 +19,7 @@ from torch import Tensor
 class Rows(NamedTuple):
     """A batch laid out as rows (see the module docstring)."""
 
-    logits: Tensor  # (B*T, V), contiguous
+    x: Tensor  # (B*T, V) logits, or (B*T, H) hidden states for the fused head; contiguous
     targets: Tensor  # (B*T,) int64, the shifted labels (ignore_index where not scored)
     scored: Tensor  # (B*T,) bool
     batch: int  # B
@@ -48,12 +48,13 @@ def as_batch(logits: Tensor, labels: Tensor):
     return logits, labels
 
 
-def rows(logits: Tensor, labels: Tensor, shift: bool, ignore_index: int) -> Rows:
-    """The rows of ``(B, T, V)`` logits and ``(B, T)`` labels."""
-    b, t, v = logits.shape
+def rows(x: Tensor, labels: Tensor, shift: bool, ignore_index: int) -> Rows:
+    """The rows of ``(B, T, V)`` logits (or ``(B, T, H)`` hidden states) and ``(B, T)``
+    labels."""
+    b, t, v = x.shape
     targets = shift_left(labels, shift, ignore_index)
     scored = targets != ignore_index
-    return Rows(logits.reshape(b * t, v).contiguous(), targets.reshape(-1), scored.reshape(-1), b, t)
+    return Rows(x.reshape(b * t, v).contiguous(), targets.reshape(-1), scored.reshape(-1), b, t)
 
 
 def per_row(values: Optional[Tensor], shift: bool) -> Optional[Tensor]:

@@ -31,13 +31,14 @@ _CUDA_STATUS = {
 }
 
 
-def _core_error(e: Exception, seq_len: int, shift: bool, ndim: int) -> ValueError:
-    """A ``CoreError`` from row-level work as a ``ValueError`` naming the caller's index."""
+def _core_error(e: Exception, seq_len: int, shift: bool, ndim: int, what: str) -> ValueError:
+    """A ``CoreError`` from row-level work as a ``ValueError`` naming the caller's index
+    (``what`` names the logits: ``"logits"``, or the fused head's ``hidden @ weight.T``)."""
     msg, kind, row, _response, col, value = e.args
     if kind == "logits" and row is not None:
         where = _layout.logits_index(row, seq_len, ndim, col)
         return ValueError(
-            f"logits{where} = {value}: a scored position's logits must be finite (the target's "
+            f"{what}{where} = {value}: a scored position's logits must be finite (the target's "
             f"may not be -inf) [core: {msg}]"
         )
     if row is not None:
@@ -95,11 +96,40 @@ def _run_cuda(logits, targets, scored, weights, ref, n, grad, row_out, at):
             )
             col, value = found if found is not None else (None, float("nan"))
             raise ValueError(
-                f"logits{at(bad, col)} = {value}: a scored position's logits must be finite "
+                f"{at(bad, col)} = {value}: a scored position's logits must be finite "
                 "(the target's may not be -inf)"
             )
-        raise ValueError(f"logits{at(bad, None)}: {_CUDA_STATUS.get(code, f'status {code}')}")
+        raise ValueError(f"{at(bad, None)}: {_CUDA_STATUS.get(code, f'status {code}')}")
     row_out.copy_(out[:, :4])
+
+
+def checked_rows(targets, scored, weights, ref_logps, vocab, where):
+    """The per-row inputs after the value checks (``_checks.rows``), as the row pass reads
+    them: int32 targets (0 where not scored), bool mask, float32 weights and reference."""
+    _, seq_len, shift, ndim = where
+    _checks.rows(targets, scored, vocab, seq_len, shift, ndim, weights, ref_logps)
+    targets32 = torch.where(scored, targets, 0).to(torch.int32).contiguous()
+    weights = weights.to(torch.float32).contiguous()
+    ref = None if ref_logps is None else ref_logps.to(torch.float32).contiguous()
+    return targets32, scored.contiguous(), weights, ref
+
+
+def run_rows(logits, targets32, scored, weights, ref, n, grad, row_out, where, what="logits"):
+    """One call of the row pass on prepared, contiguous rows (CPU: bnf-core; CUDA: the
+    kernels): ``row_out`` gets ``[loss, pi_y, f_y, c]`` per row and ``grad`` (None: loss only;
+    ``logits`` itself: in place) the gradient. ``where = (first_row, seq_len, shift, ndim)``
+    maps a failing row back to the caller's index."""
+    row0, seq_len, shift, ndim = where
+    try:
+        if logits.is_cuda:
+            at = lambda r, col: what + _layout.logits_index(row0 + r, seq_len, ndim, col)  # noqa: E731
+            _run_cuda(logits, targets32, scored, weights, ref, n, grad, row_out, at)
+        else:
+            _run_cpu(logits, targets32, scored, weights, ref, n, grad, row_out)
+    except _native.CoreError as e:
+        msg, kind, row, response, col, value = e.args
+        shifted = (msg, kind, None if row is None else row0 + row, response, col, value)
+        raise _core_error(_native.CoreError(*shifted), seq_len, shift, ndim, what) from None
 
 
 @torch.library.custom_op("bnf::row_loss", mutates_args=())
@@ -119,22 +149,13 @@ def row_loss(
     = [pi_y, f_y, c], grad)``: ``loss[r] = weights[r] * CE(f_r, pi_r)`` (0 for unscored rows)
     and, when ``need_grad``, ``grad = d(sum(loss) / num_responses) / dlogits`` in the logits'
     dtype (else an empty tensor)."""
-    _checks.rows(targets, scored, logits.shape[1], seq_len, shift, ndim, weights, ref_logps)
+    targets32, scored, weights, ref = checked_rows(
+        targets, scored, weights, ref_logps, logits.shape[1], (0, seq_len, shift, ndim)
+    )
     logits = logits.contiguous()
-    targets32 = torch.where(scored, targets, 0).to(torch.int32).contiguous()
-    scored = scored.contiguous()
-    weights = weights.to(torch.float32).contiguous()
-    ref = None if ref_logps is None else ref_logps.to(torch.float32).contiguous()
     grad = torch.empty_like(logits) if need_grad else None
     row_out = torch.empty((logits.shape[0], 4), dtype=torch.float32, device=logits.device)
-    try:
-        if logits.is_cuda:
-            at = lambda r, col: _layout.logits_index(r, seq_len, ndim, col)  # noqa: E731
-            _run_cuda(logits, targets32, scored, weights, ref, num_responses, grad, row_out, at)
-        else:
-            _run_cpu(logits, targets32, scored, weights, ref, num_responses, grad, row_out)
-    except _native.CoreError as e:
-        raise _core_error(e, seq_len, shift, ndim) from None
+    run_rows(logits, targets32, scored, weights, ref, num_responses, grad, row_out, (0, seq_len, shift, ndim))
     empty = logits.new_empty((0,))
     return row_out[:, 0].clone(), row_out[:, 1:].clone(), grad if need_grad else empty
 

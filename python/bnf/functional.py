@@ -70,39 +70,92 @@ def objective_info(objective: str, params: tuple):
     return name, pairs, ref, tuple(values)
 
 
-def _need_grad(logits: Tensor) -> bool:
-    return torch.is_grad_enabled() and logits.requires_grad
+def _need_grad(x: Tensor) -> bool:
+    return torch.is_grad_enabled() and x.requires_grad
 
 
-def _row_local(logits, labels, ref_logps, preference, ignore_index, reduction, shift, stats):
-    logits = _checks.logits(logits)
-    labels = _checks.labels(labels, logits)
+class Batch(NamedTuple):
+    """A checked batch as rows, with what every objective reads besides the rows' inputs."""
+
+    rows: _layout.Rows
+    labels_shape: torch.Size
+    ref: Optional[Tensor]  # (B*T,) float32 reference log-prob per row, or None
+    shift: bool
+    ndim: int  # the caller's logits (or hidden states) dims: 2 for one flat sequence
+
+
+def prepare(x: Tensor, labels, ref_logps, ignore_index, shift, needs_ref: bool, name="logits") -> Batch:
+    """Check ``labels`` and ``ref_logps`` against ``x`` (logits, or the fused head's hidden
+    states, already checked, called ``name``) and lay the batch out as rows."""
+    labels = _checks.labels(labels, x, name)
+    ref_logps = _checks.per_label("ref_logps", ref_logps, labels, required=needs_ref)
+    xb, lb = _layout.as_batch(x, labels)
+    r = _layout.rows(xb, lb, bool(shift), int(ignore_index))
+    ref = None if ref_logps is None else _layout.per_row(ref_logps.reshape(lb.shape), shift)
+    return Batch(r, labels.shape, ref, bool(shift), x.dim())
+
+
+def run(name, names, values, b: Batch, preference, pairs, reduction, rows_fn, stats=False):
+    """The objective ``name`` on the batch ``b``, whatever computes its rows: ``rows_fn(weights,
+    ref, n, reduced)`` returns ``(sum(loss) / n, diag)`` when ``reduced``, else ``(loss rows,
+    diag)``, with autograd (``bnf::row_loss`` on logits, or the fused head on hidden states).
+
+    BNF and NLL: one row pass with weights ``preference / |y|`` (``"mean"``) or ``preference``.
+    Sequence objectives: each row's ``log pi(y)`` (NLL rows with weight -1), summed per
+    sequence, then ``bnf::sequence_terms``."""
+    r, shift = b.rows, b.shift
     reduction = _checks.reduction(reduction)
-    ndim = logits.dim()
-    if ref_logps is not None:
-        ref_logps = _checks.per_label("ref_logps", ref_logps, labels)
-    lg, lb = _layout.as_batch(logits, labels)
-    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
-    ref = _layout.per_row(None if ref_logps is None else ref_logps.reshape(lb.shape), shift)
-    pref = _checks.preference(preference, r.batch, logits)
-    if reduction == "mean":
-        seq_weight, n = pref / _layout.lengths(r).clamp(min=1), r.batch
+    dev = r.x.device
+    per_label = lambda v: _layout.shift_right(v.view(r.batch, r.seq_len), shift).reshape(b.labels_shape)  # noqa: E731
+    if name in ("bnf", "nll"):
+        pref = _checks.preference(preference, r.batch, r.x)
+        if reduction == "mean":
+            seq_weight, n = pref / _layout.lengths(r).clamp(min=1), r.batch
+        else:
+            seq_weight, n = pref, 1
+        weights = torch.where(r.scored, seq_weight.repeat_interleave(r.seq_len), 0.0)
+        out, diag = rows_fn(weights, b.ref if name == "bnf" else None, n, reduction != "none")
+        if reduction == "none":
+            out = per_label(out)
+        if not stats:
+            return out
+        return out, TokenStats(per_label(diag[:, 0]), per_label(diag[:, 1]), per_label(diag[:, 2]), per_label(r.scored))
+    _, needs_pairs, needs_ref, _ = objective_info(name, tuple(zip(names, values)))
+    if needs_pairs:
+        pair_idx = _checks.pairs(pairs, r.batch, r.x)
+        if preference is None:
+            preference = torch.ones(r.batch, device=dev).index_fill(0, pair_idx[:, 1], -1.0)
     else:
-        seq_weight, n = pref, 1
-    weights = torch.where(r.scored, seq_weight.repeat_interleave(r.seq_len), 0.0)
-    loss_rows, diag = _ops.RowLoss.apply(
-        r.logits, r.targets, r.scored, weights, ref, n, _need_grad(logits), r.seq_len, bool(shift), ndim
+        pair_idx = torch.zeros((0, 2), dtype=torch.int64, device=dev)
+    pref = _checks.preference(preference, r.batch, r.x)
+    ell, _ = rows_fn(torch.where(r.scored, -1.0, 0.0).to(torch.float32), None, 1, False)
+    logp = ell.view(r.batch, r.seq_len).sum(dim=1)
+    terms, _, _, _ = _ops.sequence_terms(
+        logp, r.scored, b.ref if needs_ref else None, pref, pair_idx, name, ",".join(names), values, r.seq_len, shift, b.ndim
     )
-    if reduction == "none":
-        out = _layout.shift_right(loss_rows.view(r.batch, r.seq_len), shift)
-        out = out.reshape(labels.shape)
-    else:
-        out = loss_rows.sum() / n
-    if not stats:
-        return out
-    per_label = lambda x: _layout.shift_right(x.view(r.batch, r.seq_len), shift).reshape(labels.shape)  # noqa: E731
-    scored = per_label(r.scored)
-    return out, TokenStats(per_label(diag[:, 0]), per_label(diag[:, 1]), per_label(diag[:, 2]), scored)
+    if reduction == "mean":
+        return terms.mean()
+    if reduction == "sum":
+        return terms.sum()
+    return terms
+
+
+def _logit_rows(logits: Tensor, b: Batch):
+    """``rows_fn`` of :func:`run` on materialised logits: ``bnf::row_loss``."""
+    r, need = b.rows, _need_grad(logits)
+
+    def rows_fn(weights, ref, n, reduced):
+        loss, diag = _ops.RowLoss.apply(r.x, r.targets, r.scored, weights, ref, n, need, r.seq_len, b.shift, b.ndim)
+        return (loss.sum() / n if reduced else loss), diag
+
+    return rows_fn
+
+
+def _on_logits(name, logits, labels, ref_logps, preference, pairs, ignore_index, reduction, shift,
+               names=(), values=(), needs_ref=False, stats=False):
+    logits = _checks.logits(logits)
+    b = prepare(logits, labels, ref_logps, ignore_index, shift, needs_ref)
+    return run(name, list(names), list(values), b, preference, pairs, reduction, _logit_rows(logits, b), stats)
 
 
 def bnf_loss(
@@ -120,9 +173,8 @@ def bnf_loss(
 
     With ``return_stats=True`` returns ``(loss, TokenStats)``. See the module docstring for the
     arguments."""
-    if ref_logps is None:
-        raise ValueError("ref_logps is required: one reference log-prob per label (bnf.reference_logps)")
-    return _row_local(logits, labels, ref_logps, preference, ignore_index, reduction, shift, return_stats)
+    return _on_logits("bnf", logits, labels, ref_logps, preference, None, ignore_index, reduction,
+                      shift, needs_ref=True, stats=return_stats)
 
 
 def nll_loss(
@@ -136,7 +188,7 @@ def nll_loss(
 ) -> Tensor:
     """NLL (the SFT cross-entropy) through the same pass: each sequence contributes
     ``-preference * mean log pi(y)``. See the module docstring for the arguments."""
-    return _row_local(logits, labels, None, preference, ignore_index, reduction, shift, False)
+    return _on_logits("nll", logits, labels, None, preference, None, ignore_index, reduction, shift)
 
 
 def sequence_logps(
@@ -145,21 +197,10 @@ def sequence_logps(
     """Each sequence's summed log-prob of its scored labels, ``(B,)`` float32 (a scalar for
     ``(N, V)`` logits), differentiable: what TRL's ``concatenated_forward`` computes."""
     logits = _checks.logits(logits)
-    labels = _checks.labels(labels, logits)
-    lg, lb = _layout.as_batch(logits, labels)
-    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
-    ell = _ell_rows(r, logits, shift)
-    out = ell.view(r.batch, r.seq_len).sum(dim=1)
+    b = prepare(logits, labels, None, ignore_index, shift, False)
+    ell, _ = _logit_rows(logits, b)(torch.where(b.rows.scored, -1.0, 0.0).to(torch.float32), None, 1, False)
+    out = ell.view(b.rows.batch, b.rows.seq_len).sum(dim=1)
     return out[0] if logits.dim() == 2 else out
-
-
-def _ell_rows(r: _layout.Rows, logits: Tensor, shift) -> Tensor:
-    """``log pi(y)`` of every scored row (0 elsewhere), differentiable: NLL with weight -1."""
-    weights = torch.where(r.scored, -1.0, 0.0).to(torch.float32)
-    ell, _ = _ops.RowLoss.apply(
-        r.logits, r.targets, r.scored, weights, None, 1, _need_grad(logits), r.seq_len, bool(shift), logits.dim()
-    )
-    return ell
 
 
 def _params(hyperparameters: dict):
@@ -200,35 +241,6 @@ def objective_loss(
     R-DPO, KTO and BNF need ``ref_logps``. ``"bnf"`` and ``"nll"`` are :func:`bnf_loss` and
     :func:`nll_loss`."""
     names, values = _params(hyperparameters)
-    name, needs_pairs, needs_ref, _ = objective_info(str(objective), tuple(zip(names, values)))
-    if name == "bnf":
-        return bnf_loss(logits, labels, ref_logps, preference=preference, ignore_index=ignore_index,
-                        reduction=reduction, shift=shift)
-    if name == "nll":
-        return nll_loss(logits, labels, preference=preference, ignore_index=ignore_index,
-                        reduction=reduction, shift=shift)
-    logits = _checks.logits(logits)
-    labels = _checks.labels(labels, logits)
-    reduction = _checks.reduction(reduction)
-    ndim = logits.dim()
-    ref_logps = _checks.per_label("ref_logps", ref_logps, labels, required=needs_ref)
-    lg, lb = _layout.as_batch(logits, labels)
-    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
-    if needs_pairs:
-        pair_idx = _checks.pairs(pairs, r.batch, logits)
-        if preference is None:
-            preference = torch.ones(r.batch, device=logits.device).index_fill(0, pair_idx[:, 1], -1.0)
-    else:
-        pair_idx = torch.zeros((0, 2), dtype=torch.int64, device=logits.device)
-    pref = _checks.preference(preference, r.batch, logits)
-    ref = None if ref_logps is None else _layout.per_row(ref_logps.reshape(lb.shape), shift)
-    logp = _ell_rows(r, logits, shift).view(r.batch, r.seq_len).sum(dim=1)
-    terms, _, _, _ = _ops.sequence_terms(
-        logp, r.scored, ref if needs_ref else None, pref, pair_idx, name, ",".join(names), values,
-        r.seq_len, bool(shift), ndim,
-    )
-    if reduction == "mean":
-        return terms.mean()
-    if reduction == "sum":
-        return terms.sum()
-    return terms
+    name, _, needs_ref, _ = objective_info(str(objective), tuple(zip(names, values)))
+    return _on_logits(name, logits, labels, ref_logps, preference, pairs, ignore_index, reduction,
+                      shift, names, values, needs_ref)

@@ -7,7 +7,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from . import _checks, functional
+from . import _checks, functional, fused
 
 
 class BNFLoss(nn.Module):
@@ -58,3 +58,32 @@ class ObjectiveLoss(nn.Module):
     def extra_repr(self) -> str:
         params = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
         return f"{self.objective!r}{', ' + params if params else ''}, reduction={self.reduction!r}"
+
+
+class FusedLinearLoss(nn.Module):
+    """``FusedLinearLoss("bnf", chunk_size=None, ...)(hidden, weight, labels, ref_logps=None,
+    bias=None, preference=None, pairs=None)``: :func:`bnf.fused_linear_loss`, the LM head and
+    the loss without the logits."""
+
+    def __init__(self, objective: str = "bnf", ignore_index: int = -100, reduction: str = "mean",
+                 shift: bool = True, chunk_size: Optional[int] = None, **hyperparameters):
+        super().__init__()
+        names, values = functional._params(hyperparameters)
+        name, _, _, params = functional.objective_info(str(objective), tuple(zip(names, values)))
+        self.objective = name
+        self.hyperparameters = {k: v for k, v in params if v is not None}
+        self.ignore_index = int(ignore_index)
+        self.reduction = _checks.reduction(reduction)
+        self.shift = bool(shift)
+        self.chunk_size = None if chunk_size is None else fused.chunk_rows(1 << 62, 1, 1, chunk_size)
+
+    def forward(self, hidden: Tensor, weight: Tensor, labels: Tensor, ref_logps: Optional[Tensor] = None,
+                bias: Optional[Tensor] = None, preference: Optional[Tensor] = None,
+                pairs: Optional[Tensor] = None) -> Tensor:
+        return fused.fused_linear_loss(hidden, weight, labels, ref_logps, objective=self.objective, bias=bias,
+                                       preference=preference, pairs=pairs, ignore_index=self.ignore_index,
+                                       reduction=self.reduction, shift=self.shift, chunk_size=self.chunk_size,
+                                       **self.hyperparameters)
+
+    def extra_repr(self) -> str:
+        return f"{self.objective!r}, reduction={self.reduction!r}, chunk_size={self.chunk_size}"

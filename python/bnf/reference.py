@@ -61,7 +61,8 @@ def reference_logps(
 def _from_logits(logits: Tensor, labels: Tensor, ignore_index: int, shift: bool) -> Tensor:
     logits = _checks.logits(logits)
     labels = _checks.labels(labels, logits)
-    lg, lb = _layout.as_batch(logits.detach(), labels)
-    r = _layout.rows(lg, lb, bool(shift), int(ignore_index))
-    ell = functional._ell_rows(r, lg, shift)
-    return _layout.shift_right(ell.view(r.batch, r.seq_len), shift).reshape(labels.shape)
+    logits = logits.detach()
+    b = functional.prepare(logits, labels, None, ignore_index, shift, False)
+    scored = b.rows.scored
+    ell, _ = functional._logit_rows(logits, b)(torch.where(scored, -1.0, 0.0).to(torch.float32), None, 1, False)
+    return _layout.shift_right(ell.view(b.rows.batch, b.rows.seq_len), shift).reshape(labels.shape)

@@ -2,7 +2,9 @@
 //! writing the gradient into a buffer the caller allocated (never over the logits, which
 //! belong to autograd) and four floats per row.
 
-use bnf_core::{bf16, f16, forward, forward_backward, Batch, Logit, RowDiag, RowLoss};
+use bnf_core::{
+    bf16, f16, forward, forward_backward, forward_backward_in_place, Batch, Logit, RowDiag, RowLoss,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -30,7 +32,9 @@ struct Call {
 /// BNF (`ref_logp` given) or NLL (`ref_logp == 0`) over `rows x vocab` logits of `dtype`
 /// (`"float32"`, `"float16"`, `"bfloat16"`): targets `int32` (ids, read as `u32`), `scored`
 /// `bool` (0: every row), weights and `ref_logp` `float32`, `row_out` `rows x 4` `float32`;
-/// `grad` (0: loss only) gets `d(sum_r loss_r / num_responses) / dlogits` in `dtype`. Runs on
+/// `grad` (0: loss only) gets `d(sum_r loss_r / num_responses) / dlogits` in `dtype`; `grad`
+/// equal to `logits` writes it over the logits (core's in-place pass; a failed call leaves
+/// them untouched). Runs on
 /// up to `threads` threads (0: core's setting) with the GIL released. Returns the batch loss.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -85,9 +89,8 @@ pub fn row_loss(
 unsafe fn run<T: Logit>(c: &Call) -> PyResult<f32> {
     let n = elements(c.rows, c.vocab)?;
     // SAFETY: the caller's contract, buffer by buffer.
-    let (logits, targets, weights, ref_logp, scored, row_out) = unsafe {
+    let (targets, weights, ref_logp, scored, row_out) = unsafe {
         (
-            slice::<T>(c.logits, n, "logits")?,
             slice::<u32>(c.targets, c.rows, "targets")?,
             slice::<f32>(c.weights, c.rows, "weights")?,
             match c.ref_logp {
@@ -113,10 +116,21 @@ unsafe fn run<T: Logit>(c: &Call) -> PyResult<f32> {
         None => RowLoss::Nll,
     };
     let mut diag = vec![RowDiag::default(); c.rows];
+    // SAFETY (each arm): the caller's contract; `grad` is either the logits themselves (then
+    // only the one mutable slice exists) or a buffer of its own.
     let total = match c.grad {
-        0 => forward(logits, &batch, loss, &mut diag),
+        0 => forward(
+            unsafe { slice::<T>(c.logits, n, "logits")? },
+            &batch,
+            loss,
+            &mut diag,
+        ),
+        a if a == c.logits => {
+            let logits = unsafe { slice_mut::<T>(c.logits, n, "logits")? };
+            forward_backward_in_place(logits, &batch, loss, &mut diag)
+        }
         a => {
-            // SAFETY: the caller's contract; `grad` is its own buffer, disjoint from `logits`.
+            let logits = unsafe { slice::<T>(c.logits, n, "logits")? };
             let grad = unsafe { slice_mut::<T>(a, n, "grad")? };
             forward_backward(logits, &batch, loss, grad, &mut diag)
         }

@@ -136,7 +136,7 @@ def test_devices():
            torch.empty(4, 9, 13, device="meta"), labels, ref)
     raises(ValueError, "labels is on meta but logits are on cpu", bnf.bnf_loss, logits,
            labels.to("meta"), ref)
-    raises(ValueError, "ref_logps is on meta but logits are on cpu", bnf.bnf_loss, logits, labels,
+    raises(ValueError, "ref_logps is on meta but labels are on cpu", bnf.bnf_loss, logits, labels,
            ref.to("meta"))
 
 
