@@ -3,7 +3,10 @@
 
 use crate::error::GpuError;
 use crate::ffi::{self, check, Handle};
-use bnf_kernels::{entry_params, Dtype, Launch, BNF_PTX, NAIVE_PTX};
+use bnf_kernels::{
+    dynamic_shared_bytes, entry_params, uses_row_cache, Dtype, Launch, BNF_PTX,
+    DEFAULT_SHARED_BYTES, NAIVE_PTX,
+};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CString};
@@ -54,11 +57,13 @@ macro_rules! kernel_args {
 }
 pub(crate) use kernel_args;
 
-/// A kernel's handle and the byte sizes of its parameters (from its PTX).
+/// A kernel's handle, the byte sizes of its parameters (from its PTX) and the most dynamic
+/// shared memory it may be launched with here.
 #[derive(Clone)]
 struct Kernel {
     function: Handle,
     params: Vec<u32>,
+    max_dynamic_shared: u32,
 }
 
 /// A CUDA context with the BNF kernels loaded. Not `Send`: use it on the thread that made it.
@@ -207,12 +212,48 @@ impl Gpu {
             module: module_name,
             message: format!("kernel {name}: no readable .entry signature in the PTX"),
         })?;
+        let function = get_function(handle, name)?;
+        let max_dynamic_shared = if uses_row_cache(name) {
+            self.opt_in_shared(function)?
+        } else {
+            0
+        };
         let k = Kernel {
-            function: get_function(handle, name)?,
+            function,
             params,
+            max_dynamic_shared,
         };
         self.kernels.borrow_mut().insert(name, k.clone());
         Ok(k)
+    }
+
+    /// Let `function` use all the shared memory a block may opt in to on this device, less its
+    /// static shared memory; returns that dynamic size.
+    fn opt_in_shared(&self, function: Handle) -> Result<u32, GpuError> {
+        let (mut opt_in, mut fixed) = (0, 0);
+        // SAFETY: plain out-parameters; `function` is a loaded kernel of this context.
+        check("cuDeviceGetAttribute", unsafe {
+            ffi::cuDeviceGetAttribute(
+                &mut opt_in,
+                ffi::DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                self.device,
+            )
+        })?;
+        check("cuFuncGetAttribute", unsafe {
+            ffi::cuFuncGetAttribute(&mut fixed, ffi::FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function)
+        })?;
+        let total = (opt_in.max(0) as u32).max(DEFAULT_SHARED_BYTES);
+        let dynamic = total.saturating_sub(fixed.max(0) as u32);
+        if total > DEFAULT_SHARED_BYTES {
+            check("cuFuncSetAttribute", unsafe {
+                ffi::cuFuncSetAttribute(
+                    function,
+                    ffi::FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    dynamic as c_int,
+                )
+            })?;
+        }
+        Ok(dynamic)
     }
 
     /// Load `ptx` into this context as module `name` and unload it again: whether this driver
@@ -226,6 +267,8 @@ impl Gpu {
 
     /// Launch kernel `name` of `module` with `shape` on `stream`. The number and byte sizes of
     /// `args` are checked against the kernel's PTX signature first ([`GpuError::KernelArgs`]).
+    /// The dynamic shared memory is `shape`'s capped at what the kernel may use on this device
+    /// (`bnf_kernels::dynamic_shared_bytes`; the kernel reads the size it got).
     ///
     /// # Safety
     /// `args` must hold one value per kernel parameter, of the parameter's type, and every
@@ -262,7 +305,7 @@ impl Gpu {
                 shape.threads,
                 1,
                 1,
-                shape.shared_bytes,
+                dynamic_shared_bytes(name, &shape, k.max_dynamic_shared),
                 stream,
                 ptrs.as_mut_ptr(),
                 std::ptr::null_mut(),

@@ -32,7 +32,12 @@ const OUT_OF_MEMORY: i32 = 2;
 const INVALID_IMAGE: i32 = 200;
 const UNSUPPORTED_PTX_VERSION: i32 = 222;
 const NOT_FOUND: i32 = 500;
+const MISALIGNED_ADDRESS: i32 = 716;
 const LAUNCH_FAILED: i32 = 719;
+/// The emulated device's opt-in shared memory per block: a compute capability 9.0 device's.
+const SHARED_OPT_IN: c_int = 227 * 1024;
+/// Shared memory per block without opting in.
+const SHARED_DEFAULT: u32 = 48 * 1024;
 /// The one context's handle (any non-null value).
 const CONTEXT: Handle = 0x10 as Handle;
 const ALIGN: usize = 256;
@@ -40,6 +45,8 @@ const ALIGN: usize = 256;
 static ALLOCATIONS: Mutex<Option<HashMap<u64, Layout>>> = Mutex::new(None);
 /// Kernel names handed out as function handles, one allocation per name.
 static FUNCTIONS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+/// The dynamic shared memory each function opted in to (`cuFuncSetAttribute`), by handle.
+static OPTED_IN: Mutex<Option<HashMap<usize, u32>>> = Mutex::new(None);
 /// The emulator's shared memory and barrier are global: one launch at a time.
 static LAUNCH: Mutex<()> = Mutex::new(());
 
@@ -83,6 +90,15 @@ pub unsafe fn cuDeviceGetName(name: *mut c_char, len: c_int, _device: c_int) -> 
     }
     SUCCESS
 }
+pub unsafe fn cuDeviceGetAttribute(value: *mut c_int, attribute: c_int, _device: c_int) -> i32 {
+    match attribute {
+        crate::ffi::DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN => {
+            *value = SHARED_OPT_IN;
+            SUCCESS
+        }
+        _ => INVALID_VALUE,
+    }
+}
 pub unsafe fn cuDevicePrimaryCtxRetain(ctx: *mut Handle, _device: c_int) -> i32 {
     *ctx = CONTEXT;
     SUCCESS
@@ -110,6 +126,7 @@ fn error_name(code: i32) -> &'static CStr {
         INVALID_IMAGE => c"CUDA_ERROR_INVALID_IMAGE",
         UNSUPPORTED_PTX_VERSION => c"CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
         NOT_FOUND => c"CUDA_ERROR_NOT_FOUND",
+        MISALIGNED_ADDRESS => c"CUDA_ERROR_MISALIGNED_ADDRESS",
         LAUNCH_FAILED => c"CUDA_ERROR_LAUNCH_FAILED",
         _ => c"CUDA_ERROR_UNKNOWN",
     }
@@ -211,6 +228,41 @@ pub unsafe fn cuModuleGetFunction(
     *function = handle as Handle;
     SUCCESS
 }
+/// The static shared memory of every kernel the emulator runs: `bnf_kernels`' (the naive
+/// kernels use less, which only makes this check stricter for them).
+const STATIC_SHARED: u32 = bnf_kernels::STATIC_SHARED_BYTES;
+
+pub unsafe fn cuFuncGetAttribute(value: *mut c_int, attribute: c_int, _function: Handle) -> i32 {
+    match attribute {
+        crate::ffi::FUNC_ATTRIBUTE_SHARED_SIZE_BYTES => {
+            *value = STATIC_SHARED as c_int;
+            SUCCESS
+        }
+        _ => INVALID_VALUE,
+    }
+}
+/// As the driver: a kernel's dynamic shared memory may be raised up to the device's opt-in
+/// limit less its static shared memory, no further.
+pub unsafe fn cuFuncSetAttribute(function: Handle, attribute: c_int, value: c_int) -> i32 {
+    if attribute != crate::ffi::FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        || value < 0
+        || value as u32 + STATIC_SHARED > SHARED_OPT_IN as u32
+    {
+        return INVALID_VALUE;
+    }
+    let mut map = OPTED_IN.lock().unwrap_or_else(|e| e.into_inner());
+    map.get_or_insert_with(HashMap::new)
+        .insert(function as usize, value as u32);
+    SUCCESS
+}
+/// The dynamic shared memory `function` may be launched with: 48 KiB less its static shared
+/// memory, or what it opted in to.
+fn max_dynamic_shared(function: Handle) -> u32 {
+    let map = OPTED_IN.lock().unwrap_or_else(|e| e.into_inner());
+    map.as_ref()
+        .and_then(|m| m.get(&(function as usize)).copied())
+        .unwrap_or(SHARED_DEFAULT - STATIC_SHARED)
+}
 pub unsafe fn cuLaunchKernel(
     function: Handle,
     grid_x: c_uint,
@@ -227,6 +279,9 @@ pub unsafe fn cuLaunchKernel(
     if grid_y != 1 || grid_z != 1 || block_y != 1 || block_z != 1 {
         return INVALID_VALUE;
     }
+    if shared_bytes > max_dynamic_shared(function) {
+        return INVALID_VALUE;
+    }
     let _one_at_a_time = LAUNCH.lock().unwrap_or_else(|e| e.into_inner());
     match bnf_emu_launch(
         function as *const c_char,
@@ -237,6 +292,7 @@ pub unsafe fn cuLaunchKernel(
     ) {
         0 => SUCCESS,
         1 => NOT_FOUND,
+        3 => MISALIGNED_ADDRESS,
         _ => LAUNCH_FAILED,
     }
 }

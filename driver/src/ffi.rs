@@ -36,6 +36,14 @@ pub const JIT_ERROR_LOG_BUFFER: c_int = 5;
 /// `CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES`.
 pub const JIT_ERROR_LOG_BUFFER_SIZE_BYTES: c_int = 6;
 
+/// `CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN`.
+pub const DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: c_int = 97;
+/// `CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES`: a kernel's static shared memory.
+pub const FUNC_ATTRIBUTE_SHARED_SIZE_BYTES: c_int = 1;
+/// `CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES`: the dynamic shared memory a kernel may
+/// be launched with (above 48 KiB only after setting it).
+pub const FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: c_int = 8;
+
 /// `CUdeviceptr`.
 pub type DevicePtr = u64;
 /// `CUcontext`, `CUmodule`, `CUfunction`, `CUstream`, `CUevent`: opaque handles.
@@ -66,6 +74,7 @@ driver_api! {
     fn cuDeviceGetCount(count: *mut c_int);
     fn cuDeviceGet(device: *mut c_int, ordinal: c_int);
     fn cuDeviceGetName(name: *mut c_char, len: c_int, device: c_int);
+    fn cuDeviceGetAttribute(value: *mut c_int, attribute: c_int, device: c_int);
     fn cuDevicePrimaryCtxRetain(ctx: *mut Handle, device: c_int);
     fn cuDevicePrimaryCtxRelease_v2(device: c_int);
     fn cuCtxGetCurrent(ctx: *mut Handle);
@@ -82,6 +91,8 @@ driver_api! {
     );
     fn cuModuleUnload(module: Handle);
     fn cuModuleGetFunction(function: *mut Handle, module: Handle, name: *const c_char);
+    fn cuFuncGetAttribute(value: *mut c_int, attribute: c_int, function: Handle);
+    fn cuFuncSetAttribute(function: Handle, attribute: c_int, value: c_int);
     fn cuLaunchKernel(
         function: Handle,
         grid_x: c_uint,

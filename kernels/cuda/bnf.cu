@@ -1,23 +1,35 @@
 // The kernels of `bnf.ptx`: row_stats, row_grad, bnf_fwd_bwd (fused) and gather_logp, each for
 // f32, f16 and bf16 logits (suffixes _f32, _f16, _bf16). One block of BNF_THREADS threads per
-// row (grid = rows). Dynamic shared memory: either 0 (`cached` = 0, rows are re-read from
-// device memory) or vocab * sizeof(T) bytes (`cached` = 1, the row is read once into shared
-// memory). Every kernel writes a status per row (0 fine, see common.cuh) and leaves a failed
-// row's gradient untouched.
+// row (grid = rows). Every kernel writes a status per row (0 fine, see common.cuh) and leaves
+// a failed row's gradient untouched.
+//
+// Device memory traffic per logit: row_stats and gather_logp read it once; row_grad reads it
+// once and writes the gradient once; bnf_fwd_bwd reads it once for the statistics and, for the
+// part of the row that did not fit in its dynamic shared memory, once more for the gradient,
+// and writes the gradient once. Only bnf_fwd_bwd uses dynamic shared memory: with `cached` = 1
+// it keeps as much of the row as the launch gave it (`%dynamic_smem_size`, up to the device's
+// opt-in limit; the driver opts in), so a row that fits is read from device memory once. The
+// other kernels take `cached` for a uniform signature and ignore it.
 
 #include "target.cuh"
 
 BNF_DYNAMIC_SHARED(bnf_row_cache);
 
+// How many leading elements of a row of V fit in the launch's dynamic shared memory: all of
+// them, or a whole number of packs (0 when `cached` is 0).
 template <typename T>
-__device__ __forceinline__ T* row_cache(int cached) {
-    return cached ? reinterpret_cast<T*>(bnf_row_cache) : nullptr;
+__device__ __forceinline__ unsigned row_cache_len(int cached, unsigned V) {
+    if (!cached) return 0;
+    const unsigned packs = bnf_dynamic_shared_bytes() / 16u;
+    const unsigned fit = packs * Pack<T>::N;
+    return fit < V ? fit : V;
 }
 
-// Per row, 6 floats in core's `RowStats` order; masked rows get zeros.
+// Per row, 6 floats in core's `RowStats` order; masked rows get zeros. One read of the row.
 template <typename T>
 __device__ void row_stats_kernel(const T* logits, const unsigned* targets, const unsigned char* scored,
                                  unsigned vocab, int cached, float* stats, int* status) {
+    (void)cached;
     __shared__ float shf[BNF_THREADS];
     __shared__ double shd[2 * BNF_THREADS];
     const long long r = blockIdx.x;
@@ -28,7 +40,7 @@ __device__ void row_stats_kernel(const T* logits, const unsigned* targets, const
         const unsigned y = targets[r];
         if (y >= vocab) {
             code = BNF_TARGET_OUT_OF_RANGE;
-        } else if (!row_stats(logits + r * vocab, vocab, y, row_cache<T>(cached), &st, shf, shd)) {
+        } else if (!row_stats(logits + r * vocab, vocab, y, (T*)nullptr, 0u, &st, shf, shd)) {
             code = BNF_NON_FINITE_LOGITS;
         }
     }
@@ -45,10 +57,11 @@ __device__ void row_stats_kernel(const T* logits, const unsigned* targets, const
 
 // `out` row r = w[r] * (softmax - onehot) from the stats `row_stats` wrote; masked rows get
 // zeros. `out` may equal `logits`. `status` (may be null) gets core's `row_grad` errors
-// (`check_grad_inputs`); a failed row is left untouched.
+// (`check_grad_inputs`); a failed row is left untouched. One read of the row, one write.
 template <typename T>
 __device__ void row_grad_kernel(const T* logits, T* out, const unsigned* targets, const unsigned char* scored,
                                 const float* stats, const float* w, unsigned vocab, int cached, int* status) {
+    (void)cached;
     const long long r = blockIdx.x;
     T* o = out + r * vocab;
     if (!is_scored(scored, r)) {
@@ -63,13 +76,7 @@ __device__ void row_grad_kernel(const T* logits, T* out, const unsigned* targets
     const int code = check_grad_inputs(vocab, y, st, wr);
     if (status != nullptr && threadIdx.x == 0) status[r] = code;
     if (code != BNF_OK) return;
-    const T* z = logits + r * vocab;
-    T* cache = row_cache<T>(cached);
-    if (cache != nullptr) {
-        for (unsigned j = threadIdx.x; j < vocab; j += BNF_THREADS) cache[j] = z[j];
-        __syncthreads();
-    }
-    row_grad(cache != nullptr ? cache : z, o, vocab, y, st, wr);
+    row_grad(logits + r * vocab, (const T*)nullptr, 0u, o, vocab, y, st, wr);
 }
 
 // BNF forward and backward fused, one block per row: statistics, core's `bnf_scalars`, the
@@ -98,7 +105,9 @@ __device__ void bnf_fwd_bwd_kernel(const T* logits, T* grad, const unsigned* tar
     const unsigned y = targets[r];
     const float s = weights[r];
     const T* z = logits + r * vocab;
-    T* cache = row_cache<T>(cached);
+    T* cache = reinterpret_cast<T*>(bnf_row_cache);
+    // Only a gradient pass reads the copy.
+    const unsigned cache_len = write_grad && y < vocab ? row_cache_len<T>(cached, vocab) : 0u;
     int code = BNF_OK;
     RowStats st = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     float rho = -INFINITY;
@@ -106,7 +115,7 @@ __device__ void bnf_fwd_bwd_kernel(const T* logits, T* grad, const unsigned* tar
         code = BNF_TARGET_OUT_OF_RANGE;
     } else if (!isfinite(s)) {
         code = BNF_INVALID_WEIGHT;
-    } else if (!row_stats(z, vocab, y, cache, &st, shf, shd)) {
+    } else if (!row_stats(z, vocab, y, cache, cache_len, &st, shf, shd)) {
         code = BNF_NON_FINITE_LOGITS;
     } else if (ref_logp != nullptr && !check_ref_logp(ref_logp[r], &rho)) {
         code = BNF_INVALID_REF_LOGP;
@@ -136,14 +145,15 @@ __device__ void bnf_fwd_bwd_kernel(const T* logits, T* grad, const unsigned* tar
     }
     // Every thread has read z[y] (in row_stats) before any thread overwrites it in place.
     __syncthreads();
-    if (write_grad) row_grad(cache != nullptr ? cache : z, grad + r * vocab, vocab, y, st, s * b.c / num_responses);
+    if (write_grad) row_grad(z, cache, cache_len, grad + r * vocab, vocab, y, st, s * b.c / num_responses);
 }
 
 // ell = log pi_y and lse per row (reference log-probs, sequence-level losses); masked rows
-// get zeros. `lse` may be null.
+// get zeros. `lse` may be null. One read of the row.
 template <typename T>
 __device__ void gather_logp_kernel(const T* logits, const unsigned* targets, const unsigned char* scored,
                                    unsigned vocab, int cached, float* logp, float* lse, int* status) {
+    (void)cached;
     __shared__ float shf[BNF_THREADS];
     __shared__ double shd[2 * BNF_THREADS];
     const long long r = blockIdx.x;
@@ -153,7 +163,7 @@ __device__ void gather_logp_kernel(const T* logits, const unsigned* targets, con
         const unsigned y = targets[r];
         if (y >= vocab) {
             code = BNF_TARGET_OUT_OF_RANGE;
-        } else if (!row_stats(logits + r * vocab, vocab, y, row_cache<T>(cached), &st, shf, shd)) {
+        } else if (!row_stats(logits + r * vocab, vocab, y, (T*)nullptr, 0u, &st, shf, shd)) {
             code = BNF_NON_FINITE_LOGITS;
         }
     }

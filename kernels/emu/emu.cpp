@@ -42,7 +42,9 @@ const Entry KERNELS[] = {
 
 }  // namespace
 
-// 0: ran; 1: unknown kernel; 2: a block size or shared memory size the kernels do not support.
+// 0: ran; 1: unknown kernel; 2: a block size or shared memory size the kernels do not support;
+// 3: a 16-byte access to an address that is not 16-byte aligned (the device's
+// CUDA_ERROR_MISALIGNED_ADDRESS).
 extern "C" int bnf_emu_launch(const char* name, unsigned blocks, unsigned threads, unsigned shared_bytes,
                               void** args) {
     const Entry* entry = nullptr;
@@ -53,6 +55,8 @@ extern "C" int bnf_emu_launch(const char* name, unsigned blocks, unsigned thread
     if (threads != BNF_THREADS || shared_bytes > BNF_EMU_DYNAMIC_SHARED_BYTES) return 2;
     std::barrier<> barrier((std::ptrdiff_t)threads);
     emu_block_barrier = &barrier;
+    emu_dynamic_shared_size = shared_bytes;
+    emu_misaligned = false;
     std::vector<std::thread> pool;
     for (unsigned t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] {
@@ -67,7 +71,7 @@ extern "C" int bnf_emu_launch(const char* name, unsigned blocks, unsigned thread
     }
     for (std::thread& t : pool) t.join();
     emu_block_barrier = nullptr;
-    return 0;
+    return emu_misaligned ? 3 : 0;
 }
 
 // Whether `name` is a kernel of the sources (cuModuleGetFunction's check).

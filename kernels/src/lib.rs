@@ -10,9 +10,11 @@
 //! higher (A100, H100, H200, ...). Older drivers reject it with
 //! `CUDA_ERROR_UNSUPPORTED_PTX_VERSION`.
 //!
-//! Every kernel runs one block of [`THREADS`] threads per row (grid = rows) and reduces in a
+//! Every kernel runs one block of [`THREADS`] threads per row (grid = rows), reads rows as
+//! 16-byte packs (16-byte loads where a row starts on a 16-byte boundary) and reduces in a
 //! fixed tree order, so results repeat bit for bit. [`launch`] gives the shape for a batch,
-//! [`entry_params`] the byte size of each parameter of a kernel as its PTX declares it.
+//! [`dynamic_shared_bytes`] what a launch of one kernel gets on a device, [`entry_params`] the
+//! byte size of each parameter of a kernel as its PTX declares it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,7 +22,10 @@ mod params;
 mod shape;
 
 pub use params::entry_params;
-pub use shape::{launch, Launch, ROW_CACHE_MAX_BYTES, THREADS};
+pub use shape::{
+    dynamic_shared_bytes, launch, uses_row_cache, Launch, DEFAULT_SHARED_BYTES,
+    ROW_CACHE_MAX_BYTES, STATIC_SHARED_BYTES, THREADS,
+};
 
 /// PTX of `kernels/cuda/bnf.cu`: the row primitives for f32, f16 and bf16 logits.
 pub const BNF_PTX: &str = include_str!("../ptx/bnf.ptx");

@@ -1,7 +1,8 @@
 //! The checked-in PTX against the names, shapes and codes the crate exports (no GPU needed).
 
 use bnf_kernels::{
-    entry_params, launch, naive, status, Dtype, BNF_PTX, NAIVE_PTX, ROW_CACHE_MAX_BYTES, THREADS,
+    dynamic_shared_bytes, entry_params, launch, naive, status, uses_row_cache, Dtype, BNF_PTX,
+    NAIVE_PTX, ROW_CACHE_MAX_BYTES, STATIC_SHARED_BYTES, THREADS,
 };
 
 const COMMON: &str = include_str!("../cuda/common.cuh");
@@ -159,15 +160,94 @@ fn constants_match_the_cuda_header() {
 }
 
 #[test]
-fn launch_caches_rows_that_fit_and_only_those() {
+fn launch_asks_for_the_row_in_shared_memory_up_to_the_cap() {
     let small = launch(7, 1000, 4);
     assert_eq!((small.blocks, small.threads), (7, THREADS));
     assert_eq!((small.shared_bytes, small.cached), (4000, 1));
+    // Rounded up to whole 16-byte packs.
+    assert_eq!(launch(1, 1001, 2).shared_bytes, 2016);
     let edge = launch(1, ROW_CACHE_MAX_BYTES / 2, 2);
     assert_eq!((edge.shared_bytes, edge.cached), (ROW_CACHE_MAX_BYTES, 1));
     let big = launch(3, 128_256, 2);
-    assert_eq!((big.shared_bytes, big.cached), (0, 0));
-    assert_eq!(launch(1, u32::MAX, 4).cached, 0);
+    assert_eq!((big.shared_bytes, big.cached), (ROW_CACHE_MAX_BYTES, 1));
+    assert_eq!(launch(1, u32::MAX, 4).shared_bytes, ROW_CACHE_MAX_BYTES);
+    // 227 KiB is an sm_90 block's opt-in shared memory; the kernels' static part comes first.
+    assert_eq!(ROW_CACHE_MAX_BYTES + STATIC_SHARED_BYTES, 227 * 1024);
+}
+
+#[test]
+fn only_the_fused_kernel_gets_dynamic_shared_memory_capped_by_the_device() {
+    let shape = launch(4, 128_256, 2);
+    for d in Dtype::ALL {
+        let k = d.kernels();
+        assert!(uses_row_cache(k.bnf_fwd_bwd));
+        assert_eq!(
+            dynamic_shared_bytes(k.bnf_fwd_bwd, &shape, 1 << 20),
+            ROW_CACHE_MAX_BYTES
+        );
+        // An sm_86 device: 99 KiB opt-in less the static part, rounded down to whole packs.
+        let sm86 = 99 * 1024 - STATIC_SHARED_BYTES - 8;
+        assert_eq!(
+            dynamic_shared_bytes(k.bnf_fwd_bwd, &shape, sm86),
+            sm86 / 16 * 16
+        );
+        for other in [k.row_stats, k.row_grad, k.gather_logp, k.naive_log_softmax] {
+            assert!(!uses_row_cache(other));
+            assert_eq!(dynamic_shared_bytes(other, &shape, 1 << 20), 0);
+        }
+    }
+    assert_eq!(
+        dynamic_shared_bytes(naive::OTHER_SUM, &naive::per_row(3), 1 << 20),
+        0
+    );
+}
+
+/// The static shared memory each kernel of bnf.ptx declares (its reductions' buffers) is
+/// `STATIC_SHARED_BYTES` (row_grad reduces nothing), which the opt-in limit leaves room for.
+#[test]
+fn static_shared_memory_is_what_the_ptx_declares() {
+    let entries: Vec<&str> = BNF_PTX.split(".entry ").skip(1).collect();
+    assert_eq!(entries.len(), 12);
+    for entry in entries {
+        let name = entry.split('(').next().unwrap();
+        let bytes: u32 = entry
+            .lines()
+            .filter(|l| l.trim_start().starts_with(".shared"))
+            .map(|l| {
+                let size = l.rsplit('[').next().unwrap().trim_end_matches("];");
+                size.parse::<u32>().unwrap()
+            })
+            .sum();
+        let want = if name.starts_with("row_grad_") {
+            0
+        } else {
+            STATIC_SHARED_BYTES
+        };
+        assert_eq!(bytes, want, "{name}");
+    }
+    assert!(BNF_PTX.contains(".extern .shared .align 16 .b8 bnf_row_cache[];"));
+    assert!(BNF_PTX.contains("%dynamic_smem_size"));
+}
+
+/// The row passes use 16-byte global loads and streaming 16-byte stores.
+#[test]
+fn rows_are_read_and_written_in_16_byte_packs() {
+    for d in Dtype::ALL {
+        let k = d.kernels();
+        for (name, load, store) in [
+            (k.bnf_fwd_bwd, true, true),
+            (k.row_grad, true, true),
+            (k.row_stats, true, false),
+            (k.gather_logp, true, false),
+        ] {
+            let body = BNF_PTX
+                .split(".entry ")
+                .find(|e| e.starts_with(&format!("{name}(")))
+                .unwrap();
+            assert_eq!(body.contains("ld.global.v4.u32"), load, "{name}");
+            assert_eq!(body.contains("st.global.cs.v4.u32"), store, "{name}");
+        }
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::device::DeviceCase;
 use super::{core_err, core_run, err, gpu_run, to_f32, TestResult};
 use crate::support::{adversarial_case, close, close_rows, grad_rtol, random_case, rtol_of, Case};
 use bnf_core::{bf16, f16, row_stats, Logit, RowDiag, RowLoss};
+use bnf_driver::kernels::ROW_CACHE_MAX_BYTES;
 use bnf_driver::{Gpu, GpuRow, NaiveBuffers, Rows};
 
 /// The GPU agrees with core on `case` in `T`, for BNF and NLL.
@@ -90,6 +91,66 @@ pub fn random_rows_match_core(gpu: &Gpu) -> TestResult {
 pub fn adversarial_rows_match_core(gpu: &Gpu) -> TestResult {
     for vocab in [1, 2, 1000, 128_256] {
         all_dtypes(gpu, &adversarial_case(vocab))?;
+    }
+    Ok(())
+}
+
+/// Every vocabulary size around the pack sizes (4 elements in f32, 8 in f16/bf16), and rows at
+/// the edge of the fused kernel's row cache in shared memory: exactly its capacity (the whole
+/// row kept) and one pack more (the last pack read twice from device memory), in every dtype.
+pub fn every_vocab_size_matches_core(gpu: &Gpu) -> TestResult {
+    for vocab in (1..=17).chain([31, 32, 33, 255, 256, 257, 2049]) {
+        all_dtypes(gpu, &random_case(100 + vocab as u64, 5, vocab, 4.0))?;
+    }
+    let cap = ROW_CACHE_MAX_BYTES as usize;
+    for vocab in [cap / 4, cap / 4 + 1, cap / 4 + 4] {
+        agree::<f32>(gpu, &random_case(200, 3, vocab, 5.0))?;
+    }
+    for vocab in [cap / 2, cap / 2 + 8] {
+        agree::<bf16>(gpu, &random_case(201, 3, vocab, 5.0))?;
+        agree::<f16>(gpu, &random_case(202, 3, vocab, 5.0))?;
+    }
+    Ok(())
+}
+
+/// Logits of magnitude up to 1.5e38 (differences up to 3e38, finite in f32; the running
+/// maximum jumps across the whole range), all-equal huge rows, huge rows with -inf logits, in
+/// f32 and bf16 (f16 cannot hold them).
+pub fn huge_logits_match_core(gpu: &Gpu) -> TestResult {
+    let h = 1.5e38f32;
+    for vocab in [1, 7, 1000, 40_000] {
+        let mut case = adversarial_case(vocab);
+        let mut rng = crate::support::Rng::new(vocab as u64 + 7);
+        let y = vocab / 2;
+        let rows: Vec<Vec<f32>> = vec![
+            (0..vocab).map(|_| rng.range(-h, h)).collect(),
+            (0..vocab).map(|j| if j == y { h } else { -h }).collect(),
+            (0..vocab)
+                .map(|j| if j == y { -h } else { h * 0.5 })
+                .collect(),
+            vec![h; vocab],
+            (0..vocab)
+                .map(|j| match j % 3 {
+                    _ if j == y => h,
+                    0 => f32::NEG_INFINITY,
+                    1 => -h,
+                    _ => h,
+                })
+                .collect(),
+            (0..vocab)
+                .map(|j| if j % 2 == 0 { h } else { h * (1.0 - 1e-7) })
+                .collect(),
+        ];
+        for (i, row) in rows.into_iter().enumerate() {
+            case.logits.extend(row);
+            case.targets.push(y as u32);
+            case.weights.push(if i % 2 == 0 { 0.5 } else { -0.5 });
+            case.ref_logp.push(-0.3 * i as f32);
+        }
+        case.num_responses = case.rows().div_ceil(2);
+        case.name = format!("huge logits V {vocab}");
+        agree::<f32>(gpu, &case)?;
+        agree::<bf16>(gpu, &case)?;
     }
     Ok(())
 }

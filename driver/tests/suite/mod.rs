@@ -13,13 +13,15 @@
 //! against out of place, the raw entry against the safe one; `repeatable_bit_for_bit` prints a
 //! digest of its outputs so that two runs (two processes) can be compared too.
 //!
-//! The tests live in `agree.rs` (values against core), `exact.rs` (bit-for-bit) and
-//! `errors.rs` (bad input and missing hardware).
+//! The tests live in `agree.rs` (values against core), `exact.rs` (bit-for-bit), `packs.rs`
+//! (16-byte and element-wise reads give the same bits) and `errors.rs` (bad input and missing
+//! hardware).
 
 mod agree;
 mod device;
 mod errors;
 mod exact;
+mod packs;
 
 use crate::support::Case;
 use bnf_core::{forward_backward, BnfError, Logit, RowDiag, RowLoss};
@@ -94,6 +96,15 @@ const TESTS: &[Test] = &[
     (
         "naive_baseline_matches_core",
         agree::naive_baseline_matches_core,
+    ),
+    (
+        "every_vocab_size_matches_core",
+        agree::every_vocab_size_matches_core,
+    ),
+    ("huge_logits_match_core", agree::huge_logits_match_core),
+    (
+        "misaligned_rows_equal_aligned_bit_for_bit",
+        packs::misaligned_rows_equal_aligned_bit_for_bit,
     ),
     ("repeatable_bit_for_bit", exact::repeatable_bit_for_bit),
     (

@@ -26,3 +26,10 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     }
     return h;
 }
+
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short b) {
+    __nv_bfloat16 h;
+    h.bits = b;
+    return h;
+}
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.bits; }

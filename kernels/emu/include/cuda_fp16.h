@@ -49,3 +49,10 @@ inline __half __float2half_rn(float f) {
     }
     return h;
 }
+
+inline __half __ushort_as_half(unsigned short b) {
+    __half h;
+    h.bits = b;
+    return h;
+}
+inline unsigned short __half_as_ushort(__half h) { return h.bits; }
