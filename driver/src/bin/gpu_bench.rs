@@ -5,8 +5,10 @@
 //!
 //! For rows in {4096, 16384}, V in {32000, 128256}, dtypes bf16 and f32 it prints, for the
 //! fused BNF (out of place and in place), the fused NLL (plain cross-entropy, `c = 1`), the
-//! naive BNF and the copy: median time, effective bandwidth (one read of the logits + one write
-//! of the gradient) and its fraction of the copy's, the time ratio to fused BNF, and the extra
+//! naive BNF, the sequence-level primitives `row_stats`, `gather_logp` (one read each) and
+//! `row_grad` (a read and a write), and the copy: median time, effective bandwidth (the bytes
+//! the kernel must move at least: one read of the logits, plus one write of the gradient
+//! where it writes one) and its fraction of the copy's, the time ratio to fused BNF, and the extra
 //! device memory per logit (device memory in use beyond the logits, from `cuMemGetInfo`). The
 //! in-place variant runs last and its timed runs read the gradients its first run wrote (same
 //! traffic). After each fused variant every row status must be 0, and the fused and naive
@@ -20,7 +22,7 @@
 //! "skipped: no GPU" and exits 0 (2 when `BNF_REQUIRE_GPU=1`).
 
 use bnf_core::{bf16, Logit};
-use bnf_driver::kernels::Dtype;
+use bnf_driver::kernels::{Dtype, ROW_STATS_FLOATS};
 use bnf_driver::{DeviceBuffer, Gpu, GpuError, NaiveBuffers, RawBnf, RawRows};
 
 struct Args {
@@ -192,6 +194,36 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
     let (naive_loss, _) = sums(gpu.to_host(&naive_bufs.loss)?.into_iter());
     drop(naive_bufs);
     let loss_diff = (naive_loss - fused_loss).abs() / fused_abs.max(1e-30);
+    // The sequence-level objectives' primitives on the same logits: statistics and log-probs
+    // (one read of the row), then the gradient from the statistics (one read, one write).
+    let rr = out_of_place.rows;
+    let stats = gpu.alloc::<f32>(rows * ROW_STATS_FLOATS)?;
+    let (logp, lse) = (gpu.alloc::<f32>(rows)?, gpu.alloc::<f32>(rows)?);
+    let t_stats = time(gpu, iters, || unsafe {
+        gpu.row_stats_raw(&rr, stats.as_raw(), status.as_raw(), gpu.stream())
+    })?;
+    check_statuses(gpu, &status, "row_stats")?;
+    let t_gather = time(gpu, iters, || unsafe {
+        gpu.gather_logp_raw(
+            &rr,
+            logp.as_raw(),
+            lse.as_raw(),
+            status.as_raw(),
+            gpu.stream(),
+        )
+    })?;
+    check_statuses(gpu, &status, "gather_logp")?;
+    let t_row_grad = time(gpu, iters, || unsafe {
+        gpu.row_grad_raw(
+            &rr,
+            grad.as_raw(),
+            stats.as_raw(),
+            w_dev.as_raw(),
+            status.as_raw(),
+            gpu.stream(),
+        )
+    })?;
+    check_statuses(gpu, &status, "row_grad")?;
     // In place last: it overwrites the logits, so every run after the first warm-up run (all
     // the timed ones) reads gradients instead of logits: the same traffic, other values.
     let in_place = fused(logits.as_raw(), rho_dev.as_raw());
@@ -199,15 +231,18 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         gpu.bnf_fwd_bwd_raw(&in_place, gpu.stream())
     })?;
     check_statuses(gpu, &status, "fused BNF, in place")?;
-    let bytes = 2.0 * (n * elem) as f64;
-    let line = |what: &str, ms: f32, extra: f64| {
+    // Effective bandwidth counts what a kernel must move at least: `transfers` row-sized
+    // passes (2 for a read and a write, 1 for a read only), against the copy's 2.
+    let line_of = |what: &str, ms: f32, extra: f64, transfers: f64| {
+        let bytes = transfers * (n * elem) as f64;
         println!(
             "  {what:<46} {ms:>9.3} ms {:>8.1} GB/s {:>6.1}% of copy {:>6.2}x fused | extra {extra:.3} B/logit",
             bytes / (ms as f64 * 1e-3) / 1e9,
-            100.0 * t_copy / ms,
+            100.0 * (transfers / 2.0) as f32 * t_copy / ms,
             ms / t_fused,
         )
     };
+    let line = |what: &str, ms: f32, extra: f64| line_of(what, ms, extra, 2.0);
     println!(
         "{} rows {rows} V {v}: {n} logits, {:.1} MB read + {:.1} MB written per pass",
         T::NAME,
@@ -233,6 +268,13 @@ fn bench<T: Logit>(gpu: &Gpu, rows: usize, v: usize, iters: usize) -> Result<(),
         "naive BNF (paper appendix, 6 kernels)",
         t_naive,
         extra_naive,
+    );
+    line_of("row_stats (read once)", t_stats, extra_out_of_place, 1.0);
+    line_of("gather_logp (read once)", t_gather, extra_out_of_place, 1.0);
+    line(
+        "row_grad, out of place (read once, write once)",
+        t_row_grad,
+        extra_out_of_place,
     );
     line(
         "device-to-device copy of the same bytes",
