@@ -16,7 +16,7 @@ from . import functional
 from ._native import cuda_built
 from ._threads import parallel_backend, set_parallel_backend
 from .fused import fused_linear_loss
-from .functional import TokenStats, bnf_loss, nll_loss, objective_loss, objective_names, sequence_logps
+from .functional import ObjectiveInfo, TokenStats, describe_objective, bnf_loss, nll_loss, objective_loss, objective_names, sequence_logps
 from .modules import BNFLoss, FusedLinearLoss, ObjectiveLoss
 from .reference import reference_logps
 
@@ -25,10 +25,12 @@ __version__ = "0.1.0"
 __all__ = [
     "BNFLoss",
     "FusedLinearLoss",
+    "ObjectiveInfo",
     "ObjectiveLoss",
     "TokenStats",
     "bnf_loss",
     "cuda_built",
+    "describe_objective",
     "functional",
     "fused_linear_loss",
     "nll_loss",

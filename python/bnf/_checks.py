@@ -38,14 +38,15 @@ def logits(x, name: str = "logits") -> Tensor:
     last = "V" if name == "logits" else "H"
     if x.dim() not in (2, 3):
         raise ValueError(
-            f"{name} must be (B, T, {last}) or (N, {last}), got {x.dim()} dims of shape {tuple(x.shape)}"
+            f"{name} must be (B, T, {last}) or (N, {last}), got shape {tuple(x.shape)}"
         )
     if x.dtype not in LOGIT_DTYPES:
-        hint = f" (cast with {name}.float())" if x.dtype.is_floating_point else ""
-        raise TypeError(
-            f"{name} must be float32, float16 or bfloat16, got {x.dtype}{hint}: bnf reads "
-            "these three and accumulates in float32; float64 is not supported"
-        )
+        tail = (f" (cast with {name}.float()): bnf reads these three and accumulates in float32"
+                if x.dtype.is_floating_point else "")
+        raise TypeError(f"{name} must be float32, float16 or bfloat16, got {x.dtype}{tail}")
+    if x.shape[-2] == 0:
+        what = "sequence positions (T = 0)" if x.dim() == 3 else "rows (N = 0)"
+        raise ValueError(f"{name} has no {what}: shape {tuple(x.shape)}")
     if x.shape[-1] == 0:
         what = "vocabulary" if name == "logits" else "hidden"
         raise ValueError(f"{name} has an empty {what} dimension: shape {tuple(x.shape)}")
@@ -88,10 +89,12 @@ def per_label(name: str, x, labels: Tensor, required: bool = True) -> Optional[T
 
 def preference(x, batch: int, like: Tensor) -> Tensor:
     """Per-sequence preference (``+1`` preferred, ``-1`` dispreferred) as float32 ``(B,)``;
-    ``None`` means all preferred."""
+    ``None`` means all preferred; a bool tensor is ``True -> +1``, ``False -> -1``."""
     if x is None:
         return torch.ones(batch, dtype=torch.float32, device=like.device)
     x = _tensor("preference", x)
+    if x.dtype == torch.bool:
+        x = torch.where(x, 1.0, -1.0)
     if x.dtype.is_complex:
         raise TypeError(f"preference must be a real tensor, got {x.dtype}")
     if x.dim() > 1 or (x.dim() == 1 and x.shape[0] != batch) or (x.dim() == 0 and batch != 1):
@@ -120,6 +123,22 @@ def pairs(x, batch: int, like: Tensor) -> Tensor:
     if x.dim() != 2 or x.shape[1] != 2:
         raise ValueError(f"pairs must be (P, 2) (chosen, rejected) indices, got {tuple(x.shape)}")
     return x.to(device=like.device, dtype=torch.int64)
+
+
+def flag(name: str, x, default: bool) -> bool:
+    """A bool option (``None``: ``default``)."""
+    if x is None:
+        return default
+    if not isinstance(x, bool):
+        raise TypeError(f"{name} must be True, False or None, got {x!r}")
+    return x
+
+
+def integer(name: str, x) -> int:
+    """An int option (not a bool, float or tensor)."""
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise TypeError(f"{name} must be an int, got {x!r}")
+    return x
 
 
 def reduction(x) -> str:
@@ -173,10 +192,13 @@ def rows(
             f"{who} has no scored label: every label{after} is ignore_index, so its length "
             "|y| is 0"
         )
-    bad = _first(scored & ~torch.isfinite(weights))
+    bad = _first(scored & (~torch.isfinite(weights) | (weights == 0)))
     if bad is not None:
         b = bad // seq_len
-        raise ValueError(f"preference[{b}] is not finite (its row weight is {float(weights[bad])})")
+        raise ValueError(
+            f"preference[{b}] is not usable (its row weight is {float(weights[bad])}): it must be "
+            "finite and not 0 (+1 preferred, -1 dispreferred)"
+        )
     if ref_logps is not None:
         invalid = torch.isnan(ref_logps) | (ref_logps > REF_LOGP_TOLERANCE)
         if finite_ref:
@@ -188,3 +210,13 @@ def rows(
                 f"ref_logps{at(bad)} = {float(ref_logps[bad])} is not a log-probability: it must be "
                 f"{need}<= 0 (up to {REF_LOGP_TOLERANCE} of rounding) and not NaN"
             )
+
+
+def pair_values(pairs: Tensor, batch: int) -> None:
+    """Every entry of ``(P, 2)`` pairs is a sequence index in ``[0, batch)``."""
+    bad = _first((pairs < 0) | (pairs >= batch))
+    if bad is not None:
+        p, side = divmod(bad, 2)
+        raise ValueError(
+            f"pairs[{p}, {side}] = {int(pairs.reshape(-1)[bad])} is not a sequence index in [0, {batch})"
+        )

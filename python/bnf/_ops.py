@@ -38,8 +38,8 @@ def _core_error(e: Exception, seq_len: int, shift: bool, ndim: int, what: str) -
     if kind == "logits" and row is not None:
         where = _layout.logits_index(row, seq_len, ndim, col)
         return ValueError(
-            f"{what}{where} = {value}: a scored position's logits must be finite (the target's "
-            f"may not be -inf) [core: {msg}]"
+            f"{what}{where} = {value}: a scored position's logits must be finite or -inf, and "
+            "the target's logit must be finite"
         )
     if row is not None:
         return ValueError(f"labels{_layout.label_index(row, seq_len, shift, ndim)}: {msg}")
@@ -96,8 +96,8 @@ def _run_cuda(logits, targets, scored, weights, ref, n, grad, row_out, at):
             )
             col, value = found if found is not None else (None, float("nan"))
             raise ValueError(
-                f"{at(bad, col)} = {value}: a scored position's logits must be finite "
-                "(the target's may not be -inf)"
+                f"{at(bad, col)} = {value}: a scored position's logits must be finite or -inf, "
+                "and the target's logit must be finite"
             )
         raise ValueError(f"{at(bad, None)}: {_CUDA_STATUS.get(code, f'status {code}')}")
     row_out.copy_(out[:, :4])
@@ -221,6 +221,7 @@ def sequence_terms(
     labels and ``(P, 2)`` pairs; hyperparameters as comma-separated names and values. ``d[k]`` is ``d terms[k] / d logp[responses[k]]``; ``z0`` holds
     KTO's reference point (one value; empty for other objectives)."""
     batch = logp.shape[0]
+    _checks.pair_values(pairs, batch)
     params = _params(param_names, param_values)
     scored = scored.view(batch, seq_len)
     rp: List[float] = []
@@ -291,13 +292,30 @@ def _sequence_terms_backward(ctx, g_terms, _g_d, _g_resp, _g_z0):
 sequence_terms.register_autograd(_sequence_terms_backward, setup_context=_sequence_terms_setup)
 
 
+def one_backward_only(create_graph: bool, buffer) -> None:
+    """The errors of a backward that the gradient written in forward cannot serve."""
+    if create_graph:
+        raise RuntimeError(
+            "bnf losses have no double backward (create_graph=True): their gradient is computed "
+            "in the forward pass, not differentiated again"
+        )
+    if buffer is None:
+        raise RuntimeError(
+            "bnf losses support one backward per forward (retain_graph=True and a second "
+            "backward are not supported): the gradient buffer written in forward was handed to "
+            "the first backward"
+        )
+
+
 class RowLoss(torch.autograd.Function):
     """``bnf::row_loss`` with the gradient buffer handed to the logits: what the public
     functions call. The op's registered autograd must return a new tensor (its buffer is an
     op output, which autograd keeps a reference to, so the returned gradient would be copied);
-    here the buffer is an intermediate of this Function, so backward scales it in place and
-    autograd takes it as the logits' gradient: no second logits-sized buffer and no copy.
-    Under ``torch.compile`` the same Function is traced, scaling out of place."""
+    here the buffer is an intermediate of this Function, held on ``ctx`` (not saved, so that
+    a second backward finds it gone and says so), so backward scales it in place and autograd
+    takes it as the logits' gradient: no second logits-sized buffer and no copy. Under
+    ``torch.compile`` the same Function is traced, saving the buffer and scaling it out of
+    place."""
 
     @staticmethod
     def forward(ctx, logits, targets, scored, weights, ref_logps, num_responses, need_grad, seq_len, shift, ndim):
@@ -305,21 +323,23 @@ class RowLoss(torch.autograd.Function):
             logits, targets, scored, weights, ref_logps, num_responses, need_grad, seq_len, shift, ndim
         )
         ctx.mark_non_differentiable(diag)
-        ctx.save_for_backward(grad)
+        ctx.traced = torch.compiler.is_compiling() or type(grad) is not torch.Tensor
+        if ctx.traced:
+            ctx.save_for_backward(grad)
+        else:
+            ctx.grad = grad
         ctx.num_responses, ctx.need_grad = num_responses, need_grad
         return loss, diag
 
     @staticmethod
     def backward(ctx, g_loss, _g_diag):
-        (grad,) = ctx.saved_tensors
         if not ctx.need_grad:
             raise _no_grad_error()
+        if ctx.traced:
+            (grad,) = ctx.saved_tensors
+            scale = (g_loss * ctx.num_responses).to(grad.dtype)[:, None]
+            return (grad * scale,) + (None,) * 9
+        grad, ctx.grad = ctx.grad, None
+        one_backward_only(torch.is_grad_enabled(), grad)
         scale = (g_loss * ctx.num_responses).to(grad.dtype)[:, None]
-        if type(grad) is torch.Tensor and not torch.compiler.is_compiling():
-            # A second backward through this graph is refused by autograd (the saved
-            # buffer's version changed), never scaled twice.
-            grad = grad.mul_(scale)
-        else:
-            grad = grad * scale
-        return grad, None, None, None, None, None, None, None, None, None
-
+        return (grad.mul_(scale),) + (None,) * 9

@@ -6,12 +6,15 @@ Common arguments:
   float16 or bfloat16, on the CPU or a CUDA device. The loss is computed in float32 and returned
   as float32; the gradient has the logits' dtype.
 - ``labels``: token ids of shape ``logits.shape[:-1]``, ``ignore_index`` at prompt and padding
-  positions. With ``shift=True`` (causal LMs, as Hugging Face and TRL) the logits at position
-  ``t`` score ``labels[..., t + 1]``; the first label is never scored.
+  positions. With ``shift=True`` (causal LMs, as Hugging Face and TRL; the default for
+  ``(B, T, V)`` logits) the logits at position ``t`` score ``labels[..., t + 1]`` and the first
+  label is never scored. ``(N, V)`` logits default to ``shift=False``: rows already aligned with
+  their labels, as ``F.cross_entropy`` takes them, one sequence.
 - ``ref_logps``: the reference model's log-prob of each label (``labels``' shape, float; see
   :func:`bnf.reference_logps`), read only where the label is scored. No gradient flows into it.
 - ``preference``: one value per sequence, ``+1`` preferred and ``-1`` dispreferred (default: all
-  ``+1``).
+  ``+1``); a bool tensor reads ``True`` as ``+1`` and ``False`` as ``-1`` (TRL's ``label``). For
+  BNF and NLL the value weights the sequence; 0 is refused.
 - ``reduction``: ``"mean"`` is the paper's: the mean over sequences of each sequence's mean over
   its scored tokens. ``"sum"`` is the sum of the per-token losses, and ``"none"`` returns them,
   shaped like ``labels`` (0 where nothing is scored); the per-token loss is
@@ -35,13 +38,34 @@ from torch import Tensor
 from . import _checks, _layout, _native, _ops
 
 __all__ = [
+    "ObjectiveInfo",
     "TokenStats",
+    "describe_objective",
     "bnf_loss",
     "nll_loss",
     "objective_loss",
     "sequence_logps",
     "objective_names",
 ]
+
+
+class ObjectiveInfo(NamedTuple):
+    """What :func:`objective_info` says of an objective."""
+
+    name: str  # the canonical name (one of objective_names())
+    needs_pairs: bool  # pairwise: reads ``pairs`` (every sequence in a pair)
+    needs_reference: bool  # reads ``ref_logps``
+    hyperparameters: dict  # every hyperparameter with its value (None: KTO's estimated z0)
+
+
+def describe_objective(objective: str, **hyperparameters) -> ObjectiveInfo:
+    """The objective called ``objective`` (any name or alias :func:`objective_loss` takes) with
+    ``hyperparameters`` set, checked by core: a bad name, an unknown hyperparameter or a value
+    out of range is a ``ValueError``. For a trainer that must know what data an objective
+    needs before it has any."""
+    names, values = _params(hyperparameters)
+    name, pairs, ref, params = objective_info(str(objective), tuple(zip(names, values)))
+    return ObjectiveInfo(name, pairs, ref, dict(params))
 
 
 class TokenStats(NamedTuple):
@@ -66,7 +90,11 @@ def objective_info(objective: str, params: tuple):
     """``(canonical name, needs pairs, needs reference, ((hyperparameter, value), ...))`` of
     ``objective`` with ``params`` set, checked by core (a bad name or value is a
     ``ValueError``). A constant for ``torch.compile``."""
-    name, pairs, ref, values = _native.objective_info(objective, list(params))
+    try:
+        name, pairs, ref, values = _native.objective_info(objective, list(params))
+    except _native.CoreError as e:
+        raise ValueError(f"objective {e.args[0]} (see bnf.describe_objective and losses.md for "
+                         "each hyperparameter's range)") from None
     return name, pairs, ref, tuple(values)
 
 
@@ -85,14 +113,17 @@ class Batch(NamedTuple):
 
 
 def prepare(x: Tensor, labels, ref_logps, ignore_index, shift, needs_ref: bool, name="logits") -> Batch:
-    """Check ``labels`` and ``ref_logps`` against ``x`` (logits, or the fused head's hidden
-    states, already checked, called ``name``) and lay the batch out as rows."""
+    """Check ``labels``, ``ref_logps`` and the options against ``x`` (logits, or the fused
+    head's hidden states, already checked, called ``name``) and lay the batch out as rows.
+    ``shift=None``: True for ``(B, T, ...)`` input, False for ``(N, ...)`` rows."""
     labels = _checks.labels(labels, x, name)
+    ignore_index = _checks.integer("ignore_index", ignore_index)
+    shift = _checks.flag("shift", shift, default=x.dim() == 3)
     ref_logps = _checks.per_label("ref_logps", ref_logps, labels, required=needs_ref)
     xb, lb = _layout.as_batch(x, labels)
-    r = _layout.rows(xb, lb, bool(shift), int(ignore_index))
+    r = _layout.rows(xb, lb, shift, ignore_index)
     ref = None if ref_logps is None else _layout.per_row(ref_logps.reshape(lb.shape), shift)
-    return Batch(r, labels.shape, ref, bool(shift), x.dim())
+    return Batch(r, labels.shape, ref, shift, x.dim())
 
 
 def run(name, names, values, b: Batch, preference, pairs, reduction, rows_fn, stats=False):
@@ -124,7 +155,9 @@ def run(name, names, values, b: Batch, preference, pairs, reduction, rows_fn, st
     if needs_pairs:
         pair_idx = _checks.pairs(pairs, r.batch, r.x)
         if preference is None:
-            preference = torch.ones(r.batch, device=dev).index_fill(0, pair_idx[:, 1], -1.0)
+            # Clamped only to build the default: bnf::sequence_terms refuses a bad index by name.
+            rejected = pair_idx[:, 1].clamp(0, max(r.batch - 1, 0))
+            preference = torch.ones(r.batch, device=dev).index_fill(0, rejected, -1.0)
     else:
         pair_idx = torch.zeros((0, 2), dtype=torch.int64, device=dev)
     pref = _checks.preference(preference, r.batch, r.x)
@@ -166,7 +199,7 @@ def bnf_loss(
     preference: Optional[Tensor] = None,
     ignore_index: int = -100,
     reduction: str = "mean",
-    shift: bool = True,
+    shift: Optional[bool] = None,
     return_stats: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, TokenStats]]:
     """The BNF loss (paper eq. 4) with its gradient (eq. 8) computed in the same pass.
@@ -184,7 +217,7 @@ def nll_loss(
     preference: Optional[Tensor] = None,
     ignore_index: int = -100,
     reduction: str = "mean",
-    shift: bool = True,
+    shift: Optional[bool] = None,
 ) -> Tensor:
     """NLL (the SFT cross-entropy) through the same pass: each sequence contributes
     ``-preference * mean log pi(y)``. See the module docstring for the arguments."""
@@ -212,7 +245,10 @@ def _params(hyperparameters: dict):
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"hyperparameter {k} must be a number, got {type(v).__name__}")
-        names.append("lambda" if k == "lambda_" else k)
+        name = "lambda" if k == "lambda_" else k
+        if name in names:
+            raise ValueError("hyperparameter lambda is given twice (as lambda_ and as \"lambda\")")
+        names.append(name)
         values.append(float(v))
     return names, values
 
@@ -227,7 +263,7 @@ def objective_loss(
     pairs: Optional[Tensor] = None,
     ignore_index: int = -100,
     reduction: str = "mean",
-    shift: bool = True,
+    shift: Optional[bool] = None,
     **hyperparameters,
 ) -> Tensor:
     """Any objective of :func:`objective_names` by name, with its hyperparameters as keywords

@@ -162,7 +162,8 @@ fused_linear_rows.register_autograd(_fused_backward, setup_context=_fused_setup)
 
 class _FusedScalar(torch.autograd.Function):
     """``sum(loss) / n`` with every gradient made in the forward pass and scaled in backward
-    (in place: the buffers are this Function's own)."""
+    (in place and held on ``ctx`` when eager, as ``_ops.RowLoss`` does; saved and out of place
+    when traced)."""
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, scored, weights, ref, n, need, chunk, seq_len, shift, ndim):
@@ -170,20 +171,25 @@ class _FusedScalar(torch.autograd.Function):
             hidden, weight, bias, targets, scored, weights, ref, n, None, need, chunk, seq_len, shift, ndim
         )
         ctx.mark_non_differentiable(diag)
-        ctx.save_for_backward(dh, dw, db)
+        ctx.traced = torch.compiler.is_compiling() or type(dh) is not torch.Tensor
+        if ctx.traced:
+            ctx.save_for_backward(dh, dw, db)
+        else:
+            ctx.grads = (dh, dw, db)
         ctx.need = need
         return loss.sum() / n, diag
 
     @staticmethod
     def backward(ctx, g, _g_diag):
-        eager = not torch.compiler.is_compiling()
+        if ctx.traced:
+            grads = ctx.saved_tensors
+        else:
+            grads, ctx.grads = ctx.grads, None
+            _ops.one_backward_only(torch.is_grad_enabled(), grads)
         out = []
-        for ok, grad in zip(ctx.need, ctx.saved_tensors):
-            if not ok:
-                out.append(None)
-                continue
+        for ok, grad in zip(ctx.need, grads):
             scale = g.to(grad.dtype)
-            out.append(grad.mul_(scale) if eager and type(grad) is torch.Tensor else grad * scale)
+            out.append(None if not ok else grad * scale if ctx.traced else grad.mul_(scale))
         return tuple(out) + (None,) * 10
 
 
@@ -220,19 +226,23 @@ def fused_linear_loss(
     pairs: Optional[Tensor] = None,
     ignore_index: int = -100,
     reduction: str = "mean",
-    shift: bool = True,
+    shift: Optional[bool] = None,
     chunk_size: Optional[int] = None,
+    return_stats: bool = False,
     **hyperparameters,
-) -> Tensor:
+):
     """``objective_loss(objective, hidden @ weight.T + bias, labels, ref_logps, ...)`` without
     the logits: ``hidden`` ``(B, T, H)`` or ``(N, H)``, ``weight`` ``(V, H)`` (a tied embedding
     works), ``bias`` ``(V,)`` or None, all of one dtype (float32, float16 or bfloat16) and
     device. Gradients reach ``hidden``, ``weight`` and ``bias``, whichever require them. The
     other arguments and the result are :func:`bnf.objective_loss`'s; ``chunk_size`` rows per
-    chunk (default: :func:`chunk_rows`)."""
+    chunk (default: :func:`chunk_rows`). ``return_stats=True`` (BNF and NLL) also returns the
+    per-token :class:`bnf.TokenStats`, as :func:`bnf.bnf_loss` does."""
     hidden = _check_head(hidden, weight, bias)
     names, values = functional._params(hyperparameters)
     name, _, needs_ref, _ = functional.objective_info(str(objective), tuple(zip(names, values)))
+    if return_stats and name not in ("bnf", "nll"):
+        raise ValueError(f"return_stats is for BNF and NLL (per-token statistics), not {name}")
     b = functional.prepare(hidden, labels, ref_logps, ignore_index, shift, needs_ref, "hidden")
     r = b.rows
     chunk = chunk_rows(r.x.shape[0], weight.shape[0], weight.shape[1], chunk_size)
@@ -248,4 +258,4 @@ def fused_linear_loss(
         )
         return (loss.sum() / n if reduced else loss), diag
 
-    return functional.run(name, names, values, b, preference, pairs, reduction, rows_fn)
+    return functional.run(name, names, values, b, preference, pairs, reduction, rows_fn, return_stats)

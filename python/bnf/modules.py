@@ -11,20 +11,22 @@ from . import _checks, functional, fused
 
 
 class BNFLoss(nn.Module):
-    """``BNFLoss(ignore_index=-100, reduction="mean", shift=True)(logits, labels, ref_logps,
-    preference=None)``: :func:`bnf.functional.bnf_loss`."""
+    """``BNFLoss(ignore_index=-100, reduction="mean", shift=None, return_stats=False)(logits,
+    labels, ref_logps, preference=None)``: :func:`bnf.functional.bnf_loss`."""
 
-    def __init__(self, ignore_index: int = -100, reduction: str = "mean", shift: bool = True):
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean", shift: Optional[bool] = None,
+                 return_stats: bool = False):
         super().__init__()
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = _checks.integer("ignore_index", ignore_index)
         self.reduction = _checks.reduction(reduction)
-        self.shift = bool(shift)
+        self.shift = shift if shift is None else _checks.flag("shift", shift, True)
+        self.return_stats = _checks.flag("return_stats", return_stats, False)
 
     def forward(self, logits: Tensor, labels: Tensor, ref_logps: Tensor,
-                preference: Optional[Tensor] = None) -> Tensor:
+                preference: Optional[Tensor] = None):
         return functional.bnf_loss(logits, labels, ref_logps, preference=preference,
                                    ignore_index=self.ignore_index, reduction=self.reduction,
-                                   shift=self.shift)
+                                   shift=self.shift, return_stats=self.return_stats)
 
     def extra_repr(self) -> str:
         return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, shift={self.shift}"
@@ -36,17 +38,18 @@ class ObjectiveLoss(nn.Module):
     hyperparameters fixed (and checked here)."""
 
     def __init__(self, objective: str, ignore_index: int = -100, reduction: str = "mean",
-                 shift: bool = True, **hyperparameters):
+                 shift: Optional[bool] = None, **hyperparameters):
         super().__init__()
         names, values = functional._params(hyperparameters)
         info = functional.objective_info(str(objective), tuple(zip(names, values)))
         name, needs_pairs, needs_ref, params = info
+        given = dict(zip(names, values))
         self.objective = name
-        self.hyperparameters = {k: v for k, v in params if v is not None}
+        self.hyperparameters = {k: given.get(k, v) for k, v in params if v is not None}
         self.needs_pairs, self.needs_reference = needs_pairs, needs_ref
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = _checks.integer("ignore_index", ignore_index)
         self.reduction = _checks.reduction(reduction)
-        self.shift = bool(shift)
+        self.shift = shift if shift is None else _checks.flag("shift", shift, True)
 
     def forward(self, logits: Tensor, labels: Tensor, ref_logps: Optional[Tensor] = None,
                 preference: Optional[Tensor] = None, pairs: Optional[Tensor] = None) -> Tensor:
@@ -66,15 +69,16 @@ class FusedLinearLoss(nn.Module):
     the loss without the logits."""
 
     def __init__(self, objective: str = "bnf", ignore_index: int = -100, reduction: str = "mean",
-                 shift: bool = True, chunk_size: Optional[int] = None, **hyperparameters):
+                 shift: Optional[bool] = None, chunk_size: Optional[int] = None, **hyperparameters):
         super().__init__()
         names, values = functional._params(hyperparameters)
         name, _, _, params = functional.objective_info(str(objective), tuple(zip(names, values)))
+        given = dict(zip(names, values))
         self.objective = name
-        self.hyperparameters = {k: v for k, v in params if v is not None}
-        self.ignore_index = int(ignore_index)
+        self.hyperparameters = {k: given.get(k, v) for k, v in params if v is not None}
+        self.ignore_index = _checks.integer("ignore_index", ignore_index)
         self.reduction = _checks.reduction(reduction)
-        self.shift = bool(shift)
+        self.shift = shift if shift is None else _checks.flag("shift", shift, True)
         self.chunk_size = None if chunk_size is None else fused.chunk_rows(1 << 62, 1, 1, chunk_size)
 
     def forward(self, hidden: Tensor, weight: Tensor, labels: Tensor, ref_logps: Optional[Tensor] = None,
@@ -86,4 +90,5 @@ class FusedLinearLoss(nn.Module):
                                        **self.hyperparameters)
 
     def extra_repr(self) -> str:
-        return f"{self.objective!r}, reduction={self.reduction!r}, chunk_size={self.chunk_size}"
+        params = "".join(f", {k}={v}" for k, v in self.hyperparameters.items())
+        return f"{self.objective!r}{params}, reduction={self.reduction!r}, chunk_size={self.chunk_size}"

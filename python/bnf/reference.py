@@ -27,7 +27,7 @@ def reference_logps(
     *,
     attention_mask: Optional[Tensor] = None,
     ignore_index: int = -100,
-    shift: bool = True,
+    shift: Optional[bool] = None,
     batch_size: Optional[int] = None,
 ) -> Tensor:
     """The log-prob of each label under the reference, shaped like ``labels`` (float32, 0 where
@@ -39,6 +39,8 @@ def reference_logps(
     ``.logits`` (Hugging Face), ``batch_size`` sequences at a time (default: all at once). The
     log-probs are read from the logits in place, in their own dtype, by the library's fused row
     pass: no float32 copy and no log-softmax of ``(B, T, V)`` is made."""
+    if isinstance(model_or_logits, Tensor) and labels is None and input_ids is not None:
+        labels = input_ids  # reference_logps(logits, labels): the logits form needs no ids
     if labels is None:
         raise ValueError("labels is required: the token ids to score, ignore_index elsewhere")
     if isinstance(model_or_logits, Tensor):
@@ -47,9 +49,9 @@ def reference_logps(
         raise TypeError("model_or_logits must be logits (a Tensor) or a callable model")
     if input_ids is None:
         raise ValueError("input_ids is required when a model is given")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     step = batch_size or labels.shape[0]
-    if step < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     outs = []
     for i in range(0, labels.shape[0], step):
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask[i : i + step]}
@@ -63,6 +65,7 @@ def _from_logits(logits: Tensor, labels: Tensor, ignore_index: int, shift: bool)
     labels = _checks.labels(labels, logits)
     logits = logits.detach()
     b = functional.prepare(logits, labels, None, ignore_index, shift, False)
+    shift = b.shift
     scored = b.rows.scored
     ell, _ = functional._logit_rows(logits, b)(torch.where(scored, -1.0, 0.0).to(torch.float32), None, 1, False)
     return _layout.shift_right(ell.view(b.rows.batch, b.rows.seq_len), shift).reshape(labels.shape)

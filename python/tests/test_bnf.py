@@ -55,11 +55,27 @@ def test_no_shift_and_flat_input():
     logits, labels, ref, pref = make_batch(seed=7)
     loss = bnf.bnf_loss(logits, labels, ref, preference=pref, shift=False)
     torch.testing.assert_close(loss, R.bnf(logits.detach(), labels, ref, pref, shift=False))
-    # (N, V) logits with (N,) labels: one sequence.
-    one = bnf.bnf_loss(logits[0], labels[0], ref[0], preference=pref[0])
+    # (N, V) logits with (N,) labels: one sequence, shifted only when asked.
+    one = bnf.bnf_loss(logits[0], labels[0], ref[0], preference=pref[0], shift=True)
     torch.testing.assert_close(one, R.bnf(logits.detach()[:1], labels[:1], ref[:1], pref[:1]))
     tok = bnf.bnf_loss(logits[0], labels[0], ref[0], reduction="none")
     assert tok.shape == labels[0].shape
+
+
+def test_flat_rows_are_cross_entropys_layout():
+    """(N, V) rows default to no shift: F.cross_entropy's pre-shifted, flattened layout."""
+    logits, labels, _, _ = make_batch(seed=17)
+    flat, flat_labels = logits.detach()[:, :-1].reshape(-1, 13), labels[:, 1:].reshape(-1)
+    want = torch.nn.functional.cross_entropy(flat, flat_labels)
+    torch.testing.assert_close(bnf.nll_loss(flat, flat_labels), want)
+    torch.testing.assert_close(bnf.nll_loss(flat, flat_labels, reduction="sum"),
+                               torch.nn.functional.cross_entropy(flat, flat_labels, reduction="sum"))
+
+
+def test_bool_preference_is_trls_label():
+    logits, labels, ref, pref = make_batch(seed=19)
+    torch.testing.assert_close(bnf.bnf_loss(logits, labels, ref, preference=pref > 0),
+                               bnf.bnf_loss(logits, labels, ref, preference=pref))
 
 
 def test_gradient_is_scaled_cross_entropy_at_the_reference():
@@ -170,5 +186,9 @@ def test_backward_hands_its_buffer_over_once():
     x = logits.detach().float().requires_grad_()
     (R.bnf(x, labels, ref, pref) * 3.0).backward()
     torch.testing.assert_close(logits.grad, x.grad, rtol=1e-4, atol=1e-7)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+    with pytest.raises(RuntimeError, match="support one backward per forward"):
         loss.backward()
+    # No double backward: said at the call, not later as a missing graph.
+    loss = bnf.bnf_loss(logits, labels, ref, preference=pref)
+    with pytest.raises(RuntimeError, match="no double backward"):
+        torch.autograd.grad(loss, logits, create_graph=True)

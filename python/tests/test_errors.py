@@ -20,7 +20,8 @@ def test_dtypes_and_types():
     logits, labels, ref, pref = make_batch()
     raises(TypeError, r"float32, float16 or bfloat16, got torch.float64 \(cast with logits.float\(\)\)",
            bnf.bnf_loss, logits.double(), labels, ref)
-    raises(TypeError, "got torch.int64", bnf.bnf_loss, labels, labels, ref)
+    msg = raises(TypeError, "got torch.int64", bnf.bnf_loss, labels, labels, ref)
+    assert "float64" not in msg
     raises(TypeError, "logits must be a torch.Tensor, got list", bnf.bnf_loss, [[0.0]], labels, ref)
     raises(TypeError, "labels must be an integer tensor.*float32", bnf.bnf_loss, logits, labels.float(), ref)
     raises(TypeError, "ref_logps must be a floating tensor, got torch.int64", bnf.bnf_loss, logits, labels, labels)
@@ -32,8 +33,11 @@ def test_dtypes_and_types():
 
 def test_shapes():
     logits, labels, ref, pref = make_batch(B=4, T=9, V=13)
-    raises(ValueError, r"logits must be \(B, T, V\) or \(N, V\), got 4 dims", bnf.bnf_loss,
+    raises(ValueError, r"logits must be \(B, T, V\) or \(N, V\), got shape \(1, 4, 9, 13\)", bnf.bnf_loss,
            logits[None], labels, ref)
+    raises(ValueError, r"logits has no sequence positions \(T = 0\)", bnf.bnf_loss, logits[:, :0],
+           labels[:, :0], ref[:, :0])
+    raises(ValueError, r"logits has no rows \(N = 0\)", bnf.bnf_loss, logits[0, :0], labels[0, :0], ref[0, :0])
     raises(ValueError, r"labels has shape \(4, 8\) but logits \(4, 9, 13\) needs labels of shape \(4, 9\)",
            bnf.bnf_loss, logits, labels[:, :8], ref)
     raises(ValueError, r"ref_logps has shape \(4, 8\); it needs the labels' shape \(4, 9\)",
@@ -44,6 +48,10 @@ def test_shapes():
     raises(ValueError, r"pairs must be \(P, 2\)", bnf.objective_loss, "dpo", logits, labels, ref,
            pairs=torch.zeros(2, 3, dtype=torch.int64))
     raises(ValueError, "even number of sequences, got 3", bnf.objective_loss, "dpo", logits[:3], labels[:3], ref[:3])
+    raises(ValueError, re.escape("pairs[0, 1] = 4 is not a sequence index in [0, 4)"), bnf.objective_loss,
+           "dpo", logits, labels, ref, pairs=torch.tensor([[0, 4]]))
+    raises(ValueError, re.escape("pairs[1, 0] = -1 is not a sequence index"), bnf.objective_loss,
+           "dpo", logits, labels, ref, pairs=torch.tensor([[0, 1], [-1, 3]]))
 
 
 def test_options_and_objectives():
@@ -53,7 +61,15 @@ def test_options_and_objectives():
     raises(ValueError, 'unknown objective "dp0"', bnf.objective_loss, "dp0", logits, labels, ref)
     raises(ValueError, "objective dpo has no hyperparameter \"tau\" \\(its hyperparameters: beta\\)",
            bnf.objective_loss, "dpo", logits, labels, ref, tau=0.1)
-    raises(ValueError, "beta", bnf.objective_loss, "dpo", logits, labels, ref, beta=-1.0)
+    msg = raises(ValueError, r"objective dpo: beta = -1 is out of range", bnf.objective_loss, "dpo", logits,
+                 labels, ref, beta=-1.0)
+    assert not msg.startswith("(")  # a sentence, not an args tuple
+    raises(ValueError, "lambda is given twice", bnf.objective_loss, "orpo", logits, labels, lambda_=0.1,
+           **{"lambda": 0.2})
+    raises(TypeError, "ignore_index must be an int, got -100.0", bnf.bnf_loss, logits, labels, ref,
+           ignore_index=-100.0)
+    raises(TypeError, "shift must be True, False or None, got 'yes'", bnf.bnf_loss, logits, labels, ref,
+           shift="yes")
     raises(ValueError, "ref_logps is required", bnf.objective_loss, "dpo", logits, labels)
     raises(ValueError, "ref_logps is required", bnf.bnf_loss, logits, labels, None)
     raises(ValueError, "objective bnf has no hyperparameter", bnf.ObjectiveLoss, "bnf", beta=1.0)
@@ -105,8 +121,9 @@ def test_preference_values():
     logits, labels, ref, pref = make_batch(B=4)
     p = pref.clone()
     p[2] = float("inf")
-    raises(ValueError, re.escape("preference[2] is not finite"), bnf.bnf_loss, logits, labels, ref, preference=p)
+    raises(ValueError, re.escape("preference[2] is not usable (its row weight is inf)"), bnf.bnf_loss, logits, labels, ref, preference=p)
     p[2] = 0.0
+    raises(ValueError, re.escape("preference[2] is not usable"), bnf.bnf_loss, logits, labels, ref, preference=p)
     raises(ValueError, "sequence 2", bnf.objective_loss, "kto", logits, labels, ref, preference=p)
     raises(ValueError, "rejected response is not labelled dispreferred", bnf.objective_loss, "dpo",
            logits, labels, ref, preference=torch.ones(4))

@@ -181,3 +181,14 @@ def test_module_and_errors():
     nan[3, 5, 0] = float("nan")
     with pytest.raises(ValueError, match=r"\(hidden @ weight.T\)\[3, 5, 0\] = nan"):
         bnf.fused_linear_loss(nan, w, labels, ref, chunk_size=2)
+
+
+def test_fused_stats_equal_unfused():
+    h, w, b, labels, ref, pref = head_batch()
+    loss, s = bnf.fused_linear_loss(h, w, labels, ref, bias=b, preference=pref, chunk_size=5, return_stats=True)
+    want, t = bnf.bnf_loss(h @ w.T + b, labels, ref, preference=pref, return_stats=True)
+    close(loss, want, torch.float32)
+    for a, c in zip(s, t):
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="return_stats is for BNF and NLL"):
+        bnf.fused_linear_loss(h, w, labels, ref, objective="dpo", return_stats=True)

@@ -120,3 +120,12 @@ def test_objective_module_and_names():
     a = bnf.objective_loss("orpo", logits, labels, lambda_=0.4)
     b = bnf.objective_loss("orpo", logits, labels, **{"lambda": 0.4})
     torch.testing.assert_close(a, b)
+
+
+def test_describe_objective():
+    info = bnf.describe_objective("slic", lambda_=0.3)
+    assert info == ("slic_hf", True, False, {"margin": 1.0, "lambda": pytest.approx(0.3)})
+    assert bnf.describe_objective("kto").hyperparameters["z0"] is None
+    assert bnf.describe_objective("bnf") == ("bnf", False, True, {})
+    with pytest.raises(ValueError, match="tau"):
+        bnf.describe_objective("ipo", tau=-1.0)

@@ -43,3 +43,12 @@ def test_a_model_returning_a_tensor():
     want, _ = R.token_logps(lin(ids).detach(), ids)
     torch.testing.assert_close(got[:, 1:], want)
     assert not got.requires_grad
+
+
+def test_positional_logits_and_labels_and_batch_size():
+    logits, labels, _, _ = make_batch(seed=6)
+    torch.testing.assert_close(bnf.reference_logps(logits, labels), bnf.reference_logps(logits, labels=labels))
+    import pytest
+
+    with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
+        bnf.reference_logps(lambda ids: logits, labels, labels, batch_size=0)
