@@ -70,8 +70,8 @@ fn run(
 fn grads_after_one_step(rs: &[Response], batch: usize, accum: usize) -> Vec<f32> {
     let mut model = Model::new(CFG, 8).unwrap();
     let mut opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
-    let mut state = TrainState {
-        config: TrainConfig {
+    let mut state = TrainState::new(
+        TrainConfig {
             objective: Objective::Nll,
             steps: 1,
             batch,
@@ -82,11 +82,8 @@ fn grads_after_one_step(rs: &[Response], batch: usize, accum: usize) -> Vec<f32>
             save_every: 0,
             pairing_ratio: 1.0,
         },
-        step: 0,
-        responses: rs.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+        rs.len(),
+    );
     train(
         &mut model,
         &mut opt,

@@ -43,13 +43,7 @@ fn fresh(objective: Objective, pairing_ratio: f64, n: usize) -> (Model, AdamW, T
         save_every: 0,
         pairing_ratio,
     };
-    let state = TrainState {
-        config,
-        step: 0,
-        responses: n,
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let state = TrainState::new(config, n);
     (model, opt, state)
 }
 

@@ -190,13 +190,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
                     .map_err(|e| format!("{}: {e}", args.shape.flags()))?,
             };
             let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
-            let state = TrainState {
-                config,
-                step: 0,
-                responses: 0,
-                data_fingerprint: None,
-                ref_fingerprint: None,
-            };
+            let state = TrainState::new(config, 0);
             (model, opt, state)
         }
     };

@@ -147,13 +147,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
         seed,
         1.0,
     );
-    let mut state = TrainState {
-        config,
-        step: 0,
-        responses: tasks.sft.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let mut state = TrainState::new(config, tasks.sft.len());
     let sft_loss = train_until(
         &mut model,
         &mut opt,
@@ -299,13 +293,7 @@ fn align_into(
         method.pairing_ratio,
     );
     let data = training_responses(train_set(tasks, job.dataset).to_vec(), &config)?;
-    let mut state = TrainState {
-        config,
-        step: 0,
-        responses: data.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let mut state = TrainState::new(config, data.len());
     let (val, test) = held_out(tasks, job.dataset);
     let (ref_val, ref_test) = &reference.scores[d];
     let n_probe = (2 * plan.probe_pairs).min(test.len());
