@@ -4,8 +4,8 @@
 //! responses. And a micro-batch may hold a pair more than once (across an epoch boundary, or a
 //! batch larger than the data): each copy is a pair of its own.
 
+use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::data::{parse_jsonl, responses, Response};
-use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::objective::{build, Objective};

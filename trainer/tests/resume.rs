@@ -1,9 +1,9 @@
 //! `--resume` continues bit for bit: a run interrupted at a checkpoint and resumed from the
 //! file gives the same per-step losses and final weights as the uninterrupted run.
 
+use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{apply_pairing_ratio, parse_jsonl, responses, Response};
-use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::objective::{build, Objective};

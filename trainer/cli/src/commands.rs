@@ -2,19 +2,19 @@
 //! flags that do not apply, a resumed run's flags and data, sequence lengths), then the work.
 
 use super::args::{EvalArgs, RefArgs, TrainArgs};
-use crate::checkpoint;
-use crate::data::{self, Response};
-use crate::eval::evaluate;
-use crate::model::params::Params;
-use crate::model::Model;
-use crate::objective::params::display;
-use crate::objective::Objective;
-use crate::optim::AdamW;
-use crate::paths;
-use crate::reference::{path_or_default, RefLogps};
-use crate::run::training_responses;
-use crate::seq::{check_lengths, sequence_len};
-use crate::train::{train, RunControl, StepLog, TrainState};
+use bnf_trainer::checkpoint;
+use bnf_trainer::data::{self, Response};
+use bnf_trainer::eval::evaluate;
+use bnf_trainer::model::params::Params;
+use bnf_trainer::model::Model;
+use bnf_trainer::objective::params::display;
+use bnf_trainer::objective::Objective;
+use bnf_trainer::optim::AdamW;
+use bnf_trainer::paths;
+use bnf_trainer::reference::{path_or_default, RefLogps};
+use bnf_trainer::run::training_responses;
+use bnf_trainer::seq::{check_lengths, sequence_len};
+use bnf_trainer::train::{train, RunControl, StepLog, TrainState};
 use std::collections::HashSet;
 
 /// Load a data file's responses.
@@ -287,7 +287,7 @@ pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
 }
 
 /// `eval`.
-pub fn run_eval(args: &EvalArgs) -> Result<crate::eval::EvalReport, String> {
+pub fn run_eval(args: &EvalArgs) -> Result<bnf_trainer::eval::EvalReport, String> {
     let mut model = checkpoint::load(&args.model)?.model;
     let responses = load_responses(&args.data)?;
     let source = format!("--model {}", args.model);
