@@ -18,6 +18,7 @@ pub mod eval;
 pub mod fingerprint;
 pub mod generate;
 pub mod model;
+pub mod names;
 pub mod objective;
 pub mod optim;
 pub mod paths;

@@ -2,6 +2,7 @@
 //! [`TrainState`] (its step and the fingerprints of what it trains on), saved in training
 //! checkpoints and read back to resume.
 
+use crate::names::Names;
 use crate::objective::Objective;
 use serde::{Deserialize, Serialize};
 
@@ -48,36 +49,43 @@ impl TrainConfig {
 impl TrainConfig {
     /// Check the hyperparameters before any step: at least one step, unit per micro-batch and
     /// micro-batch per step, a finite learning rate above 0, a finite clipping norm of at least 0
-    /// (0: no clipping) and a pairing ratio in [0, 1]. The message names the command-line flag
-    /// and the value (a NaN learning rate would otherwise train, and its checkpoint, with
+    /// (0: no clipping) and a pairing ratio in [0, 1]. The message names the value as `names`
+    /// does, and gives it (a NaN learning rate would otherwise train, and its checkpoint, with
     /// `null` in its JSON, would not load).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self, names: Names) -> Result<(), String> {
         if self.steps == 0 {
-            return Err(
-                "training: --steps is 0, so nothing would be trained; give at least 1".into(),
-            );
+            return Err(format!(
+                "training: {} is 0, so nothing would be trained; give at least 1",
+                names.of("steps")
+            ));
         }
-        for (flag, v) in [("--batch", self.batch), ("--accum", self.accum)] {
+        for (field, v) in [("batch", self.batch), ("accum", self.accum)] {
             if v == 0 {
-                return Err(format!("training: {flag} is 0; give at least 1"));
+                return Err(format!(
+                    "training: {} is 0; give at least 1",
+                    names.of(field)
+                ));
             }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!(
-                "training: --lr {} is not a learning rate: it must be a finite number above 0",
+                "training: {} {} is not a learning rate: it must be a finite number above 0",
+                names.of("lr"),
                 self.lr
             ));
         }
         if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
             return Err(format!(
-                "training: --grad-clip {} is not a gradient norm: it must be a finite number \
-                 above 0, or 0 for no clipping",
+                "training: {} {} is not a gradient norm: it must be a finite number above 0, or \
+                 0 for no clipping",
+                names.of("grad_clip"),
                 self.grad_clip
             ));
         }
         if !(0.0..=1.0).contains(&self.pairing_ratio) {
             return Err(format!(
-                "training: --pairing-ratio {} must be in [0, 1]",
+                "training: {} {} must be in [0, 1]",
+                names.of("pairing_ratio"),
                 self.pairing_ratio
             ));
         }

@@ -10,6 +10,7 @@ use crate::checkpoint;
 use crate::data::Response;
 use crate::fingerprint::{data_fingerprint, ref_fingerprint};
 use crate::model::Model;
+use crate::names::Names;
 use crate::objective::{check_data, Device, Loss, Objective};
 use crate::optim::{clip_grad_norm, cosine_lr, AdamW};
 use crate::progress::Progress;
@@ -24,6 +25,7 @@ fn check_ref_fingerprint(
     state: &mut TrainState,
     refs: Option<&RefLogps>,
     responses: &[Response],
+    names: Names,
 ) -> Result<(), String> {
     let now = refs.map(|r| ref_fingerprint(&r.responses, responses));
     if state.step == 0 {
@@ -34,9 +36,10 @@ fn check_ref_fingerprint(
         let show = |f: Option<u64>| f.map_or("none".to_string(), |f| format!("{f:016x}"));
         return Err(format!(
             "training: the reference log-probs are not the ones the run was started with \
-             (fingerprint {}, the run's {}); resume with the run's reference file (--ref)",
+             (fingerprint {}, the run's {}); resume with the run's reference file ({})",
             show(now),
-            show(state.ref_fingerprint)
+            show(state.ref_fingerprint),
+            names.of("ref")
         ));
     }
     Ok(())
@@ -124,33 +127,38 @@ fn averaged_count(objective: &Objective, lists: &[&[usize]]) -> usize {
     }
 }
 
-/// The most units (pairs or lone responses) one optimizer step may take, `--batch` times
-/// `--accum`: `2^24`, far beyond what a CPU step can process, so that a mistyped value is an
+/// The most units (pairs or lone responses) one optimizer step may take, `batch` times
+/// `accum`: `2^24`, far beyond what a CPU step can process, so that a mistyped value is an
 /// error rather than an abort on a failed allocation.
 pub const MAX_STEP_UNITS: usize = 1 << 24;
 
 /// Check, before the first step, that `cfg`'s micro-batches fit in memory: the step's unit
 /// lists, the largest micro-batch's activations ([`ModelConfig::check_activations`], for
-/// `--batch` units of the longest sequence in the data), and the data order's counter over
-/// the whole run. The message names the flags.
+/// `batch` units of the longest sequence in the data), and the data order's counter over
+/// the whole run. The message names the values as `names` does.
 fn check_memory(
     cfg: &TrainConfig,
     model: &crate::model::ModelConfig,
     responses: &[Response],
+    names: Names,
 ) -> Result<(), String> {
+    let (batch, accum) = (names.of("batch"), names.of("accum"));
     let per_step = cfg.batch.checked_mul(cfg.accum);
     if per_step.is_none_or(|n| n > MAX_STEP_UNITS) {
         return Err(format!(
-            "training: --batch {} x --accum {} units per step is more than the limit of \
+            "training: {batch} {} x {accum} {} units per step is more than the limit of \
              {MAX_STEP_UNITS}",
             cfg.batch, cfg.accum
         ));
     }
     if per_step.and_then(|n| n.checked_mul(cfg.steps)).is_none() {
         return Err(format!(
-            "training: --steps {} of --batch {} x --accum {} units overflow the count of units \
-             the run takes; give fewer steps",
-            cfg.steps, cfg.batch, cfg.accum
+            "training: {} {} of {batch} {} x {accum} {} units overflow the count of units the \
+             run takes; give fewer steps",
+            names.of("steps"),
+            cfg.steps,
+            cfg.batch,
+            cfg.accum
         ));
     }
     let longest = responses
@@ -163,9 +171,9 @@ fn check_memory(
     let sequences = cfg.batch * per_unit;
     model.check_activations(sequences, longest).map_err(|e| {
         format!(
-            "training: --batch {} is too large for this model and data (up to {per_unit} \
-             sequences per unit, of up to {longest} tokens): {e}; give a smaller --batch (and \
-             more --accum)",
+            "training: {batch} {} is too large for this model and data (up to {per_unit} \
+             sequences per unit, of up to {longest} tokens): {e}; give a smaller {batch} (and \
+             more {accum})",
             cfg.batch
         )
     })?;
@@ -182,6 +190,8 @@ pub struct RunControl<'a> {
     /// Where the loss rows run (not part of the run's identity: a run may resume elsewhere,
     /// then agreeing within the GPU path's tolerance rather than bit for bit).
     pub device: Device,
+    /// What the caller calls the values the messages name (the fields' names by default).
+    pub names: Names,
 }
 
 /// Train until `state.step == state.config.steps` (or `control.until`), saving as `control`
@@ -202,8 +212,9 @@ pub fn train(
     if responses.is_empty() {
         return Err("training: no responses".into());
     }
-    cfg.validate()?;
-    opt.config.validate()?;
+    let names = control.names;
+    cfg.validate(names)?;
+    opt.config.validate(names)?;
     if state.step >= cfg.steps {
         return Err(format!(
             "training: the run is finished (step {} of {}), so there is nothing to train",
@@ -212,14 +223,15 @@ pub fn train(
     }
     if let Some(until) = control.until.filter(|&u| u <= state.step) {
         return Err(format!(
-            "training: --until {until} is not after the run's step {}, so nothing would be \
-             trained; give a step from {} to {}",
+            "training: {} {until} is not after the run's step {}, so nothing would be trained; \
+             give a step from {} to {}",
+            names.of("until"),
             state.step,
             state.step + 1,
             cfg.steps
         ));
     }
-    check_memory(&cfg, &model.config, responses)?;
+    check_memory(&cfg, &model.config, responses, names)?;
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",
@@ -242,15 +254,17 @@ pub fn train(
             return Err(format!(
                 "training: the data is not the data the run was started on: as many responses \
                  ({}), other contents (fingerprint {fingerprint:016x}, the run's {f:016x}); \
-                 resume on the same data file (and the run's --pairing-ratio and --seed)",
-                responses.len()
+                 resume on the same data file (and the run's {} and {})",
+                responses.len(),
+                names.of("pairing_ratio"),
+                names.of("seed")
             ))
         }
         Some(_) => {}
     }
     check_data(&objective, cfg.pairing_ratio, responses, refs)?;
     let refs = refs.filter(|_| objective.needs_reference());
-    check_ref_fingerprint(state, refs, responses)?;
+    check_ref_fingerprint(state, refs, responses, names)?;
     let loss_fn = Loss::new(objective, control.device)?;
     if let Some(name) = loss_fn.gpu_name() {
         eprintln!("{label}: loss rows on {name}");

@@ -185,14 +185,14 @@ fn nothing_to_train_is_an_error() {
     };
     let err = run(Some(0)).unwrap_err();
     assert!(
-        err.contains("--until 0 is not after the run's step 0"),
+        err.contains("until 0 is not after the run's step 0"),
         "{err}"
     );
     assert_eq!(run(Some(3)).unwrap().len(), 3);
     for until in [2, 3] {
         let err = run(Some(until)).unwrap_err();
         assert!(
-            err.contains(&format!("--until {until} is not after the run's step 3")),
+            err.contains(&format!("until {until} is not after the run's step 3")),
             "{err}"
         );
     }

@@ -7,6 +7,7 @@ use bnf_trainer::data::{self, Response};
 use bnf_trainer::eval::evaluate;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::Model;
+use bnf_trainer::names::Names;
 use bnf_trainer::objective::params::display;
 use bnf_trainer::objective::Objective;
 use bnf_trainer::optim::AdamW;
@@ -177,8 +178,8 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
             let config = args.config(objective);
             let opt_cfg = args.adamw();
             // Before any work: a bad value fails here, not at step 2 or in a checkpoint.
-            config.validate()?;
-            opt_cfg.validate()?;
+            config.validate(Names::flags())?;
+            opt_cfg.validate(Names::flags())?;
             let model = match &args.init {
                 Some(path) => {
                     let model = checkpoint::load(path)?.model;
@@ -240,6 +241,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
         checkpoint: Some(&args.out),
         until: args.until,
         device: args.device,
+        names: Names::flags(),
     };
     let logs = train(
         &mut model,

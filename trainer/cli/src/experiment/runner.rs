@@ -13,6 +13,7 @@ use bnf_core::Objective;
 use bnf_trainer::data::Response;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::Model;
+use bnf_trainer::names::Names;
 use bnf_trainer::objective::Device;
 use bnf_trainer::optim::{AdamW, AdamWConfig};
 use bnf_trainer::reference::RefLogps;
@@ -96,6 +97,7 @@ fn train_until(
         checkpoint: None,
         until: Some(until),
         device: Device::Cpu,
+        names: Names::flags(),
     };
     let logs = train(model, opt, responses, refs, state, control, "")?;
     Ok(logs.iter().map(|l| l.loss).collect())
