@@ -32,10 +32,7 @@ impl<'a> Batch<'a> {
     /// mask) does not count.
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        r < self.rows()
-            && self
-                .scored
-                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
+        is_scored(self.scored, self.rows(), r)
     }
 }
 
@@ -75,9 +72,14 @@ impl Rows<'_> {
     /// Whether row `r` counts (as [`Batch::is_scored`]; never panics).
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        r < self.len()
-            && self
-                .scored
-                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
+        is_scored(self.scored, self.len(), r)
     }
+}
+
+/// Whether row `r` of `rows` counts under the mask `scored` (`None`: every row): the one rule
+/// of every batch description ([`Batch`], [`Rows`], [`crate::PrefBatch`]). Never panics: a row
+/// past the end (of the batch or of a too-short mask) does not count.
+#[inline]
+pub(crate) fn is_scored(scored: Option<&[bool]>, rows: usize, r: usize) -> bool {
+    r < rows && scored.is_none_or(|m| m.get(r).copied().unwrap_or(false))
 }

@@ -44,10 +44,7 @@ impl PrefBatch<'_> {
     /// too-short mask) does not count.
     #[inline]
     pub fn is_scored(&self, r: usize) -> bool {
-        r < self.rows()
-            && self
-                .scored
-                .is_none_or(|m| m.get(r).copied().unwrap_or(false))
+        crate::batch::is_scored(self.scored, self.rows(), r)
     }
 
     /// Sum `f(r)` over each response's scored rows, in row order, in `f64`: the per-response
