@@ -13,7 +13,7 @@ OUT="${1:-target/trainer-gpu}"
 STUB="$PWD/target/cuda-stub"
 driver/make_stub.sh "$STUB"
 export CUDA_LIBRARY_PATH="$STUB"
-cargo build --release -q -p bnf-trainer --features cuda --bin bnf
+cargo build --release -q -p bnf-cli --features cuda --bin bnf
 test_bin="$(cargo test --release -q -p bnf-trainer --features cuda --test gpu_loss --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:
@@ -25,5 +25,5 @@ cp "$test_bin" "$OUT/trainer_gpu_tests"
 cp target/release/bnf "$OUT/bnf"
 # target/release/bnf is now the CUDA build; put the plain one back for local use.
 unset CUDA_LIBRARY_PATH
-cargo build --release -q -p bnf-trainer --bin bnf
+cargo build --release -q -p bnf-cli --bin bnf
 echo "built $OUT/trainer_gpu_tests and $OUT/bnf (they need libcuda.so.1 at run time)"

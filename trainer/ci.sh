@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# CI for the trainer (bnf-trainer): format, lints, tests, a smoke run of every CLI command and
-# every objective on tiny data, and the GPU path on the host emulator. Needs cargo, g++ and
+# CI for the trainer (bnf-trainer, and its command line bnf-cli in trainer/cli/): format, lints,
+# tests, a smoke run of every CLI command and every objective on tiny data, and the GPU path on
+# the host emulator. Needs cargo, g++ and
 # python3; no GPU, no CUDA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo fmt -p bnf-trainer --check
-cargo clippy -p bnf-trainer --all-targets -- -D warnings
-cargo test -p bnf-trainer
-RUSTDOCFLAGS="-D warnings" cargo doc -p bnf-trainer --no-deps
+cargo fmt -p bnf-trainer -p bnf-cli --check
+cargo clippy -p bnf-trainer -p bnf-cli --all-targets -- -D warnings
+cargo test -p bnf-trainer -p bnf-cli
+RUSTDOCFLAGS="-D warnings" cargo doc -p bnf-trainer -p bnf-cli --no-deps
 
-cargo build --release -p bnf-trainer
+cargo build --release -p bnf-cli
 bnf=target/release/bnf
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -88,7 +89,7 @@ fi
 cargo test -p bnf-trainer --features emu --test gpu_loss | tee "$work/gpu.txt"
 grep -q "^trainer GPU test result: ok" "$work/gpu.txt"
 mkdir -p "$work/nocuda/lib64"
-CUDA_LIBRARY_PATH="$work/nocuda" cargo check -q -p bnf-trainer --features cuda --all-targets
+CUDA_LIBRARY_PATH="$work/nocuda" cargo check -q -p bnf-trainer -p bnf-cli --features cuda --all-targets
 driver/make_stub.sh "$work/stub"
 test_bin="$(CUDA_LIBRARY_PATH="$work/stub" cargo test -q -p bnf-trainer --features cuda --test gpu_loss --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys

@@ -540,74 +540,6 @@ enum BnfStatus bnf_forward_backward_in_place_f32(float *logits,
                                                  float *loss);
 
 /**
- * As `bnf_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_forward_f32`.
- */
-enum BnfStatus bnf_forward_f16(const uint16_t *logits,
-                               const struct BnfBatch *batch,
-                               struct BnfRowDiag *diag,
-                               float *loss);
-
-/**
- * As `bnf_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_forward_backward_f32`.
- */
-enum BnfStatus bnf_forward_backward_f16(const uint16_t *logits,
-                                        const struct BnfBatch *batch,
-                                        uint16_t *grad,
-                                        struct BnfRowDiag *diag,
-                                        float *loss);
-
-/**
- * As `bnf_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_forward_backward_in_place_f32`.
- */
-enum BnfStatus bnf_forward_backward_in_place_f16(uint16_t *logits,
-                                                 const struct BnfBatch *batch,
-                                                 struct BnfRowDiag *diag,
-                                                 float *loss);
-
-/**
- * As `bnf_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_forward_f32`.
- */
-enum BnfStatus bnf_forward_bf16(const uint16_t *logits,
-                                const struct BnfBatch *batch,
-                                struct BnfRowDiag *diag,
-                                float *loss);
-
-/**
- * As `bnf_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_forward_backward_f32`.
- */
-enum BnfStatus bnf_forward_backward_bf16(const uint16_t *logits,
-                                         const struct BnfBatch *batch,
-                                         uint16_t *grad,
-                                         struct BnfRowDiag *diag,
-                                         float *loss);
-
-/**
- * As `bnf_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_forward_backward_in_place_f32`.
- */
-enum BnfStatus bnf_forward_backward_in_place_bf16(uint16_t *logits,
-                                                  const struct BnfBatch *batch,
-                                                  struct BnfRowDiag *diag,
-                                                  float *loss);
-
-/**
  * Open CUDA device `device`'s primary context (the one the CUDA runtime, PyTorch and CuPy use)
  * with the BNF kernels loaded, make it current on this thread, and store the handle in `*out`
  * (NULL on error). Errors: `BNF_ERR_CUDA_UNAVAILABLE` without CUDA, driver or that device.
@@ -776,74 +708,6 @@ enum BnfStatus bnf_nll_forward_backward_in_place_f32(float *logits,
                                                      float *loss);
 
 /**
- * As `bnf_nll_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_nll_forward_f32`.
- */
-enum BnfStatus bnf_nll_forward_f16(const uint16_t *logits,
-                                   const struct BnfBatch *batch,
-                                   struct BnfRowDiag *diag,
-                                   float *loss);
-
-/**
- * As `bnf_nll_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_nll_forward_backward_f32`.
- */
-enum BnfStatus bnf_nll_forward_backward_f16(const uint16_t *logits,
-                                            const struct BnfBatch *batch,
-                                            uint16_t *grad,
-                                            struct BnfRowDiag *diag,
-                                            float *loss);
-
-/**
- * As `bnf_nll_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_nll_forward_backward_in_place_f32`.
- */
-enum BnfStatus bnf_nll_forward_backward_in_place_f16(uint16_t *logits,
-                                                     const struct BnfBatch *batch,
-                                                     struct BnfRowDiag *diag,
-                                                     float *loss);
-
-/**
- * As `bnf_nll_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_nll_forward_f32`.
- */
-enum BnfStatus bnf_nll_forward_bf16(const uint16_t *logits,
-                                    const struct BnfBatch *batch,
-                                    struct BnfRowDiag *diag,
-                                    float *loss);
-
-/**
- * As `bnf_nll_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_nll_forward_backward_f32`.
- */
-enum BnfStatus bnf_nll_forward_backward_bf16(const uint16_t *logits,
-                                             const struct BnfBatch *batch,
-                                             uint16_t *grad,
-                                             struct BnfRowDiag *diag,
-                                             float *loss);
-
-/**
- * As `bnf_nll_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_nll_forward_backward_in_place_f32`.
- */
-enum BnfStatus bnf_nll_forward_backward_in_place_bf16(uint16_t *logits,
-                                                      const struct BnfBatch *batch,
-                                                      struct BnfRowDiag *diag,
-                                                      float *loss);
-
-/**
  * Fill `*out` with the objective called `name` and its default parameters (`losses.md`):
  * "bnf", "nll" (or "sft"), "nll_pll", "dpo", "ipo", "slic_hf", "simpo", "rdpo", "cpo", "orpo",
  * "kto"; case-insensitive, `-` and `_` alike. Unknown names are `BNF_ERR_INVALID_ARGUMENT`
@@ -893,74 +757,6 @@ enum BnfStatus bnf_objective_forward_backward_in_place_f32(float *logits,
                                                            const struct BnfPrefBatch *batch,
                                                            const struct BnfObjective *objective,
                                                            struct BnfObjectiveOut *out);
-
-/**
- * As `bnf_objective_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_objective_forward_f32`.
- */
-enum BnfStatus bnf_objective_forward_f16(const uint16_t *logits,
-                                         const struct BnfPrefBatch *batch,
-                                         const struct BnfObjective *objective,
-                                         struct BnfObjectiveOut *out);
-
-/**
- * As `bnf_objective_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_objective_forward_backward_f32`.
- */
-enum BnfStatus bnf_objective_forward_backward_f16(const uint16_t *logits,
-                                                  const struct BnfPrefBatch *batch,
-                                                  const struct BnfObjective *objective,
-                                                  uint16_t *grad,
-                                                  struct BnfObjectiveOut *out);
-
-/**
- * As `bnf_objective_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_objective_forward_backward_in_place_f32`.
- */
-enum BnfStatus bnf_objective_forward_backward_in_place_f16(uint16_t *logits,
-                                                           const struct BnfPrefBatch *batch,
-                                                           const struct BnfObjective *objective,
-                                                           struct BnfObjectiveOut *out);
-
-/**
- * As `bnf_objective_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_objective_forward_f32`.
- */
-enum BnfStatus bnf_objective_forward_bf16(const uint16_t *logits,
-                                          const struct BnfPrefBatch *batch,
-                                          const struct BnfObjective *objective,
-                                          struct BnfObjectiveOut *out);
-
-/**
- * As `bnf_objective_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_objective_forward_backward_f32`.
- */
-enum BnfStatus bnf_objective_forward_backward_bf16(const uint16_t *logits,
-                                                   const struct BnfPrefBatch *batch,
-                                                   const struct BnfObjective *objective,
-                                                   uint16_t *grad,
-                                                   struct BnfObjectiveOut *out);
-
-/**
- * As `bnf_objective_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_objective_forward_backward_in_place_f32`.
- */
-enum BnfStatus bnf_objective_forward_backward_in_place_bf16(uint16_t *logits,
-                                                            const struct BnfPrefBatch *batch,
-                                                            const struct BnfObjective *objective,
-                                                            struct BnfObjectiveOut *out);
 
 /**
  * Row statistics of `vocab` `float` logits `z` with target `y` (one read of the row).
@@ -1026,104 +822,6 @@ enum BnfStatus bnf_dynamic_target_f32(const float *z,
                                       struct BnfRowStats *stats_out);
 
 /**
- * As `bnf_row_stats_f32`, for IEEE half logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_row_stats_f32`.
- */
-enum BnfStatus bnf_row_stats_f16(const uint16_t *z,
-                                 size_t vocab,
-                                 uint32_t y,
-                                 struct BnfRowStats *out);
-
-/**
- * As `bnf_row_grad_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_row_grad_f32`.
- */
-enum BnfStatus bnf_row_grad_f16(const uint16_t *z,
-                                size_t vocab,
-                                uint32_t y,
-                                const struct BnfRowStats *stats,
-                                float w,
-                                uint16_t *out);
-
-/**
- * As `bnf_row_grad_in_place_f32`, for IEEE half logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_row_grad_in_place_f32`.
- */
-enum BnfStatus bnf_row_grad_in_place_f16(uint16_t *z,
-                                         size_t vocab,
-                                         uint32_t y,
-                                         const struct BnfRowStats *stats,
-                                         float w);
-
-/**
- * As `bnf_dynamic_target_f32`, for IEEE half logits (`f_out` stays `float`) passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_dynamic_target_f32`.
- */
-enum BnfStatus bnf_dynamic_target_f16(const uint16_t *z,
-                                      size_t vocab,
-                                      uint32_t y,
-                                      float ref_logp,
-                                      float *f_out,
-                                      struct BnfRowStats *stats_out);
-
-/**
- * As `bnf_row_stats_f32`, for bfloat16 logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_row_stats_f32`.
- */
-enum BnfStatus bnf_row_stats_bf16(const uint16_t *z,
-                                  size_t vocab,
-                                  uint32_t y,
-                                  struct BnfRowStats *out);
-
-/**
- * As `bnf_row_grad_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_row_grad_f32`.
- */
-enum BnfStatus bnf_row_grad_bf16(const uint16_t *z,
-                                 size_t vocab,
-                                 uint32_t y,
-                                 const struct BnfRowStats *stats,
-                                 float w,
-                                 uint16_t *out);
-
-/**
- * As `bnf_row_grad_in_place_f32`, for bfloat16 logits passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_row_grad_in_place_f32`.
- */
-enum BnfStatus bnf_row_grad_in_place_bf16(uint16_t *z,
-                                          size_t vocab,
-                                          uint32_t y,
-                                          const struct BnfRowStats *stats,
-                                          float w);
-
-/**
- * As `bnf_dynamic_target_f32`, for bfloat16 logits (`f_out` stays `float`) passed as `uint16_t` bits.
- *
- * # Safety
- * As `bnf_dynamic_target_f32`.
- */
-enum BnfStatus bnf_dynamic_target_bf16(const uint16_t *z,
-                                       size_t vocab,
-                                       uint32_t y,
-                                       float ref_logp,
-                                       float *f_out,
-                                       struct BnfRowStats *stats_out);
-
-/**
  * BNF's row scalars `f_y`, `c` and the row cross-entropy against `f`, from row statistics and
  * `ref_logp = log pi_ref(y)`.
  *
@@ -1181,6 +879,308 @@ enum BnfStatus bnf_response_weights(const size_t *offsets,
                                     const uint8_t *scored,
                                     size_t rows,
                                     float *weights);
+
+/**
+ * As `bnf_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_forward_f32`.
+ */
+enum BnfStatus bnf_forward_f16(const uint16_t *logits,
+                               const struct BnfBatch *batch,
+                               struct BnfRowDiag *diag,
+                               float *loss);
+
+/**
+ * As `bnf_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_forward_f32`.
+ */
+enum BnfStatus bnf_forward_bf16(const uint16_t *logits,
+                                const struct BnfBatch *batch,
+                                struct BnfRowDiag *diag,
+                                float *loss);
+
+/**
+ * As `bnf_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_forward_backward_f32`.
+ */
+enum BnfStatus bnf_forward_backward_f16(const uint16_t *logits,
+                                        const struct BnfBatch *batch,
+                                        uint16_t *grad,
+                                        struct BnfRowDiag *diag,
+                                        float *loss);
+
+/**
+ * As `bnf_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_forward_backward_f32`.
+ */
+enum BnfStatus bnf_forward_backward_bf16(const uint16_t *logits,
+                                         const struct BnfBatch *batch,
+                                         uint16_t *grad,
+                                         struct BnfRowDiag *diag,
+                                         float *loss);
+
+/**
+ * As `bnf_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_forward_backward_in_place_f16(uint16_t *logits,
+                                                 const struct BnfBatch *batch,
+                                                 struct BnfRowDiag *diag,
+                                                 float *loss);
+
+/**
+ * As `bnf_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_forward_backward_in_place_bf16(uint16_t *logits,
+                                                  const struct BnfBatch *batch,
+                                                  struct BnfRowDiag *diag,
+                                                  float *loss);
+
+/**
+ * As `bnf_nll_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_nll_forward_f32`.
+ */
+enum BnfStatus bnf_nll_forward_f16(const uint16_t *logits,
+                                   const struct BnfBatch *batch,
+                                   struct BnfRowDiag *diag,
+                                   float *loss);
+
+/**
+ * As `bnf_nll_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_nll_forward_f32`.
+ */
+enum BnfStatus bnf_nll_forward_bf16(const uint16_t *logits,
+                                    const struct BnfBatch *batch,
+                                    struct BnfRowDiag *diag,
+                                    float *loss);
+
+/**
+ * As `bnf_nll_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_nll_forward_backward_f32`.
+ */
+enum BnfStatus bnf_nll_forward_backward_f16(const uint16_t *logits,
+                                            const struct BnfBatch *batch,
+                                            uint16_t *grad,
+                                            struct BnfRowDiag *diag,
+                                            float *loss);
+
+/**
+ * As `bnf_nll_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_nll_forward_backward_f32`.
+ */
+enum BnfStatus bnf_nll_forward_backward_bf16(const uint16_t *logits,
+                                             const struct BnfBatch *batch,
+                                             uint16_t *grad,
+                                             struct BnfRowDiag *diag,
+                                             float *loss);
+
+/**
+ * As `bnf_nll_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_nll_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_nll_forward_backward_in_place_f16(uint16_t *logits,
+                                                     const struct BnfBatch *batch,
+                                                     struct BnfRowDiag *diag,
+                                                     float *loss);
+
+/**
+ * As `bnf_nll_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_nll_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_nll_forward_backward_in_place_bf16(uint16_t *logits,
+                                                      const struct BnfBatch *batch,
+                                                      struct BnfRowDiag *diag,
+                                                      float *loss);
+
+/**
+ * As `bnf_objective_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_f16(const uint16_t *logits,
+                                         const struct BnfPrefBatch *batch,
+                                         const struct BnfObjective *objective,
+                                         struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_bf16(const uint16_t *logits,
+                                          const struct BnfPrefBatch *batch,
+                                          const struct BnfObjective *objective,
+                                          struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_f16(const uint16_t *logits,
+                                                  const struct BnfPrefBatch *batch,
+                                                  const struct BnfObjective *objective,
+                                                  uint16_t *grad,
+                                                  struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_bf16(const uint16_t *logits,
+                                                   const struct BnfPrefBatch *batch,
+                                                   const struct BnfObjective *objective,
+                                                   uint16_t *grad,
+                                                   struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_f16(uint16_t *logits,
+                                                           const struct BnfPrefBatch *batch,
+                                                           const struct BnfObjective *objective,
+                                                           struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_objective_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_objective_forward_backward_in_place_f32`.
+ */
+enum BnfStatus bnf_objective_forward_backward_in_place_bf16(uint16_t *logits,
+                                                            const struct BnfPrefBatch *batch,
+                                                            const struct BnfObjective *objective,
+                                                            struct BnfObjectiveOut *out);
+
+/**
+ * As `bnf_row_stats_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_row_stats_f32`.
+ */
+enum BnfStatus bnf_row_stats_f16(const uint16_t *z,
+                                 size_t vocab,
+                                 uint32_t y,
+                                 struct BnfRowStats *out);
+
+/**
+ * As `bnf_row_stats_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_row_stats_f32`.
+ */
+enum BnfStatus bnf_row_stats_bf16(const uint16_t *z,
+                                  size_t vocab,
+                                  uint32_t y,
+                                  struct BnfRowStats *out);
+
+/**
+ * As `bnf_row_grad_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_row_grad_f32`.
+ */
+enum BnfStatus bnf_row_grad_f16(const uint16_t *z,
+                                size_t vocab,
+                                uint32_t y,
+                                const struct BnfRowStats *stats,
+                                float w,
+                                uint16_t *out);
+
+/**
+ * As `bnf_row_grad_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_row_grad_f32`.
+ */
+enum BnfStatus bnf_row_grad_bf16(const uint16_t *z,
+                                 size_t vocab,
+                                 uint32_t y,
+                                 const struct BnfRowStats *stats,
+                                 float w,
+                                 uint16_t *out);
+
+/**
+ * As `bnf_row_grad_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_row_grad_in_place_f32`.
+ */
+enum BnfStatus bnf_row_grad_in_place_f16(uint16_t *z,
+                                         size_t vocab,
+                                         uint32_t y,
+                                         const struct BnfRowStats *stats,
+                                         float w);
+
+/**
+ * As `bnf_row_grad_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_row_grad_in_place_f32`.
+ */
+enum BnfStatus bnf_row_grad_in_place_bf16(uint16_t *z,
+                                          size_t vocab,
+                                          uint32_t y,
+                                          const struct BnfRowStats *stats,
+                                          float w);
+
+/**
+ * As `bnf_dynamic_target_f32`, for IEEE half logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_dynamic_target_f32`.
+ */
+enum BnfStatus bnf_dynamic_target_f16(const uint16_t *z,
+                                      size_t vocab,
+                                      uint32_t y,
+                                      float ref_logp,
+                                      float *f_out,
+                                      struct BnfRowStats *stats_out);
+
+/**
+ * As `bnf_dynamic_target_f32`, for bfloat16 logits passed as `uint16_t` bits.
+ *
+ * # Safety
+ * As `bnf_dynamic_target_f32`.
+ */
+enum BnfStatus bnf_dynamic_target_bf16(const uint16_t *z,
+                                       size_t vocab,
+                                       uint32_t y,
+                                       float ref_logp,
+                                       float *f_out,
+                                       struct BnfRowStats *stats_out);
 
 #ifdef __cplusplus
 }  // extern "C"

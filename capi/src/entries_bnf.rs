@@ -1,7 +1,8 @@
-//! The BNF batch entry points: forward, forward+backward into a buffer, and
-//! forward+backward over the logits, for f32, f16 and bf16 logits (f16/bf16 as `uint16_t` bits).
-//! BNF is the paper's eq. 4 with gradient eq. 8; it reads `batch->ref_logp`. Each symbol is a
-//! one-line wrapper of a generic body in `batch.rs`, written out so cbindgen sees it.
+//! The BNF batch entry points: forward, forward+backward into a buffer, and forward+backward over
+//! the logits, for f32, f16 and bf16 logits (f16/bf16 as `uint16_t` bits). BNF is the paper's eq. 4
+//! with gradient eq. 8; it reads `batch->ref_logp`. Each symbol is a one-line wrapper of a generic
+//! body in `batch.rs`; the f32 ones are written here, their f16 and bf16 twins are generated from
+//! them by `build.rs` (which says why not with a macro).
 use crate::batch::{self, Objective::Bnf};
 use crate::status::BnfStatus;
 use crate::types::{BnfBatch, BnfRowDiag};
@@ -76,118 +77,4 @@ pub unsafe extern "C" fn bnf_forward_backward_in_place_f32(
     )
 }
 
-/// As `bnf_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_forward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_forward_f16(
-    logits: *const u16,
-    batch: *const BnfBatch,
-    diag: *mut BnfRowDiag,
-    loss: *mut f32,
-) -> BnfStatus {
-    batch::forward(
-        "bnf_forward_f16",
-        Bnf,
-        logits.cast::<f16>(),
-        batch,
-        diag,
-        loss,
-    )
-}
-
-/// As `bnf_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_forward_backward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_forward_backward_f16(
-    logits: *const u16,
-    batch: *const BnfBatch,
-    grad: *mut u16,
-    diag: *mut BnfRowDiag,
-    loss: *mut f32,
-) -> BnfStatus {
-    let (z, g) = (logits.cast::<f16>(), grad.cast::<f16>());
-    batch::forward_backward("bnf_forward_backward_f16", Bnf, z, batch, g, diag, loss)
-}
-
-/// As `bnf_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_forward_backward_in_place_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_forward_backward_in_place_f16(
-    logits: *mut u16,
-    batch: *const BnfBatch,
-    diag: *mut BnfRowDiag,
-    loss: *mut f32,
-) -> BnfStatus {
-    batch::in_place(
-        "bnf_forward_backward_in_place_f16",
-        Bnf,
-        logits.cast::<f16>(),
-        batch,
-        diag,
-        loss,
-    )
-}
-
-/// As `bnf_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_forward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_forward_bf16(
-    logits: *const u16,
-    batch: *const BnfBatch,
-    diag: *mut BnfRowDiag,
-    loss: *mut f32,
-) -> BnfStatus {
-    batch::forward(
-        "bnf_forward_bf16",
-        Bnf,
-        logits.cast::<bf16>(),
-        batch,
-        diag,
-        loss,
-    )
-}
-
-/// As `bnf_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_forward_backward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_forward_backward_bf16(
-    logits: *const u16,
-    batch: *const BnfBatch,
-    grad: *mut u16,
-    diag: *mut BnfRowDiag,
-    loss: *mut f32,
-) -> BnfStatus {
-    let (z, g) = (logits.cast::<bf16>(), grad.cast::<bf16>());
-    batch::forward_backward("bnf_forward_backward_bf16", Bnf, z, batch, g, diag, loss)
-}
-
-/// As `bnf_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_forward_backward_in_place_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_forward_backward_in_place_bf16(
-    logits: *mut u16,
-    batch: *const BnfBatch,
-    diag: *mut BnfRowDiag,
-    loss: *mut f32,
-) -> BnfStatus {
-    batch::in_place(
-        "bnf_forward_backward_in_place_bf16",
-        Bnf,
-        logits.cast::<bf16>(),
-        batch,
-        diag,
-        loss,
-    )
-}
+include!(concat!(env!("OUT_DIR"), "/entries_bnf_halves.rs"));

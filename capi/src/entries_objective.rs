@@ -1,8 +1,9 @@
 //! The objective entry points: BNF, NLL and every sequence-level baseline of `bnf-core`
 //! (`bnf_objective_default` to pick one) on host pointers, loss only, loss and gradient into a
 //! buffer, or the gradient over the logits, for f32, f16 and bf16 logits (f16/bf16 as `uint16_t`
-//! bits). Each symbol is a one-line wrapper of a generic body in `objective.rs`, written out so
-//! cbindgen sees it.
+//! bits). Each symbol is a one-line wrapper of a generic body in `objective.rs`; the f32 ones are
+//! written here, their f16 and bf16 twins are generated from them by `build.rs` (which says why not
+//! with a macro).
 
 use std::ffi::c_char;
 
@@ -88,128 +89,4 @@ pub unsafe extern "C" fn bnf_objective_forward_backward_in_place_f32(
     )
 }
 
-/// As `bnf_objective_forward_f32`, for IEEE half logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_objective_forward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_objective_forward_f16(
-    logits: *const u16,
-    batch: *const BnfPrefBatch,
-    objective: *const BnfObjective,
-    out: *mut BnfObjectiveOut,
-) -> BnfStatus {
-    objective::forward(
-        "bnf_objective_forward_f16",
-        logits.cast::<f16>(),
-        batch,
-        objective,
-        out,
-    )
-}
-
-/// As `bnf_objective_forward_backward_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_objective_forward_backward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_objective_forward_backward_f16(
-    logits: *const u16,
-    batch: *const BnfPrefBatch,
-    objective: *const BnfObjective,
-    grad: *mut u16,
-    out: *mut BnfObjectiveOut,
-) -> BnfStatus {
-    let (z, g) = (logits.cast::<f16>(), grad.cast::<f16>());
-    objective::forward_backward(
-        "bnf_objective_forward_backward_f16",
-        z,
-        batch,
-        objective,
-        g,
-        out,
-    )
-}
-
-/// As `bnf_objective_forward_backward_in_place_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_objective_forward_backward_in_place_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_objective_forward_backward_in_place_f16(
-    logits: *mut u16,
-    batch: *const BnfPrefBatch,
-    objective: *const BnfObjective,
-    out: *mut BnfObjectiveOut,
-) -> BnfStatus {
-    objective::in_place(
-        "bnf_objective_forward_backward_in_place_f16",
-        logits.cast::<f16>(),
-        batch,
-        objective,
-        out,
-    )
-}
-
-/// As `bnf_objective_forward_f32`, for bfloat16 logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_objective_forward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_objective_forward_bf16(
-    logits: *const u16,
-    batch: *const BnfPrefBatch,
-    objective: *const BnfObjective,
-    out: *mut BnfObjectiveOut,
-) -> BnfStatus {
-    objective::forward(
-        "bnf_objective_forward_bf16",
-        logits.cast::<bf16>(),
-        batch,
-        objective,
-        out,
-    )
-}
-
-/// As `bnf_objective_forward_backward_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_objective_forward_backward_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_objective_forward_backward_bf16(
-    logits: *const u16,
-    batch: *const BnfPrefBatch,
-    objective: *const BnfObjective,
-    grad: *mut u16,
-    out: *mut BnfObjectiveOut,
-) -> BnfStatus {
-    let (z, g) = (logits.cast::<bf16>(), grad.cast::<bf16>());
-    objective::forward_backward(
-        "bnf_objective_forward_backward_bf16",
-        z,
-        batch,
-        objective,
-        g,
-        out,
-    )
-}
-
-/// As `bnf_objective_forward_backward_in_place_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_objective_forward_backward_in_place_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_objective_forward_backward_in_place_bf16(
-    logits: *mut u16,
-    batch: *const BnfPrefBatch,
-    objective: *const BnfObjective,
-    out: *mut BnfObjectiveOut,
-) -> BnfStatus {
-    objective::in_place(
-        "bnf_objective_forward_backward_in_place_bf16",
-        logits.cast::<bf16>(),
-        batch,
-        objective,
-        out,
-    )
-}
+include!(concat!(env!("OUT_DIR"), "/entries_objective_halves.rs"));

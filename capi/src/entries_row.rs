@@ -1,8 +1,9 @@
 //! The row-primitive entry points for f32, f16 and bf16 rows (f16/bf16 as `uint16_t` bits):
-//! statistics, gradient (into a buffer or in place), the dynamic target `f` (eq. 6), and BNF's
-//! row scalars. A sequence-level objective computes `bnf_row_stats_*` per row, reduces `ell`
-//! over each sequence, then calls `bnf_row_grad_*` with its own weight. Each symbol is a
-//! one-line wrapper of a generic body in `row.rs`, written out so cbindgen sees it.
+//! statistics, gradient (into a buffer or in place), the dynamic target `f` (eq. 6), and BNF's row
+//! scalars. A sequence-level objective computes `bnf_row_stats_*` per row, reduces `ell` over each
+//! sequence, then calls `bnf_row_grad_*` with its own weight. Each symbol is a one-line wrapper of
+//! a generic body in `row.rs`; the f32 ones are written here, their f16 and bf16 twins are
+//! generated from them by `build.rs` (which says why not with a macro).
 
 use crate::guard::entry;
 use crate::row;
@@ -96,162 +97,6 @@ pub unsafe extern "C" fn bnf_dynamic_target_f32(
     )
 }
 
-/// As `bnf_row_stats_f32`, for IEEE half logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_row_stats_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_row_stats_f16(
-    z: *const u16,
-    vocab: usize,
-    y: u32,
-    out: *mut BnfRowStats,
-) -> BnfStatus {
-    row::stats("bnf_row_stats_f16", z.cast::<f16>(), vocab, y, out)
-}
-
-/// As `bnf_row_grad_f32`, for IEEE half logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_row_grad_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_row_grad_f16(
-    z: *const u16,
-    vocab: usize,
-    y: u32,
-    stats: *const BnfRowStats,
-    w: f32,
-    out: *mut u16,
-) -> BnfStatus {
-    let (z, out) = (z.cast::<f16>(), out.cast::<f16>());
-    row::grad("bnf_row_grad_f16", z, vocab, y, stats, w, out)
-}
-
-/// As `bnf_row_grad_in_place_f32`, for IEEE half logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_row_grad_in_place_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_row_grad_in_place_f16(
-    z: *mut u16,
-    vocab: usize,
-    y: u32,
-    stats: *const BnfRowStats,
-    w: f32,
-) -> BnfStatus {
-    row::grad_in_place(
-        "bnf_row_grad_in_place_f16",
-        z.cast::<f16>(),
-        vocab,
-        y,
-        stats,
-        w,
-    )
-}
-
-/// As `bnf_dynamic_target_f32`, for IEEE half logits (`f_out` stays `float`) passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_dynamic_target_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_dynamic_target_f16(
-    z: *const u16,
-    vocab: usize,
-    y: u32,
-    ref_logp: f32,
-    f_out: *mut f32,
-    stats_out: *mut BnfRowStats,
-) -> BnfStatus {
-    let z = z.cast::<f16>();
-    row::target(
-        "bnf_dynamic_target_f16",
-        z,
-        vocab,
-        y,
-        ref_logp,
-        f_out,
-        stats_out,
-    )
-}
-
-/// As `bnf_row_stats_f32`, for bfloat16 logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_row_stats_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_row_stats_bf16(
-    z: *const u16,
-    vocab: usize,
-    y: u32,
-    out: *mut BnfRowStats,
-) -> BnfStatus {
-    row::stats("bnf_row_stats_bf16", z.cast::<bf16>(), vocab, y, out)
-}
-
-/// As `bnf_row_grad_f32`, for bfloat16 logits and gradient passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_row_grad_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_row_grad_bf16(
-    z: *const u16,
-    vocab: usize,
-    y: u32,
-    stats: *const BnfRowStats,
-    w: f32,
-    out: *mut u16,
-) -> BnfStatus {
-    let (z, out) = (z.cast::<bf16>(), out.cast::<bf16>());
-    row::grad("bnf_row_grad_bf16", z, vocab, y, stats, w, out)
-}
-
-/// As `bnf_row_grad_in_place_f32`, for bfloat16 logits passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_row_grad_in_place_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_row_grad_in_place_bf16(
-    z: *mut u16,
-    vocab: usize,
-    y: u32,
-    stats: *const BnfRowStats,
-    w: f32,
-) -> BnfStatus {
-    row::grad_in_place(
-        "bnf_row_grad_in_place_bf16",
-        z.cast::<bf16>(),
-        vocab,
-        y,
-        stats,
-        w,
-    )
-}
-
-/// As `bnf_dynamic_target_f32`, for bfloat16 logits (`f_out` stays `float`) passed as `uint16_t` bits.
-///
-/// # Safety
-/// As `bnf_dynamic_target_f32`.
-#[no_mangle]
-pub unsafe extern "C" fn bnf_dynamic_target_bf16(
-    z: *const u16,
-    vocab: usize,
-    y: u32,
-    ref_logp: f32,
-    f_out: *mut f32,
-    stats_out: *mut BnfRowStats,
-) -> BnfStatus {
-    let z = z.cast::<bf16>();
-    row::target(
-        "bnf_dynamic_target_bf16",
-        z,
-        vocab,
-        y,
-        ref_logp,
-        f_out,
-        stats_out,
-    )
-}
-
 /// BNF's row scalars `f_y`, `c` and the row cross-entropy against `f`, from row statistics and
 /// `ref_logp = log pi_ref(y)`.
 ///
@@ -265,3 +110,5 @@ pub unsafe extern "C" fn bnf_scalars(
 ) -> BnfStatus {
     entry("bnf_scalars", || row::scalars(stats, ref_logp, out))
 }
+
+include!(concat!(env!("OUT_DIR"), "/entries_row_halves.rs"));

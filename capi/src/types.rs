@@ -1,7 +1,7 @@
 //! The C structs: the batch description, per-row diagnostics, row statistics and BNF's row
 //! scalars, with their conversions from and to `bnf-core`'s types. Field meanings are core's.
 
-use bnf_core::{BnfScalars as CoreScalars, RowDiag, RowStats};
+use bnf_core::{check, BnfScalars as CoreScalars, RowDiag, RowStats};
 
 use crate::status::{BnfStatus, Fail};
 
@@ -97,33 +97,29 @@ impl From<RowStats> for BnfRowStats {
 
 impl BnfRowStats {
     /// Back to core's type, rejecting values `row_stats` never produces (so a garbage struct
-    /// cannot turn into NaN gradients): non-finite fields, `S < 1`, `S' < 0`, `S' > S`, or a
-    /// positive `others_dot` or `ell`.
+    /// cannot turn into NaN gradients): core's own check of statistics
+    /// ([`bnf_core::check::stats`]: `S >= 1` and finite, `0 <= S' <= S`, a finite max), and,
+    /// since a caller hands in every field, finite `lse`, `ell` and `others_dot` with neither
+    /// `ell` nor `others_dot` above 0.
     pub fn to_core(&self, what: &str) -> Result<RowStats, Fail> {
         let s = self;
-        let finite = [s.max, s.lse, s.ell, s.sum, s.others_sum, s.others_dot]
-            .iter()
-            .all(|v| v.is_finite());
-        let ok = finite
-            && s.sum >= 1.0
-            && s.others_sum >= 0.0
-            && s.others_sum <= s.sum
-            && s.others_dot <= 0.0
-            && s.ell <= 0.0;
-        if !ok {
-            return Err(Fail::new(
-                BnfStatus::BNF_ERR_INVALID_STATS,
-                format!("argument `{what}` is not a result of bnf_row_stats: {s:?}"),
-            ));
-        }
-        Ok(RowStats {
+        let core = RowStats {
             max: s.max,
             lse: s.lse,
             ell: s.ell,
             sum: s.sum,
             others_sum: s.others_sum,
             others_dot: s.others_dot,
-        })
+        };
+        let rest_finite = [s.lse, s.ell, s.others_dot].iter().all(|v| v.is_finite());
+        let ok = check::stats(&core).is_ok() && rest_finite && s.others_dot <= 0.0 && s.ell <= 0.0;
+        if !ok {
+            return Err(Fail::new(
+                BnfStatus::BNF_ERR_INVALID_STATS,
+                format!("argument `{what}` is not a result of bnf_row_stats: {s:?}"),
+            ));
+        }
+        Ok(core)
     }
 }
 

@@ -89,7 +89,7 @@ pub enum BnfError {
         objective: &'static str,
     },
     /// Row statistics handed to [`row_grad`](crate::row_grad) or
-    /// [`forward_from_stats`](crate::seq::forward_from_stats) cannot be a row's (`S < 1`,
+    /// [`forward_from_stats`](crate::forward_from_stats) cannot be a row's (`S < 1`,
     /// `S' < 0`, `S' > S`, a non-finite max, or an `ell` that is not a finite log-prob): they
     /// did not come from [`row_stats`](crate::row_stats).
     InvalidStats {
@@ -200,16 +200,3 @@ impl BnfError {
 
 #[cfg(feature = "std")]
 impl std::error::Error for BnfError {}
-
-/// Check that a buffer has the length the batch needs.
-pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), BnfError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(BnfError::LengthMismatch {
-            what,
-            expected,
-            found,
-        })
-    }
-}

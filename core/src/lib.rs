@@ -21,7 +21,8 @@
 //! same two primitives through one API: pick an [`Objective`], describe the responses in a
 //! [`PrefBatch`] and call [`objective_forward_backward`]. Sequence-level losses reduce each
 //! response's `ell` to `lp = log pi(y)`, take `g = dL/dlp` from a scalar function in [`seq`],
-//! and write `-g (pi - onehot)` per row, reusing the row statistics.
+//! and write `-g (pi - onehot)` per row, reusing the row statistics. Every input check lives
+//! in [`check`], which the GPU driver and the C ABI run too.
 //!
 //! ```
 //! use bnf_core::{bnf, response_weights, Batch, PREFERRED, DISPREFERRED};
@@ -48,19 +49,23 @@
 extern crate alloc;
 
 mod batch;
+pub mod check;
 mod dtype;
 mod error;
 mod exec;
 mod local;
 pub mod math;
 mod objective;
+mod pass;
 mod row;
 pub mod seq;
 mod simd;
+mod stats;
 mod target;
 mod weights;
 
-pub use batch::Batch;
+pub use batch::{Batch, Rows};
+pub use check::{ref_logp as check_ref_logp, REF_LOGP_TOLERANCE};
 pub use dtype::Logit;
 pub use error::BnfError;
 pub use exec::{num_threads, set_num_threads};
@@ -70,13 +75,14 @@ pub use exec::{set_parallel_runner, ParallelRunner};
 pub use local::{bnf, nll, Output};
 pub use local::{forward, forward_backward, forward_backward_in_place, RowDiag, RowLoss};
 pub use objective::{
-    objective_forward, objective_forward_backward, objective_forward_backward_in_place, CpoConfig,
-    DpoConfig, IpoConfig, KtoConfig, Objective, ObjectiveOutput, OrpoConfig, PrefBatch, RDpoConfig,
-    SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
+    forward_from_rows, forward_from_stats, objective_forward, objective_forward_backward,
+    objective_forward_backward_in_place, CpoConfig, DpoConfig, IpoConfig, KtoConfig, Objective,
+    ObjectiveOutput, OrpoConfig, PrefBatch, RDpoConfig, SimPoConfig, SlicConfig, OBJECTIVE_NAMES,
 };
-pub use row::{bad_logit, row_grad, row_grad_in_place, row_stats, RowStats, BLOCK};
+pub use row::{bad_logit, row_grad, row_grad_in_place, row_stats, BLOCK, D_FLOOR};
 pub use simd::{set_simd, simd_avx2};
-pub use target::{bnf_scalars, check_ref_logp, dynamic_target, BnfScalars, REF_LOGP_TOLERANCE};
+pub use stats::RowStats;
+pub use target::{bnf_scalars, dynamic_target, BnfScalars};
 pub use weights::{response_weights, DISPREFERRED, PREFERRED};
 
 pub use half::{bf16, f16};

@@ -5,18 +5,20 @@
 //! BNF: loss term `s_r * CE(f, pi)`, gradient `(s_r c_r / n) (pi - onehot)` (eq. 8);
 //! NLL: loss term `-s_r ell_r`, gradient `(s_r / n) (pi - onehot)` (BNF with `f = onehot`).
 
-use crate::batch::{mean_over, Batch, RowIo};
+use crate::batch::Batch;
+use crate::check;
 use crate::dtype::Logit;
-use crate::error::{check_len, BnfError};
-use crate::row::RowStats;
-use crate::target::{bnf_scalars, check_ref_logp};
+use crate::error::BnfError;
+use crate::pass::{mean_over, RowIo};
+use crate::stats::RowStats;
+use crate::target::bnf_scalars;
 
 /// Which row-local objective to run.
 #[derive(Clone, Copy, Debug)]
 pub enum RowLoss<'a> {
     /// BNF with the reference model's log-prob of each row's target, `rho_r = log pi_ref(y_r)`.
     Bnf {
-        /// One per row; checked with [`check_ref_logp`](crate::check_ref_logp) on scored rows.
+        /// One per row; checked with [`check::ref_logp`] on scored rows.
         ref_logp: &'a [f32],
     },
     /// Negative log-likelihood (the SFT cross-entropy).
@@ -40,18 +42,19 @@ pub struct RowDiag {
     pub loss: f32,
 }
 
-impl RowLoss<'_> {
-    fn check(&self, rows: usize) -> Result<(), BnfError> {
-        match self {
-            RowLoss::Bnf { ref_logp } => check_len("ref_logp", rows, ref_logp.len()),
-            RowLoss::Nll => Ok(()),
+impl<'a> RowLoss<'a> {
+    /// The reference log-probs the loss reads (BNF's), `None` for NLL.
+    pub fn ref_logp(&self) -> Option<&'a [f32]> {
+        match *self {
+            RowLoss::Bnf { ref_logp } => Some(ref_logp),
+            RowLoss::Nll => None,
         }
     }
 
     /// The objective's own check of scored row `r` (BNF: its reference log-prob).
     fn check_row(&self, r: usize) -> Result<(), BnfError> {
         match self {
-            RowLoss::Bnf { ref_logp } => check_ref_logp(ref_logp[r])
+            RowLoss::Bnf { ref_logp } => check::ref_logp(ref_logp[r])
                 .map(|_| ())
                 .map_err(|e| e.at_row(r)),
             RowLoss::Nll => Ok(()),
@@ -61,7 +64,7 @@ impl RowLoss<'_> {
     fn diag(&self, r: usize, stats: RowStats, s: f32) -> Result<RowDiag, BnfError> {
         let (f_y, c, ce) = match self {
             RowLoss::Bnf { ref_logp } => {
-                let rho = check_ref_logp(ref_logp[r]).map_err(|e| e.at_row(r))?;
+                let rho = check::ref_logp(ref_logp[r]).map_err(|e| e.at_row(r))?;
                 let b = bnf_scalars(&stats, rho);
                 (b.f_y, b.c, b.cross_entropy)
             }
@@ -86,9 +89,8 @@ pub fn forward<T: Logit>(
     loss: RowLoss<'_>,
     diag: &mut [RowDiag],
 ) -> Result<f32, BnfError> {
-    batch.check(logits.len())?;
-    loss.check(batch.rows())?;
-    check_len("diag", batch.rows(), diag.len())?;
+    check::batch(batch, loss.ref_logp(), logits.len())?;
+    check::len("diag", batch.rows(), diag.len())?;
     // Records go to a scratch first (rows records, not rows x vocab), so that a failing row
     // leaves the caller's `diag` as it was.
     let mut records = alloc::vec![RowDiag::default(); batch.rows()];
@@ -116,7 +118,7 @@ pub fn forward_backward<T: Logit>(
     grad: &mut [T],
     diag: &mut [RowDiag],
 ) -> Result<f32, BnfError> {
-    check_len("grad", logits.len(), grad.len())?;
+    check::len("grad", logits.len(), grad.len())?;
     fused(batch, RowIo::Separate(logits, grad), loss, diag)
 }
 
@@ -143,8 +145,7 @@ fn fused<T: Logit>(
         RowIo::Separate(z, _) => z.len(),
         RowIo::InPlace(z) => z.len(),
     };
-    batch.check(len)?;
-    loss.check(batch.rows())?;
+    check::batch(batch, loss.ref_logp(), len)?;
     batch.fused_pass(
         io,
         diag,

@@ -8,75 +8,20 @@
 //! Reductions use 8 `f32` lanes inside blocks of [`BLOCK`] elements and an `f64` total across
 //! blocks, always in the same order, so results never depend on threads or call sites.
 
+use crate::check;
 use crate::dtype::Logit;
 use crate::error::BnfError;
 use crate::math;
 use crate::simd::dispatch;
+use crate::stats::RowStats;
 
 /// Elements per inner reduction block (its 8 lanes are summed in `f32`, blocks in `f64`).
 pub const BLOCK: usize = 512;
 const LANES: usize = 8;
 /// Logit differences below this are clamped, so that a `-inf` logit (a token masked out of the
-/// vocabulary) gives `e = 0` and `e * d = 0` instead of NaN. NaN is not clamped.
-const D_FLOOR: f32 = -f32::MAX;
-
-/// The statistics of one row of logits `z` with target `y`.
-///
-/// `sum`, `others_sum` and `others_dot` are taken relative to the row maximum: with
-/// `d_j = z_j - max`, `sum = S = sum_j e^(d_j)`, `others_sum = S' = sum_{j != y} e^(d_j)` and
-/// `others_dot = sum_{j != y} e^(d_j) d_j` (DESIGN.md's `T'` less `max * S'`, which keeps the
-/// sum free of cancellation when logits are large).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct RowStats {
-    /// `m = max_j z_j`.
-    pub max: f32,
-    /// `lse = log sum_j e^(z_j) = m + ln S`.
-    pub lse: f32,
-    /// `ell = z_y - lse = log pi_y`, computed as `(z_y - m) - ln S`.
-    pub ell: f32,
-    /// `S = sum_j e^(z_j - m)`, at least 1.
-    pub sum: f32,
-    /// `S' = sum_{j != y} e^(z_j - m)`.
-    pub others_sum: f32,
-    /// `sum_{j != y} e^(z_j - m) (z_j - m)`, at most 0.
-    pub others_dot: f32,
-}
-
-impl RowStats {
-    /// `pi_y = e^ell`.
-    #[inline]
-    pub fn pi_y(&self) -> f32 {
-        math::exp_precise(self.ell)
-    }
-
-    /// `1 - pi_y`, exactly `S' / S` (no cancellation near `pi_y = 1`).
-    #[inline]
-    pub fn one_minus_pi_y(&self) -> f32 {
-        self.others_sum / self.sum
-    }
-
-    /// `log(pi_y / (1 - pi_y)) = (z_y - m) - ln S'`; `+inf` when `S' = 0`.
-    #[inline]
-    pub fn log_odds_y(&self) -> f32 {
-        if self.others_sum > 0.0 {
-            self.ell - (math::ln(self.others_sum) - math::ln(self.sum))
-        } else {
-            f32::INFINITY
-        }
-    }
-
-    /// `sum_{j != y} (pi_j / (1 - pi_y)) log pi_j = T'/S' - lse` in DESIGN.md's notation: the
-    /// mean log-prob of the other tokens under their own renormalised distribution. 0 when
-    /// `S' = 0` (its weight `1 - f_y` is then 0 too).
-    #[inline]
-    pub fn others_mean_logp(&self) -> f32 {
-        if self.others_sum > 0.0 {
-            self.others_dot / self.others_sum - math::ln(self.sum)
-        } else {
-            0.0
-        }
-    }
-}
+/// vocabulary) gives `e = 0` and `e * d = 0` instead of NaN. NaN is not clamped. The kernels'
+/// `BNF_D_FLOOR` (a test in `kernels/tests/core.rs` holds them equal).
+pub const D_FLOOR: f32 = -f32::MAX;
 
 /// Lane-wise max of a slice, as `f32`, and whether it holds a NaN (which the max skips).
 #[inline(always)]
@@ -157,26 +102,11 @@ fn exp_sums_loop<T: Logit>(z: &[T], m: f32, mut exps: Option<&mut [f32]>) -> (f6
     (s_total, t_total)
 }
 
-/// A row of `vocab` logits exists and `y` indexes it (`EmptyVocab`, `TargetOutOfRange`).
-fn check_target(vocab: usize, y: usize) -> Result<(), BnfError> {
-    if vocab == 0 {
-        return Err(BnfError::EmptyVocab);
-    }
-    if y >= vocab {
-        return Err(BnfError::TargetOutOfRange {
-            row: 0,
-            target: y.min(u32::MAX as usize) as u32,
-            vocab,
-        });
-    }
-    Ok(())
-}
-
 /// The row maximum `m`, after the checks [`row_stats`] makes (`EmptyVocab`,
 /// `TargetOutOfRange`, `NonFiniteLogits` for NaN or `+inf` anywhere or a non-finite
 /// `z_y - m`). Once it succeeds, [`row_stats_from_max`] cannot fail on the same row.
 pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
-    check_target(z.len(), y)?;
+    check::target(z.len(), y)?;
     let (m, nan) = max_of(z);
     if nan || !m.is_finite() || !(z[y].to_f32() - m).is_finite() {
         return Err(non_finite(z, y));
@@ -253,38 +183,6 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
     row_stats_from_max(z, y, m, None)
 }
 
-/// Check what [`row_grad`] and [`row_grad_in_place`] need: `y` in range, a finite weight, and
-/// statistics that can be a row's (`S >= 1` and finite, `0 <= S' <= S`).
-pub(crate) fn check_grad_inputs(
-    vocab: usize,
-    y: usize,
-    stats: &RowStats,
-    w: f32,
-) -> Result<(), BnfError> {
-    check_target(vocab, y)?;
-    if !w.is_finite() {
-        return Err(BnfError::InvalidWeight { row: 0, value: w });
-    }
-    // Written so that NaN fails every test.
-    let bad = if !(stats.sum.is_finite() && stats.sum >= 1.0) {
-        Some(("sum", stats.sum))
-    } else if !(stats.others_sum >= 0.0 && stats.others_sum <= stats.sum) {
-        Some(("others_sum", stats.others_sum))
-    } else if !stats.max.is_finite() {
-        Some(("max", stats.max))
-    } else {
-        None
-    };
-    match bad {
-        Some((what, value)) => Err(BnfError::InvalidStats {
-            row: 0,
-            what,
-            value,
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Write `w * (softmax(z) - onehot(y))` into `out`, from `z`'s statistics.
 ///
 /// `out[j] = (w / S) e^(z_j - m)` for `j != y` and `out[y] = -(w / S) S'` (that is,
@@ -300,8 +198,8 @@ pub fn row_grad<T: Logit>(
     w: f32,
     out: &mut [T],
 ) -> Result<(), BnfError> {
-    crate::error::check_len("row_grad out", z.len(), out.len())?;
-    check_grad_inputs(z.len(), y, stats, w)?;
+    check::len("row_grad out", z.len(), out.len())?;
+    check::grad_inputs(z.len(), y, stats, w)?;
     let scale = w / stats.sum;
     scale_exps(z, stats.max, scale, out);
     out[y] = T::from_f32(-scale * stats.others_sum);
@@ -316,7 +214,7 @@ pub fn row_grad_in_place<T: Logit>(
     stats: &RowStats,
     w: f32,
 ) -> Result<(), BnfError> {
-    check_grad_inputs(z.len(), y, stats, w)?;
+    check::grad_inputs(z.len(), y, stats, w)?;
     let scale = w / stats.sum;
     scale_exps_in_place(z, stats.max, scale);
     z[y] = T::from_f32(-scale * stats.others_sum);

@@ -2,26 +2,12 @@
 //! target's mass `f_y`, the gradient scale `c` (so that eq. 8 is `s c (pi - onehot)`), and the
 //! row's cross-entropy against `f`.
 
+use crate::check;
 use crate::dtype::Logit;
 use crate::error::BnfError;
 use crate::math;
-use crate::row::{row_stats, RowStats};
-
-/// How far above 0 a reference log-prob may be and still be read as 0: a reference computed
-/// in `f32` has `lse` rounded to a few ulp of its magnitude, so `z_y - lse` can come out a
-/// little positive for a near-certain token. Values in `(0, REF_LOGP_TOLERANCE]` are clamped to
-/// 0; larger ones are an error.
-pub const REF_LOGP_TOLERANCE: f32 = 1e-3;
-
-/// Check a reference log-prob `rho = log pi_ref(y)` and clamp rounding noise above 0.
-/// `-inf` (the reference gives the token no mass) is valid.
-pub fn check_ref_logp(rho: f32) -> Result<f32, BnfError> {
-    if rho.is_nan() || rho > REF_LOGP_TOLERANCE {
-        Err(BnfError::InvalidRefLogProb { row: 0, value: rho })
-    } else {
-        Ok(rho.min(0.0))
-    }
-}
+use crate::row::row_stats;
+use crate::stats::RowStats;
 
 /// BNF's per-row scalars, from the row statistics and `rho`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -40,7 +26,7 @@ pub struct BnfScalars {
 /// Eq. 6's `f_y` and eq. 8's scale `c` in log space, and the row loss from the running sums:
 /// `-(f_y ell + (1 - f_y)(T'/S' - lse))`.
 ///
-/// Precondition: `rho` is the output of [`check_ref_logp`] (not NaN, `<= 0`). Nothing here
+/// Precondition: `rho` is the output of [`check::ref_logp`] (not NaN, `<= 0`). Nothing here
 /// rejects other values, and they give meaningless scalars: a NaN `rho` reads as plain NLL,
 /// and `rho > 0` gives an `f_y` below 1 with `c = 1`, so loss and gradient disagree. Debug
 /// builds assert the precondition; every batch function checks `rho` before calling this.
@@ -83,7 +69,7 @@ pub fn bnf_scalars(stats: &RowStats, rho: f32) -> BnfScalars {
 /// tests; the loss never needs it): `f_y = min(pi_y / pi_ref, 1)` and
 /// `f_j = (1 - f_y) pi_j / (1 - pi_y) = (1 - f_y) e^(z_j - m) / S'` for `j != y`, with `f_y`
 /// and `1 - f_y` taken from [`bnf_scalars`] (the values the loss uses).
-/// Returns the row statistics. Errors as [`row_stats`] and [`check_ref_logp`], plus a length
+/// Returns the row statistics. Errors as [`row_stats`] and [`check::ref_logp`], plus a length
 /// mismatch between `z` and `out`.
 pub fn dynamic_target<T: Logit>(
     z: &[T],
@@ -91,9 +77,9 @@ pub fn dynamic_target<T: Logit>(
     rho: f32,
     out: &mut [f32],
 ) -> Result<RowStats, BnfError> {
-    crate::error::check_len("dynamic_target out", z.len(), out.len())?;
+    check::len("dynamic_target out", z.len(), out.len())?;
     let stats = row_stats(z, y)?;
-    let rho = check_ref_logp(rho)?;
+    let rho = check::ref_logp(rho)?;
     let b = bnf_scalars(&stats, rho);
     for (o, v) in out.iter_mut().zip(z) {
         let e = math::exp_precise(v.to_f32() - stats.max);

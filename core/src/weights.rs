@@ -2,7 +2,8 @@
 //! rows of *that* response (completion tokens including EOS; never prompt or padding). The
 //! paper normalises per response, not by the shortest response in the micro-batch.
 
-use crate::error::{check_len, BnfError};
+use crate::check;
+use crate::error::BnfError;
 
 /// The label of a preferred response.
 pub const PREFERRED: f32 = 1.0;
@@ -27,9 +28,9 @@ pub fn response_weights(
         return Err(BnfError::InvalidOffsets { response: 0 });
     }
     let n = offsets.len() - 1;
-    check_len("labels", n, labels.len())?;
+    check::len("labels", n, labels.len())?;
     if let Some(m) = scored {
-        check_len("scored", rows, m.len())?;
+        check::len("scored", rows, m.len())?;
     }
     if offsets[0] != 0 {
         return Err(BnfError::InvalidOffsets { response: 0 });

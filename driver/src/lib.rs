@@ -36,15 +36,16 @@ mod ops;
 mod raw;
 mod validate;
 
+/// Core's description of the rows a primitive runs over (re-exported: the driver's entries take
+/// it).
+pub use bnf_core::Rows;
 pub use buffer::DeviceBuffer;
 pub use context::{device_count, driver_version, Gpu, KernelArg, Module, RawStream};
 pub use error::GpuError;
 pub use naive::NaiveBuffers;
 pub use ops::{GpuOutput, GpuRow, LogProbs};
 pub use raw::{RawBnf, RawRows};
-pub use validate::{
-    check_batch, check_batch_rows, check_grad_rows, check_rows, status_error, Rows,
-};
+pub use validate::{check_batch, check_rows, status_error};
 
 pub use bnf_kernels as kernels;
 

@@ -14,10 +14,8 @@ use crate::buffer::DeviceBuffer;
 use crate::context::Gpu;
 use crate::error::GpuError;
 use crate::raw::{RawBnf, RawRows};
-use crate::validate::{
-    check_batch, check_batch_rows, check_grad_rows, check_rows, len, status_error, Rows,
-};
-use bnf_core::{Batch, Logit, RowLoss, RowStats};
+use crate::validate::{check_batch, check_rows, status_error};
+use bnf_core::{check, Batch, Logit, RowLoss, RowStats, Rows};
 use bnf_kernels::{Dtype, BNF_OUT_FLOATS, ROW_STATS_FLOATS};
 
 /// One row's results from the fused kernel (zeros for masked rows).
@@ -122,16 +120,13 @@ impl Gpu {
         loss: RowLoss<'_>,
     ) -> Result<GpuOutput, GpuError> {
         let (nrows, vocab) = check_batch(batch, &loss, logits_len)?;
-        let host_verdict = check_batch_rows(batch, &loss);
+        let host_verdict = check::scored_rows(batch, loss.ref_logp());
         let grad = if host_verdict.is_ok() { grad } else { 0 };
         let rows = Rows::from(batch);
         let n = rows.len();
         let inputs = RowInputs::upload(self, &rows)?;
         let weights = self.upload(batch.weights)?;
-        let ref_host = match loss {
-            RowLoss::Bnf { ref_logp } => Some(ref_logp),
-            RowLoss::Nll => None,
-        };
+        let ref_host = loss.ref_logp();
         let ref_dev = ref_host.map(|r| self.upload(r)).transpose()?;
         let out = self.alloc::<f32>(n * BNF_OUT_FLOATS)?;
         let status = self.alloc::<i32>(n)?;
@@ -195,7 +190,7 @@ impl Gpu {
         loss: RowLoss<'_>,
         grad: &mut DeviceBuffer<T>,
     ) -> Result<GpuOutput, GpuError> {
-        len("grad", logits.len(), grad.len())?;
+        check::len("grad", logits.len(), grad.len())?;
         self.fused::<T>(logits.as_raw(), logits.len(), grad.as_raw(), batch, loss)
     }
 
@@ -250,9 +245,7 @@ impl Gpu {
         w: &[f32],
     ) -> Result<(), GpuError> {
         let (nrows, vocab) = check_rows(rows, logits_len)?;
-        len("stats", rows.len(), stats.len())?;
-        len("w", rows.len(), w.len())?;
-        check_grad_rows(rows, stats, w)?;
+        check::grad_rows(rows, stats, w)?;
         let inputs = RowInputs::upload(self, rows)?;
         let flat: Vec<f32> = stats
             .iter()
@@ -288,7 +281,7 @@ impl Gpu {
         w: &[f32],
         out: &mut DeviceBuffer<T>,
     ) -> Result<(), GpuError> {
-        len("out", logits.len(), out.len())?;
+        check::len("out", logits.len(), out.len())?;
         self.grad_common::<T>(logits.as_raw(), logits.len(), out.as_raw(), rows, stats, w)
     }
 

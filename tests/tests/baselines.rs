@@ -345,7 +345,7 @@ proptest! {
     }
 
     /// The sequence path's steps 2-3 from row statistics computed elsewhere
-    /// (`seq::forward_from_stats`) and from per-response sums (`seq::sequence_loss`) give the
+    /// (`forward_from_stats`) and from per-response sums (`seq::sequence_loss`) give the
     /// batch functions' results bit for bit.
     #[test]
     fn sequence_steps_alone_agree(c in case()) {
@@ -359,10 +359,10 @@ proptest! {
         for obj in all_objectives() {
             let want = objective_forward(&c.logits, &pb, &obj).unwrap();
             if matches!(obj, Objective::Bnf | Objective::Nll) {
-                prop_assert!(seq::forward_from_stats(&pb, &obj, &stats).is_err());
+                prop_assert!(bnf_core::forward_from_stats(&pb, &obj, &stats).is_err());
                 continue;
             }
-            let got = seq::forward_from_stats(&pb, &obj, &stats).unwrap();
+            let got = bnf_core::forward_from_stats(&pb, &obj, &stats).unwrap();
             prop_assert_eq!(&got, &want, "{}", obj.name());
             let s = seq::sequence_loss(&obj, &seq::SeqInputs {
                 logp: &want.logp,

@@ -2,7 +2,7 @@
 //! written to the gradient buffer (or the logits, in place).
 use bnf_core::{
     objective_forward, objective_forward_backward, objective_forward_backward_in_place, row_stats,
-    seq, BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, OrpoConfig, PrefBatch, RowStats,
+    BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, OrpoConfig, PrefBatch, RowStats,
     OBJECTIVE_NAMES,
 };
 
@@ -478,14 +478,14 @@ fn non_finite_row_weights_fail_before_any_row_is_written() {
     assert_eq!(z, f.logits, "logits written on error");
 }
 
-/// The fixture's row statistics, as a GPU would hand them to `seq::forward_from_stats`.
+/// The fixture's row statistics, as a GPU would hand them to `forward_from_stats`.
 fn fixture_stats(f: &Fixture, logits: &[f32]) -> Vec<RowStats> {
     (0..f.targets.len())
         .map(|r| row_stats(&logits[r * V..(r + 1) * V], f.targets[r] as usize).unwrap())
         .collect()
 }
 
-/// `seq::forward_from_stats` takes only finite log-probs: with `ell = -inf` on both sides of a
+/// `forward_from_stats` takes only finite log-probs: with `ell = -inf` on both sides of a
 /// DPO pair the log-ratio difference would be `-inf - -inf = NaN`, loss and weights NaN.
 #[test]
 fn forward_from_stats_rejects_non_finite_ell() {
@@ -495,13 +495,13 @@ fn forward_from_stats_rejects_non_finite_ell() {
         .into_iter()
         .filter(|o| !matches!(o, Objective::Bnf | Objective::Nll))
     {
-        assert!(seq::forward_from_stats(&f.batch(), &obj, &good).is_ok());
+        assert!(bnf_core::forward_from_stats(&f.batch(), &obj, &good).is_ok());
         for bad in [f32::NEG_INFINITY, f32::NAN, 0.5] {
             let mut stats = good.clone();
             // Response 0 (rows 0-1, row 0 masked) and response 1 (row 2): the pair [0, 1].
             stats[1].ell = bad;
             stats[2].ell = bad;
-            let e = seq::forward_from_stats(&f.batch(), &obj, &stats);
+            let e = bnf_core::forward_from_stats(&f.batch(), &obj, &stats);
             assert!(
                 matches!(
                     e,
@@ -515,7 +515,7 @@ fn forward_from_stats_rejects_non_finite_ell() {
         // A masked row is not checked.
         let mut stats = good.clone();
         stats[0].ell = f32::NEG_INFINITY;
-        assert!(seq::forward_from_stats(&f.batch(), &obj, &stats).is_ok());
+        assert!(bnf_core::forward_from_stats(&f.batch(), &obj, &stats).is_ok());
     }
 }
 
@@ -543,7 +543,7 @@ fn summed_log_prob_overflow_names_the_response() {
         .filter(|o| !matches!(o, Objective::Bnf | Objective::Nll))
     {
         assert_eq!(
-            seq::forward_from_stats(&f.batch(), &obj, &stats),
+            bnf_core::forward_from_stats(&f.batch(), &obj, &stats),
             Err(want),
             "{}",
             obj.name()

@@ -10,12 +10,12 @@
 use crate::model::params::{param_shapes, Params};
 use crate::model::{Model, ModelConfig};
 use crate::optim::{AdamW, AdamWConfig};
-use crate::train::TrainState;
+use crate::paths::write_atomic;
+use crate::state::TrainState;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::{SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 
 /// The format tag of the checkpoints this version writes.
 pub const FORMAT: &str = "bnf-checkpoint/2";
@@ -44,29 +44,6 @@ pub struct Checkpoint {
     pub optimizer: Option<AdamW>,
     /// Training state, when saved.
     pub train: Option<TrainState>,
-}
-
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename: `path`
-/// holds either its previous content or all of `bytes`, never a part. On failure (also of the
-/// rename) the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
-    let tmp = crate::paths::tmp_path(path);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        // Only a file of ours is removed (not, say, a folder someone put there).
-        if std::fs::metadata(&tmp).is_ok_and(|m| m.is_file()) {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        return Err(format!("{tmp}: {e}"));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{path}: {e}")
-    })
 }
 
 /// The JSON config a checkpoint of `model` (and optionally the optimizer and training state)

@@ -49,7 +49,7 @@ fn solved(want: &[u32], got: &[u32]) -> bool {
 
 /// Two wins for `a > b`, one for a tie (half a win), none otherwise: the preference-accuracy
 /// count of one pair, shared with the experiment's measurements.
-pub(crate) fn half_wins(a: f64, b: f64) -> usize {
+pub fn half_wins(a: f64, b: f64) -> usize {
     match a.partial_cmp(&b) {
         Some(std::cmp::Ordering::Greater) => 2,
         Some(std::cmp::Ordering::Equal) => 1,

@@ -1,6 +1,7 @@
 //! AdamW, the cosine learning-rate schedule with linear warm-up, and gradient clipping.
 
 use crate::model::params::is_decayed;
+use crate::names::Names;
 use serde::{Deserialize, Serialize};
 
 /// AdamW hyperparameters.
@@ -29,11 +30,13 @@ impl Default for AdamWConfig {
 
 impl AdamWConfig {
     /// Check the hyperparameters: moment decays in [0, 1), a finite guard above 0 and a finite
-    /// weight decay of at least 0 (`--weight-decay`). The message names the value.
-    pub fn validate(&self) -> Result<(), String> {
+    /// weight decay of at least 0. The message names the value (the weight decay as `names`
+    /// does) and gives it.
+    pub fn validate(&self, names: Names) -> Result<(), String> {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(format!(
-                "training: --weight-decay {} must be a finite number of at least 0 (0: no decay)",
+                "training: {} {} must be a finite number of at least 0 (0: no decay)",
+                names.of("weight_decay"),
                 self.weight_decay
             ));
         }

@@ -1,11 +1,12 @@
 //! Output paths, checked before any work: a command that would train for an hour and then
 //! fail to write its result, or write over one of its own inputs, fails at once instead, naming
 //! the path given. The writing itself (a temporary file, then a rename) is
-//! [`crate::checkpoint::write_atomic`].
+//! [`write_atomic`].
 
+use std::io::Write;
 use std::path::Path;
 
-/// The temporary file [`crate::checkpoint::write_atomic`] writes `path` through.
+/// The temporary file [`write_atomic`] writes `path` through.
 pub fn tmp_path(path: &str) -> String {
     format!("{path}.tmp")
 }
@@ -24,7 +25,7 @@ fn folder(path: &str) -> &Path {
 }
 
 /// Check, without writing anything, that `path` (`what`, e.g. `--out`, in messages) can be
-/// written by [`crate::checkpoint::write_atomic`]: a file name (not empty, not a folder), in a
+/// written by [`write_atomic`]: a file name (not empty, not a folder), in a
 /// folder that exists, whose temporary file `<path>.tmp` is not a folder either.
 pub fn check_target(what: &str, path: &str) -> Result<(), String> {
     if path.is_empty() {
@@ -120,6 +121,29 @@ pub fn check_not_input(what: &str, out: &str, inputs: &[(&str, &str)]) -> Result
         }
     }
     Ok(())
+}
+
+/// Write `bytes` to `path` through a temporary file in the same folder and a rename: `path`
+/// holds either its previous content or all of `bytes`, never a part. On failure (also of the
+/// rename) the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), String> {
+    let tmp = tmp_path(path);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        // Only a file of ours is removed (not, say, a folder someone put there).
+        if std::fs::metadata(&tmp).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return Err(format!("{tmp}: {e}"));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{path}: {e}")
+    })
 }
 
 #[cfg(test)]

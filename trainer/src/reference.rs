@@ -4,6 +4,7 @@
 //! other data (an edited data file with the same lengths, say) is refused, not silently used.
 
 use crate::data::Response;
+use crate::fingerprint::fingerprint;
 use crate::model::Model;
 use crate::objective::row_logps;
 use crate::seq::TokenBatch;
@@ -25,52 +26,6 @@ pub struct RefLogps {
     /// [`fingerprint`] of each response the log-probs were computed for (same order).
     #[serde(default)]
     pub fingerprints: Vec<u64>,
-}
-
-/// FNV-1a (64-bit) of a response's tokens: the prompt's length, the prompt, then the
-/// completion, each token as 4 little-endian bytes. Its log-probs depend on nothing else.
-pub fn fingerprint(r: &Response) -> u64 {
-    let len = u32::try_from(r.prompt.len()).unwrap_or(u32::MAX);
-    let tokens = std::iter::once(len).chain(r.prompt.iter().chain(&r.completion).copied());
-    tokens.fold(FNV_OFFSET, |h, t| fnv1a(h, &t.to_le_bytes()))
-}
-
-/// FNV-1a's starting value.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a (64-bit): `h` followed by `bytes`.
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &byte in bytes {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// FNV-1a (64-bit) of a run's training responses, in order: each one's id, [`fingerprint`],
-/// label and partner (the data order and every loss depend on nothing else). Recorded in a
-/// training checkpoint, so that resuming on other data is refused even when it has as many
-/// responses.
-pub fn data_fingerprint(responses: &[Response]) -> u64 {
-    responses.iter().fold(FNV_OFFSET, |h, r| {
-        let partner = r.partner.map_or(u64::MAX, |p| p as u64);
-        let h = fnv1a(h, &(r.id as u64).to_le_bytes());
-        let h = fnv1a(h, &fingerprint(r).to_le_bytes());
-        let h = fnv1a(h, &r.label.to_bits().to_le_bytes());
-        fnv1a(h, &partner.to_le_bytes())
-    })
-}
-
-/// FNV-1a (64-bit) of the reference log-probs of `responses` (by id, in order), every value's
-/// bits: recorded in a training checkpoint, so that resuming with another reference file of
-/// the same data (say, of another SFT model) is refused.
-pub fn ref_fingerprint(refs: &RefLogps, responses: &[Response]) -> u64 {
-    responses.iter().fold(FNV_OFFSET, |h, r| {
-        let lps = refs.responses.get(r.id).map_or(&[][..], Vec::as_slice);
-        let h = fnv1a(h, &(lps.len() as u64).to_le_bytes());
-        lps.iter()
-            .fold(h, |h, v| fnv1a(h, &v.to_bits().to_le_bytes()))
-    })
 }
 
 /// The advice every mismatch ends with.
@@ -221,7 +176,7 @@ impl RefLogps {
             }
         }
         let text = serde_json::to_string(self).map_err(|e| format!("{path}: {e}"))?;
-        crate::checkpoint::write_atomic(path, text.as_bytes())
+        crate::paths::write_atomic(path, text.as_bytes())
     }
 
     /// Read a file written by [`RefLogps::save`] (its format tag is checked here; whether it

@@ -101,13 +101,7 @@ pub fn train_run(
     let mut model = model;
     let mut opt = AdamW::new(optimizer, Params::NAMES, model.param_sizes());
     let label = config.objective.name();
-    let mut state = TrainState {
-        config,
-        step: 0,
-        responses: responses.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let mut state = TrainState::new(config, responses.len());
     let logs = train(
         &mut model, &mut opt, &responses, refs, &mut state, control, label,
     )?;

@@ -8,121 +8,16 @@
 
 use crate::checkpoint;
 use crate::data::Response;
+use crate::fingerprint::{data_fingerprint, ref_fingerprint};
 use crate::model::Model;
+use crate::names::Names;
 use crate::objective::{check_data, Device, Loss, Objective};
 use crate::optim::{clip_grad_norm, cosine_lr, AdamW};
 use crate::progress::Progress;
 use crate::reference::RefLogps;
 use crate::rng::Rng;
 use crate::seq::TokenBatch;
-use serde::{Deserialize, Serialize};
-
-/// Hyperparameters of one training run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// The objective with its hyperparameters (recorded in full in checkpoints).
-    #[serde(with = "crate::objective::params::record")]
-    pub objective: Objective,
-    /// Optimizer steps.
-    pub steps: usize,
-    /// Units (a pair, or a lone response) per micro-batch.
-    pub batch: usize,
-    /// Micro-batches per optimizer step.
-    pub accum: usize,
-    /// Peak learning rate.
-    pub lr: f32,
-    /// Maximum global gradient norm (0: no clipping).
-    pub grad_clip: f32,
-    /// Seed of the data order.
-    pub seed: u64,
-    /// Save a checkpoint every this many steps (0: only at the end).
-    pub save_every: usize,
-    /// Fraction of pairs kept as pairs (the rest lose one side at random, seeded). Pairwise
-    /// objectives need 1.
-    pub pairing_ratio: f64,
-}
-
-impl TrainConfig {
-    /// The command line's defaults (BNF).
-    pub const DEFAULT: TrainConfig = TrainConfig {
-        objective: Objective::Bnf,
-        steps: 200,
-        batch: 16,
-        accum: 1,
-        lr: 1e-3,
-        grad_clip: 1.0,
-        seed: 0,
-        save_every: 0,
-        pairing_ratio: 1.0,
-    };
-}
-
-impl TrainConfig {
-    /// Check the hyperparameters before any step: at least one step, unit per micro-batch and
-    /// micro-batch per step, a finite learning rate above 0, a finite clipping norm of at least 0
-    /// (0: no clipping) and a pairing ratio in [0, 1]. The message names the command-line flag
-    /// and the value (a NaN learning rate would otherwise train, and its checkpoint, with
-    /// `null` in its JSON, would not load).
-    pub fn validate(&self) -> Result<(), String> {
-        if self.steps == 0 {
-            return Err(
-                "training: --steps is 0, so nothing would be trained; give at least 1".into(),
-            );
-        }
-        for (flag, v) in [("--batch", self.batch), ("--accum", self.accum)] {
-            if v == 0 {
-                return Err(format!("training: {flag} is 0; give at least 1"));
-            }
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!(
-                "training: --lr {} is not a learning rate: it must be a finite number above 0",
-                self.lr
-            ));
-        }
-        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
-            return Err(format!(
-                "training: --grad-clip {} is not a gradient norm: it must be a finite number \
-                 above 0, or 0 for no clipping",
-                self.grad_clip
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.pairing_ratio) {
-            return Err(format!(
-                "training: --pairing-ratio {} must be in [0, 1]",
-                self.pairing_ratio
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-/// Where a run stands; saved in training checkpoints.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// The run's hyperparameters (a resumed run uses these, not the command line's).
-    pub config: TrainConfig,
-    /// Optimizer steps done.
-    pub step: usize,
-    /// Number of training responses (checked on resume).
-    pub responses: usize,
-    /// [`crate::reference::data_fingerprint`] of the training responses: set by the first call
-    /// to [`train`] (when `None` at step 0), checked by every later one, so that a run resumed
-    /// on other data of the same size is refused. `None` in checkpoints of the first format.
-    #[serde(default)]
-    pub data_fingerprint: Option<u64>,
-    /// [`crate::reference::ref_fingerprint`] of the training responses' reference log-probs,
-    /// for an objective that reads them: set and checked as `data_fingerprint`, so that a run
-    /// resumed with another reference file (of the same data) is refused.
-    #[serde(default)]
-    pub ref_fingerprint: Option<u64>,
-}
+pub use crate::state::{TrainConfig, TrainState};
 
 /// Set (at step 0) or check the run's [`TrainState::ref_fingerprint`] against `refs`, the
 /// reference log-probs this call trains with (`None`: the objective reads none).
@@ -130,8 +25,9 @@ fn check_ref_fingerprint(
     state: &mut TrainState,
     refs: Option<&RefLogps>,
     responses: &[Response],
+    names: Names,
 ) -> Result<(), String> {
-    let now = refs.map(|r| crate::reference::ref_fingerprint(r, responses));
+    let now = refs.map(|r| ref_fingerprint(&r.responses, responses));
     if state.step == 0 {
         state.ref_fingerprint = now;
         return Ok(());
@@ -140,9 +36,10 @@ fn check_ref_fingerprint(
         let show = |f: Option<u64>| f.map_or("none".to_string(), |f| format!("{f:016x}"));
         return Err(format!(
             "training: the reference log-probs are not the ones the run was started with \
-             (fingerprint {}, the run's {}); resume with the run's reference file (--ref)",
+             (fingerprint {}, the run's {}); resume with the run's reference file ({})",
             show(now),
-            show(state.ref_fingerprint)
+            show(state.ref_fingerprint),
+            names.of("ref")
         ));
     }
     Ok(())
@@ -230,33 +127,38 @@ fn averaged_count(objective: &Objective, lists: &[&[usize]]) -> usize {
     }
 }
 
-/// The most units (pairs or lone responses) one optimizer step may take, `--batch` times
-/// `--accum`: `2^24`, far beyond what a CPU step can process, so that a mistyped value is an
+/// The most units (pairs or lone responses) one optimizer step may take, `batch` times
+/// `accum`: `2^24`, far beyond what a CPU step can process, so that a mistyped value is an
 /// error rather than an abort on a failed allocation.
 pub const MAX_STEP_UNITS: usize = 1 << 24;
 
 /// Check, before the first step, that `cfg`'s micro-batches fit in memory: the step's unit
 /// lists, the largest micro-batch's activations ([`ModelConfig::check_activations`], for
-/// `--batch` units of the longest sequence in the data), and the data order's counter over
-/// the whole run. The message names the flags.
+/// `batch` units of the longest sequence in the data), and the data order's counter over
+/// the whole run. The message names the values as `names` does.
 fn check_memory(
     cfg: &TrainConfig,
     model: &crate::model::ModelConfig,
     responses: &[Response],
+    names: Names,
 ) -> Result<(), String> {
+    let (batch, accum) = (names.of("batch"), names.of("accum"));
     let per_step = cfg.batch.checked_mul(cfg.accum);
     if per_step.is_none_or(|n| n > MAX_STEP_UNITS) {
         return Err(format!(
-            "training: --batch {} x --accum {} units per step is more than the limit of \
+            "training: {batch} {} x {accum} {} units per step is more than the limit of \
              {MAX_STEP_UNITS}",
             cfg.batch, cfg.accum
         ));
     }
     if per_step.and_then(|n| n.checked_mul(cfg.steps)).is_none() {
         return Err(format!(
-            "training: --steps {} of --batch {} x --accum {} units overflow the count of units \
-             the run takes; give fewer steps",
-            cfg.steps, cfg.batch, cfg.accum
+            "training: {} {} of {batch} {} x {accum} {} units overflow the count of units the \
+             run takes; give fewer steps",
+            names.of("steps"),
+            cfg.steps,
+            cfg.batch,
+            cfg.accum
         ));
     }
     let longest = responses
@@ -269,9 +171,9 @@ fn check_memory(
     let sequences = cfg.batch * per_unit;
     model.check_activations(sequences, longest).map_err(|e| {
         format!(
-            "training: --batch {} is too large for this model and data (up to {per_unit} \
-             sequences per unit, of up to {longest} tokens): {e}; give a smaller --batch (and \
-             more --accum)",
+            "training: {batch} {} is too large for this model and data (up to {per_unit} \
+             sequences per unit, of up to {longest} tokens): {e}; give a smaller {batch} (and \
+             more {accum})",
             cfg.batch
         )
     })?;
@@ -288,6 +190,8 @@ pub struct RunControl<'a> {
     /// Where the loss rows run (not part of the run's identity: a run may resume elsewhere,
     /// then agreeing within the GPU path's tolerance rather than bit for bit).
     pub device: Device,
+    /// What the caller calls the values the messages name (the fields' names by default).
+    pub names: Names,
 }
 
 /// Train until `state.step == state.config.steps` (or `control.until`), saving as `control`
@@ -308,8 +212,9 @@ pub fn train(
     if responses.is_empty() {
         return Err("training: no responses".into());
     }
-    cfg.validate()?;
-    opt.config.validate()?;
+    let names = control.names;
+    cfg.validate(names)?;
+    opt.config.validate(names)?;
     if state.step >= cfg.steps {
         return Err(format!(
             "training: the run is finished (step {} of {}), so there is nothing to train",
@@ -318,14 +223,15 @@ pub fn train(
     }
     if let Some(until) = control.until.filter(|&u| u <= state.step) {
         return Err(format!(
-            "training: --until {until} is not after the run's step {}, so nothing would be \
-             trained; give a step from {} to {}",
+            "training: {} {until} is not after the run's step {}, so nothing would be trained; \
+             give a step from {} to {}",
+            names.of("until"),
             state.step,
             state.step + 1,
             cfg.steps
         ));
     }
-    check_memory(&cfg, &model.config, responses)?;
+    check_memory(&cfg, &model.config, responses, names)?;
     if state.responses != responses.len() {
         return Err(format!(
             "training: the run was started on {} responses, the data has {}",
@@ -333,7 +239,7 @@ pub fn train(
             responses.len()
         ));
     }
-    let fingerprint = crate::reference::data_fingerprint(responses);
+    let fingerprint = data_fingerprint(responses);
     match state.data_fingerprint {
         None if state.step == 0 => state.data_fingerprint = Some(fingerprint),
         None => {
@@ -348,15 +254,17 @@ pub fn train(
             return Err(format!(
                 "training: the data is not the data the run was started on: as many responses \
                  ({}), other contents (fingerprint {fingerprint:016x}, the run's {f:016x}); \
-                 resume on the same data file (and the run's --pairing-ratio and --seed)",
-                responses.len()
+                 resume on the same data file (and the run's {} and {})",
+                responses.len(),
+                names.of("pairing_ratio"),
+                names.of("seed")
             ))
         }
         Some(_) => {}
     }
     check_data(&objective, cfg.pairing_ratio, responses, refs)?;
     let refs = refs.filter(|_| objective.needs_reference());
-    check_ref_fingerprint(state, refs, responses)?;
+    check_ref_fingerprint(state, refs, responses, names)?;
     let loss_fn = Loss::new(objective, control.device)?;
     if let Some(name) = loss_fn.gpu_name() {
         eprintln!("{label}: loss rows on {name}");

@@ -4,8 +4,8 @@
 //! responses. And a micro-batch may hold a pair more than once (across an epoch boundary, or a
 //! batch larger than the data): each copy is a pair of its own.
 
+use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::data::{parse_jsonl, responses, Response};
-use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::objective::{build, Objective};
@@ -70,8 +70,8 @@ fn run(
 fn grads_after_one_step(rs: &[Response], batch: usize, accum: usize) -> Vec<f32> {
     let mut model = Model::new(CFG, 8).unwrap();
     let mut opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
-    let mut state = TrainState {
-        config: TrainConfig {
+    let mut state = TrainState::new(
+        TrainConfig {
             objective: Objective::Nll,
             steps: 1,
             batch,
@@ -82,11 +82,8 @@ fn grads_after_one_step(rs: &[Response], batch: usize, accum: usize) -> Vec<f32>
             save_every: 0,
             pairing_ratio: 1.0,
         },
-        step: 0,
-        responses: rs.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+        rs.len(),
+    );
     train(
         &mut model,
         &mut opt,

@@ -2,10 +2,11 @@
 //! checkpoint byte for byte, a crash's leftover temporary file does not disturb loading or the
 //! next save, and what loads is what was saved.
 
-use bnf_trainer::checkpoint::{load, save, write_atomic};
+use bnf_trainer::checkpoint::{load, save};
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::optim::{AdamW, AdamWConfig};
+use bnf_trainer::paths::write_atomic;
 use bnf_trainer::train::{TrainConfig, TrainState};
 
 const CFG: ModelConfig = ModelConfig {

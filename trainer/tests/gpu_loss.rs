@@ -144,8 +144,8 @@ fn every_objective_matches_the_cpu() -> Check {
 fn run(objective: Objective, device: Device, rs: &[Response], refs: &RefLogps) -> Vec<StepLog> {
     let mut model = Model::new(CFG, 4).unwrap();
     let mut opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
-    let mut state = TrainState {
-        config: TrainConfig {
+    let mut state = TrainState::new(
+        TrainConfig {
             objective,
             steps: 3,
             batch: 2,
@@ -153,11 +153,8 @@ fn run(objective: Objective, device: Device, rs: &[Response], refs: &RefLogps) -
             lr: 1e-3,
             ..TrainConfig::DEFAULT
         },
-        step: 0,
-        responses: rs.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+        rs.len(),
+    );
     let control = RunControl {
         device,
         ..RunControl::default()

@@ -1,9 +1,9 @@
 //! `--resume` continues bit for bit: a run interrupted at a checkpoint and resumed from the
 //! file gives the same per-step losses and final weights as the uninterrupted run.
 
+use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{apply_pairing_ratio, parse_jsonl, responses, Response};
-use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
 use bnf_trainer::objective::{build, Objective};
@@ -43,13 +43,7 @@ fn fresh(objective: Objective, pairing_ratio: f64, n: usize) -> (Model, AdamW, T
         save_every: 0,
         pairing_ratio,
     };
-    let state = TrainState {
-        config,
-        step: 0,
-        responses: n,
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let state = TrainState::new(config, n);
     (model, opt, state)
 }
 
@@ -191,14 +185,14 @@ fn nothing_to_train_is_an_error() {
     };
     let err = run(Some(0)).unwrap_err();
     assert!(
-        err.contains("--until 0 is not after the run's step 0"),
+        err.contains("until 0 is not after the run's step 0"),
         "{err}"
     );
     assert_eq!(run(Some(3)).unwrap().len(), 3);
     for until in [2, 3] {
         let err = run(Some(until)).unwrap_err();
         assert!(
-            err.contains(&format!("--until {until} is not after the run's step 3")),
+            err.contains(&format!("until {until} is not after the run's step 3")),
             "{err}"
         );
     }

@@ -2,7 +2,7 @@
 //! against. `z0` is held constant (no gradient flows through it).
 
 use crate::math;
-use crate::objective::KtoConfig;
+use crate::objective::config::KtoConfig;
 
 /// One response's KTO loss and its derivative with respect to its summed log-prob `lp`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -1,13 +1,12 @@
-//! Sequence-level objectives (the baselines of `losses.md`), on the same row primitives as BNF:
+//! Sequence-level objectives (the baselines of `losses.md`) as scalar functions of per-response
+//! sums: given `lp_i` (the policy's summed log-prob of response `i`), `rp_i` (the reference's),
+//! `|y_i|` and the labels and pairs, the batch loss and `g_i = dL/dlp_i` ([`sequence_loss`], or
+//! term by term [`sequence_terms`]), from the per-pair functions in [`pair`] and the per-response
+//! ones in [`kto`] (batch loss: mean over pairs, or over responses for KTO).
 //!
-//! 1. row statistics pass ([`crate::row_stats`] per scored row; each row's statistics, `lse`
-//!    among them, are kept so the gradient pass needs no second reduction);
-//! 2. per-response sums: `lp_i = sum ell_r` over the response's scored rows (and the reference's
-//!    `rp_i` when the objective uses one), in `f64`;
-//! 3. the sequence loss and `g_i = dL/dlp_i` of the batch loss, from the pure scalar functions
-//!    in [`pair`] and [`kto`] (batch loss: mean over pairs, or over responses for KTO);
-//! 4. gradient pass: row `r` of response `i` gets `w_r (pi - onehot(y_r))` with `w_r = -g_i`,
-//!    because `d ell_r / dz = onehot(y_r) - pi`.
+//! The batch driver that gets these sums from logits and writes the row gradients
+//! `-g_i (pi - onehot)` is `objective/sequence.rs` ([`crate::objective_forward_backward`], and
+//! [`crate::forward_from_stats`] for row statistics computed elsewhere).
 
 pub mod kto;
 pub mod pair;
@@ -21,160 +20,18 @@ pub use pair::{
     PairInput, PairLoss, ORPO_MAX_MEAN_LOGP,
 };
 
-use crate::dtype::Logit;
-use crate::error::{check_len, BnfError};
-use crate::objective::{
-    check_pairs, per_response, to_f32, KtoConfig, Objective, ObjectiveOutput, PrefBatch, Prepared,
-};
-use crate::row::RowStats;
-use crate::target::check_ref_logp;
-
-/// A finished forward pass of a sequence-level objective, holding what the gradient pass needs.
-pub(crate) struct SeqForward {
-    prep: Prepared,
-    stats: Vec<RowStats>,
-    /// Loss and diagnostics (`row_weight` is what the gradient pass writes with).
-    pub out: ObjectiveOutput,
-}
-
-/// Steps 1-3: check everything, compute row statistics, per-response sums, the loss and the
-/// row weights. Reads `logits` only.
-pub(crate) fn forward<T: Logit>(
-    logits: &[T],
-    pb: &PrefBatch<'_>,
-    obj: &Objective,
-) -> Result<SeqForward, BnfError> {
-    let prep = Prepared::new(logits.len(), pb, obj)?;
-    let ref_logp = reference_sums(pb, obj)?;
-    let mut stats = vec![RowStats::default(); pb.rows()];
-    prep.batch(pb)
-        .stats_pass(logits, &mut stats, |_, s| Ok(s))?;
-    let out = finish(pb, obj, &prep, ref_logp, &stats)?;
-    Ok(SeqForward { prep, stats, out })
-}
-
-/// Steps 2-3 for row statistics computed elsewhere (a GPU's `row_stats`, say): everything
-/// [`crate::objective_forward`] returns for a sequence-level objective, `row_weight` among it,
-/// so the caller writes `row_weight[r] * (pi - onehot)` per row with its own row-gradient
-/// primitive. The same bits as the host path for the same statistics.
-///
-/// `stats` has one entry per row (masked rows are ignored). Errors: as
-/// [`crate::objective_forward`] for the batch, `LengthMismatch` for `stats`, `InvalidConfig`
-/// for BNF and NLL (row-local: use their fused kernels), `InvalidStats` for a scored row whose
-/// `ell` is not a finite log-prob (NaN, infinite or above 0), and, as [`sequence_loss`],
-/// `InvalidLabel` for a response whose summed log-prob is not finite.
-pub fn forward_from_stats(
-    pb: &PrefBatch<'_>,
-    obj: &Objective,
-    stats: &[RowStats],
-) -> Result<ObjectiveOutput, BnfError> {
-    if matches!(obj, Objective::Bnf | Objective::Nll) {
-        return Err(row_local_error(obj));
-    }
-    let logits_len = pb.rows().saturating_mul(pb.vocab);
-    let prep = Prepared::new(logits_len, pb, obj)?;
-    check_len("row stats", pb.rows(), stats.len())?;
-    let bad_ell = |ell: f32| !ell.is_finite() || ell > 0.0;
-    if let Some(r) = (0..pb.rows()).find(|&r| pb.is_scored(r) && bad_ell(stats[r].ell)) {
-        return Err(BnfError::InvalidStats {
-            row: r,
-            what: "ell",
-            value: stats[r].ell,
-        });
-    }
-    let ref_logp = reference_sums(pb, obj)?;
-    finish(pb, obj, &prep, ref_logp, stats)
-}
-
-/// Per-response sums, the sequence loss and the row weights `w_r = -dL/dlp_i`. The sums go
-/// through [`sequence_loss`]'s value check ([`check_values`]) before the loss is taken.
-fn finish(
-    pb: &PrefBatch<'_>,
-    obj: &Objective,
-    prep: &Prepared,
-    ref_logp: Vec<f32>,
-    stats: &[RowStats],
-) -> Result<ObjectiveOutput, BnfError> {
-    let logp = to_f32(per_response(pb, |r| stats[r].ell as f64));
-    let inputs = SeqInputs {
-        logp: &logp,
-        ref_logp: &ref_logp,
-        lengths: &prep.lengths,
-        labels: pb.labels,
-        pairs: pb.pairs.unwrap_or(&[]),
-    };
-    check_values(obj, &inputs)?;
-    let seq = reduce(obj, &inputs)?;
-    let mut row_weight = vec![0.0f32; pb.rows()];
-    for (i, w) in pb.offsets.windows(2).enumerate() {
-        for r in (w[0]..w[1]).filter(|&r| pb.is_scored(r)) {
-            row_weight[r] = -seq.dloss_dlogp[i];
-        }
-    }
-    Ok(ObjectiveOutput {
-        loss: seq.loss,
-        terms: seq.terms,
-        logp,
-        ref_logp,
-        lengths: prep.lengths.clone(),
-        dloss_dlogp: seq.dloss_dlogp,
-        row_weight,
-        kl_estimate: seq.kl_estimate,
-    })
-}
+use crate::check;
+use crate::error::BnfError;
+use crate::objective::config::KtoConfig;
+use crate::objective::kind::Objective;
 
 /// The error for a row-local objective given to a sequence-level entry.
-fn row_local_error(obj: &Objective) -> BnfError {
+pub(crate) fn row_local_error(obj: &Objective) -> BnfError {
     BnfError::InvalidConfig {
         objective: obj.name(),
         what: "objective (row-local, not sequence-level)",
         value: f32::NAN,
     }
-}
-
-impl SeqForward {
-    /// Step 4 into a separate buffer (its length is checked by the caller).
-    pub(crate) fn grad_pass<T: Logit>(
-        &self,
-        logits: &[T],
-        pb: &PrefBatch<'_>,
-        grad: &mut [T],
-    ) -> Result<(), BnfError> {
-        let w = &self.out.row_weight;
-        self.prep.batch(pb).grad_pass(logits, grad, |r| {
-            pb.is_scored(r).then(|| (self.stats[r], w[r]))
-        })
-    }
-
-    /// Step 4 over the logits themselves.
-    pub(crate) fn grad_pass_in_place<T: Logit>(
-        &self,
-        logits: &mut [T],
-        pb: &PrefBatch<'_>,
-    ) -> Result<(), BnfError> {
-        let w = &self.out.row_weight;
-        self.prep
-            .batch(pb)
-            .grad_pass_in_place(logits, |r| pb.is_scored(r).then(|| (self.stats[r], w[r])))
-    }
-}
-
-/// The reference's summed log-prob per response (empty when `obj` uses no reference). Each
-/// scored row's value must pass [`check_ref_logp`] and be finite: a reference that gives a
-/// completion token zero mass makes every log-ratio infinite.
-fn reference_sums(pb: &PrefBatch<'_>, obj: &Objective) -> Result<Vec<f32>, BnfError> {
-    if !obj.needs_reference() {
-        return Ok(Vec::new());
-    }
-    // Presence and length were checked by `Prepared::new`.
-    let rp = pb.ref_logp.unwrap_or(&[]);
-    for r in (0..pb.rows()).filter(|&r| pb.is_scored(r)) {
-        let v = check_ref_logp(rp[r]).map_err(|e| e.at_row(r))?;
-        if !v.is_finite() {
-            return Err(BnfError::InvalidRefLogProb { row: r, value: v });
-        }
-    }
-    Ok(to_f32(per_response(pb, |r| rp[r].min(0.0) as f64)))
 }
 
 /// Per-response inputs of a sequence-level loss (step 3 on its own, for callers whose rows
@@ -233,22 +90,22 @@ fn check_inputs(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
         return Err(row_local_error(obj));
     }
     let n = s.logp.len();
-    check_len("lengths", n, s.lengths.len())?;
-    check_len("labels", n, s.labels.len())?;
+    check::len("lengths", n, s.lengths.len())?;
+    check::len("labels", n, s.labels.len())?;
     if obj.needs_reference() {
         if s.ref_logp.is_empty() && n > 0 {
             return Err(BnfError::MissingReference {
                 objective: obj.name(),
             });
         }
-        check_len("ref_logp", n, s.ref_logp.len())?;
+        check::len("ref_logp", n, s.ref_logp.len())?;
     }
     if let Some(i) = s.lengths.iter().position(|&l| l == 0) {
         return Err(BnfError::EmptyResponse { response: i });
     }
     check_values(obj, s)?;
     let pairs = (!s.pairs.is_empty()).then_some(s.pairs);
-    check_pairs(pairs, s.labels, obj)
+    check::pairs(pairs, s.labels, obj)
 }
 
 /// The per-response values are usable (lengths already match): `lp_i` and `rp_i` finite, the
@@ -256,7 +113,7 @@ fn check_inputs(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
 /// Shared by [`sequence_loss`] and the batch path, which runs it on the sums it computed from
 /// row statistics: a sum of finite log-probs can still overflow to `-inf`, and a NaN or
 /// infinite `lp` would make the loss and the row weights NaN.
-fn check_values(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
+pub(crate) fn check_values(obj: &Objective, s: &SeqInputs<'_>) -> Result<(), BnfError> {
     let kto = matches!(obj, Objective::Kto(_));
     for i in 0..s.logp.len() {
         let bad_label = !s.labels[i].is_finite() || (kto && s.labels[i] == 0.0);
@@ -300,7 +157,7 @@ pub fn sequence_terms(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqTerms, Bn
 
 /// Step 3 on checked inputs. Every objective is named, so a new one must be routed here; the
 /// row-local ones (BNF, NLL) are an error value, never a silently empty loss.
-fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
+pub(crate) fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
     let SeqTerms { terms, kl_estimate } = terms(obj, s)?;
     let dloss_dlogp = match obj {
         // KTO: the mean over responses, each term reading its own response.

@@ -1,10 +1,10 @@
 //! The pairwise sequence losses of `losses.md` as pure scalar functions of one pair's
 //! per-response quantities: each returns the pair's loss and its derivatives with respect to
 //! the two summed policy log-probs `lp_w` and `lp_l`. Nothing here sees a logit; the batch
-//! driver ([`crate::seq`]) turns the derivatives into row weights.
+//! driver (`objective/sequence.rs`) turns the derivatives into row weights.
 
 use crate::math;
-use crate::objective::{
+use crate::objective::config::{
     CpoConfig, DpoConfig, IpoConfig, OrpoConfig, RDpoConfig, SimPoConfig, SlicConfig,
 };
 

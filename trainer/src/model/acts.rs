@@ -2,7 +2,7 @@
 //! backward pass needs, in one flat buffer (the activation gradients share the layout).
 
 use super::buffer::named_tensors;
-use super::config::{checked_product, ModelConfig};
+use super::config::{checked_product, gib, ModelConfig};
 
 named_tensors! {
     /// Named views of the activations (or their gradients). `N = B*T` positions.
@@ -88,4 +88,31 @@ pub fn act_count(c: &ModelConfig, b: usize, t: usize) -> Option<usize> {
     act_sizes(c, b, t)?
         .into_iter()
         .try_fold(0usize, |sum, n| sum.checked_add(n))
+}
+
+impl ModelConfig {
+    /// The most activation values one forward may hold, `2^31` (8 GiB of f32, and as much
+    /// again for their gradients).
+    pub const MAX_ACTIVATIONS: usize = 1 << 31;
+
+    /// Check that a forward of `b` sequences of length `t` fits [`Self::MAX_ACTIVATIONS`];
+    /// returns its number of activation values.
+    pub fn check_activations(&self, b: usize, t: usize) -> Result<usize, String> {
+        match act_count(self, b, t) {
+            Some(n) if n <= Self::MAX_ACTIVATIONS => Ok(n),
+            count => {
+                let n = count.map_or("more than 2^64".into(), |n| format!("{n} ({})", gib(n)));
+                Err(format!(
+                    "a forward of {b} sequences of {t} tokens (channels {}, heads {}, layers {}) \
+                     needs {n} activation values and as many gradients, more than the limit of \
+                     {} ({})",
+                    self.channels,
+                    self.heads,
+                    self.layers,
+                    Self::MAX_ACTIVATIONS,
+                    gib(Self::MAX_ACTIVATIONS)
+                ))
+            }
+        }
+    }
 }

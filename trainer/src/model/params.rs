@@ -2,7 +2,7 @@
 //! moments share the same layout), with names and shapes for checkpoints.
 
 use super::buffer::named_tensors;
-use super::config::{checked_product, ModelConfig};
+use super::config::{checked_product, gib, ModelConfig};
 
 named_tensors! {
     /// Named views of the parameters (or of their gradients). Shapes are row-major; tensors
@@ -89,4 +89,50 @@ pub fn is_decayed(name: &str) -> bool {
         name,
         "wte" | "wpe" | "qkvw" | "attprojw" | "fcw" | "fcprojw"
     )
+}
+
+impl ModelConfig {
+    /// The most parameters a model may have, `2^30` (4 GiB of f32; training holds four such
+    /// buffers: the weights, their gradients and AdamW's two moments). Far above what this CPU
+    /// trainer can train, and low enough that a mistyped shape is an error, not an abort on a
+    /// failed allocation.
+    pub const MAX_PARAMS: usize = 1 << 30;
+    /// Check that the shape is usable; the message names the offending field and value.
+    pub fn validate(&self) -> Result<(), String> {
+        let fields = [
+            ("vocab", self.vocab),
+            ("block_size", self.block_size),
+            ("channels", self.channels),
+            ("heads", self.heads),
+            ("layers", self.layers),
+        ];
+        for (name, v) in fields {
+            if v == 0 {
+                return Err(format!("model config: {name} must be positive, got 0"));
+            }
+        }
+        if self.channels % self.heads != 0 {
+            return Err(format!(
+                "model config: channels ({}) must be a multiple of heads ({})",
+                self.channels, self.heads
+            ));
+        }
+        let count = param_count(self);
+        if count.is_none_or(|n| n > Self::MAX_PARAMS) {
+            let n = count.map_or("more than 2^64 parameters".into(), |n| {
+                format!("{n} parameters ({})", gib(n))
+            });
+            return Err(format!(
+                "model config: vocab {}, block_size {}, channels {}, layers {} give {n}, more \
+                 than the limit of {} parameters ({} of f32, and four times that to train)",
+                self.vocab,
+                self.block_size,
+                self.channels,
+                self.layers,
+                Self::MAX_PARAMS,
+                gib(Self::MAX_PARAMS)
+            ));
+        }
+        Ok(())
+    }
 }

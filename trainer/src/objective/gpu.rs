@@ -2,20 +2,21 @@
 //! the logits are uploaded, the gradient is written over them on the device and downloaded:
 //!
 //! - BNF and NLL: one fused launch per row (`Gpu::forward_backward_in_place`), with the row
-//!   weights `label / |y|` from core;
+//!   weights `label / |y|` from core, and the output (loss, per-response sums, row weights)
+//!   assembled by core from the device's rows (`bnf_core::forward_from_rows`);
 //! - sequence-level objectives: row statistics on the device (`Gpu::row_stats`), the
 //!   per-response sums, the sequence loss and the row weights on the host (core's
-//!   `seq::forward_from_stats`), then the row gradient `w (pi - onehot)` on the device
+//!   `forward_from_stats`), then the row gradient `w (pi - onehot)` on the device
 //!   (`Gpu::row_grad_in_place`) from the kept statistics.
 //!
 //! The result is the CPU path's within the tolerance stated in `tests/gpu_loss.rs` (device
 //! `expf`/`logf` and a tree summation instead of core's sequential sums). Built without the
 //! `cuda` or `emu` feature, or on a machine without a GPU, [`GpuLoss::new`] is an error.
 
-use super::{per_response, pref_batch, to_f32};
+use super::pref_batch;
 use crate::seq::TokenBatch;
-use bnf_core::seq::forward_from_stats;
-use bnf_core::{response_weights, Batch, Objective, ObjectiveOutput, RowLoss};
+use bnf_core::{forward_from_rows, forward_from_stats, response_weights, Batch, BnfError};
+use bnf_core::{Objective, ObjectiveOutput, RowDiag, RowLoss, RowStats};
 use bnf_driver::{Gpu, GpuError, Rows};
 
 /// A GPU context with the kernels loaded, made once per training run.
@@ -27,13 +28,8 @@ fn gpu_err(e: GpuError) -> String {
     format!("gpu loss: {e}")
 }
 
-/// Where each response's rows are scored, counted (`|y_i|`, at least 1).
-fn lengths(batch: &TokenBatch) -> Result<Vec<usize>, String> {
-    let n = per_response(batch, |_| 1.0);
-    match n.iter().position(|&c| c == 0.0) {
-        Some(i) => Err(format!("gpu loss: response {i} has no scored row")),
-        None => Ok(n.into_iter().map(|c| c as usize).collect()),
-    }
+fn core_err(e: BnfError) -> String {
+    format!("gpu loss: {e}")
 }
 
 impl GpuLoss {
@@ -69,7 +65,8 @@ impl GpuLoss {
         }
     }
 
-    /// BNF or NLL in one launch.
+    /// BNF or NLL in one launch; the output assembled by core from the device's rows
+    /// (`bnf_core::forward_from_rows`, the same code the CPU path runs).
     fn fused(
         &self,
         obj: &Objective,
@@ -86,8 +83,7 @@ impl GpuLoss {
             Some(&batch.scored),
             &mut weights,
         )
-        .map_err(|e| format!("gpu loss: {e}"))?;
-        let lengths = lengths(batch)?;
+        .map_err(core_err)?;
         let core_batch = Batch {
             vocab,
             targets: &batch.targets,
@@ -108,35 +104,35 @@ impl GpuLoss {
             .map_err(gpu_err)?;
         // The host logits are still intact (and the targets checked by the driver):
         // `ell = z_y - lse` per scored row.
-        let ell = |r: usize| logits[r * vocab + batch.targets[r] as usize] - out.rows[r].lse;
-        let logp = to_f32(per_response(batch, |r| ell(r) as f64));
-        self.gpu.download(&dev, logits).map_err(gpu_err)?;
-        let row_weight: Vec<f32> = (0..rows)
-            .map(|r| match batch.scored[r] {
-                true => weights[r] * out.rows[r].c / n as f32,
-                false => 0.0,
+        let diag: Vec<RowDiag> = (0..rows)
+            .map(|r| {
+                let g = &out.rows[r];
+                let lse = g.lse;
+                let ell = match g.scored {
+                    true => logits[r * vocab + batch.targets[r] as usize] - lse,
+                    false => 0.0,
+                };
+                RowDiag {
+                    scored: g.scored,
+                    stats: RowStats {
+                        lse,
+                        ell,
+                        ..RowStats::default()
+                    },
+                    pi_y: g.pi_y,
+                    f_y: g.f_y,
+                    c: g.c,
+                    loss: g.loss,
+                }
             })
             .collect();
-        let sum_w = per_response(batch, |r| row_weight[r] as f64);
-        Ok(ObjectiveOutput {
-            loss: out.loss,
-            terms: to_f32(per_response(batch, |r| out.rows[r].loss as f64)),
-            logp,
-            ref_logp: Vec::new(),
-            dloss_dlogp: sum_w
-                .iter()
-                .zip(&lengths)
-                .map(|(s, &l)| (-s / l as f64) as f32)
-                .collect(),
-            lengths,
-            row_weight,
-            kl_estimate: None,
-        })
+        self.gpu.download(&dev, logits).map_err(gpu_err)?;
+        forward_from_rows(&pref_batch(batch, vocab, ref_logp), obj, &diag).map_err(core_err)
     }
 
     /// A sequence-level objective: statistics and gradient on the device; per-response sums,
     /// the sequence loss and the row weights on the host by core
-    /// (`bnf_core::seq::forward_from_stats`, the same code the CPU path runs).
+    /// (`bnf_core::forward_from_stats`, the same code the CPU path runs).
     fn sequence(
         &self,
         obj: &Objective,
@@ -153,7 +149,7 @@ impl GpuLoss {
         let mut dev = self.gpu.upload(logits).map_err(gpu_err)?;
         let stats = self.gpu.row_stats(&dev, &rows).map_err(gpu_err)?;
         let out = forward_from_stats(&pref_batch(batch, vocab, ref_logp), obj, &stats)
-            .map_err(|e| format!("gpu loss: {e}"))?;
+            .map_err(core_err)?;
         self.gpu
             .row_grad_in_place(&mut dev, &rows, &stats, &out.row_weight)
             .map_err(gpu_err)?;

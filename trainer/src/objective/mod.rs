@@ -160,21 +160,8 @@ pub fn row_logps(logits: &[f32], vocab: usize, batch: &TokenBatch) -> Result<Vec
         .collect())
 }
 
-/// Sum `f(r)` over each response's scored rows, in row order, in `f64`.
-pub(crate) fn per_response(batch: &TokenBatch, f: impl Fn(usize) -> f64) -> Vec<f64> {
-    batch
-        .offsets
-        .windows(2)
-        .map(|w| (w[0]..w[1]).filter(|&r| batch.scored[r]).map(&f).sum())
-        .collect()
-}
-
-/// Round per-response `f64` sums to `f32`.
-pub(crate) fn to_f32(v: Vec<f64>) -> Vec<f32> {
-    v.into_iter().map(|x| x as f32).collect()
-}
-
 /// `log pi(y) = sum_i ell_i` of each response, summed in row order in f64.
 pub fn sequence_logps(row_logp: &[f32], batch: &TokenBatch) -> Vec<f64> {
-    per_response(batch, |r| row_logp[r] as f64)
+    // Core's per-response sum reads the layout only (the vocabulary plays no part).
+    pref_batch(batch, 0, None).per_response(|r| row_logp[r] as f64)
 }

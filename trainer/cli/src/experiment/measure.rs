@@ -2,17 +2,17 @@
 //! reference model on the same responses.
 //!
 //! Per response: every scored token's log-prob `ell` (from `bnf-core`'s row statistics, via
-//! [`crate::objective::row_logps`]), the raw logit of its target, and whether greedy decoding
+//! [`bnf_trainer::objective::row_logps`]), the raw logit of its target, and whether greedy decoding
 //! from the prompt reproduces it. The last needs no generation: greedy decoding emits exactly
 //! the response (and its EOS) if and only if, fed the response itself, the model's first
 //! largest logit at every scored position is the response's next token. So one forward pass
-//! gives the task accuracy that [`crate::generate::greedy`] would (a test holds them together).
+//! gives the task accuracy that [`bnf_trainer::generate::greedy`] would (a test holds them together).
 
-use crate::data::Response;
-use crate::eval::half_wins;
-use crate::model::Model;
-use crate::objective::row_logps;
-use crate::seq::TokenBatch;
+use bnf_trainer::data::Response;
+use bnf_trainer::eval::half_wins;
+use bnf_trainer::model::Model;
+use bnf_trainer::objective::row_logps;
+use bnf_trainer::seq::TokenBatch;
 
 /// One response under one model.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -207,10 +207,10 @@ pub fn token_shifts(policy: &[ResponseScore], reference: &[ResponseScore]) -> To
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{parse_jsonl, responses};
-    use crate::generate::greedy;
-    use crate::model::ModelConfig;
-    use crate::tokenizer::VOCAB;
+    use bnf_trainer::data::{parse_jsonl, responses};
+    use bnf_trainer::generate::greedy;
+    use bnf_trainer::model::ModelConfig;
+    use bnf_trainer::tokenizer::VOCAB;
 
     #[test]
     fn first_argmax_matches_greedy_tie_rule() {
@@ -224,7 +224,7 @@ mod tests {
     /// models forced to answer EOS at once or never.
     #[test]
     fn greedy_match_equals_generation() {
-        use crate::model::params::Params;
+        use bnf_trainer::model::params::Params;
         let cfg = ModelConfig {
             vocab: VOCAB,
             block_size: 24,
@@ -239,7 +239,7 @@ mod tests {
             None,
             None,
             None,
-            Some(crate::tokenizer::EOS),
+            Some(bnf_trainer::tokenizer::EOS),
             Some(b'q' as u32),
         ];
         for (seed, force) in forced.iter().enumerate() {
@@ -258,7 +258,7 @@ mod tests {
             }
             let prompts: Vec<Vec<u32>> = ["12+", "ab", "x", "7"]
                 .iter()
-                .map(|p| crate::tokenizer::encode(p))
+                .map(|p| bnf_trainer::tokenizer::encode(p))
                 .collect();
             let gens = greedy(&mut model, &prompts, 8, 4).unwrap();
             let longer = greedy(&mut model, &prompts, 9, 4).unwrap();
@@ -294,7 +294,7 @@ mod tests {
                 assert_eq!(scores[2 * k + 1].greedy_prefix, gens[k].len());
             }
             match force {
-                Some(t) if *t == crate::tokenizer::EOS => {
+                Some(t) if *t == bnf_trainer::tokenizer::EOS => {
                     assert!(gens.iter().all(|g| g.is_empty()));
                     assert!(scores.iter().step_by(2).all(|s| s.greedy_match()));
                 }

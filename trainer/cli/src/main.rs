@@ -3,8 +3,8 @@
 use clap::Parser;
 
 fn main() {
-    let cli = bnf_trainer::cli::Cli::parse();
-    if let Err(e) = bnf_trainer::cli::run(cli) {
+    let cli = bnf_cli::Cli::parse();
+    if let Err(e) = bnf_cli::run(cli) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -9,15 +9,16 @@ use super::methods::Method;
 use super::metrics::CollapseRule;
 use super::plan::Plan;
 use super::tasks::Tasks;
-use crate::data::Response;
-use crate::model::params::Params;
-use crate::model::Model;
-use crate::objective::Device;
-use crate::optim::{AdamW, AdamWConfig};
-use crate::reference::RefLogps;
-use crate::run::training_responses;
-use crate::train::{train, RunControl, TrainConfig, TrainState};
 use bnf_core::Objective;
+use bnf_trainer::data::Response;
+use bnf_trainer::model::params::Params;
+use bnf_trainer::model::Model;
+use bnf_trainer::names::Names;
+use bnf_trainer::objective::Device;
+use bnf_trainer::optim::{AdamW, AdamWConfig};
+use bnf_trainer::reference::RefLogps;
+use bnf_trainer::run::training_responses;
+use bnf_trainer::train::{train, RunControl, TrainConfig, TrainState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -96,6 +97,7 @@ fn train_until(
         checkpoint: None,
         until: Some(until),
         device: Device::Cpu,
+        names: Names::flags(),
     };
     let logs = train(model, opt, responses, refs, state, control, "")?;
     Ok(logs.iter().map(|l| l.loss).collect())
@@ -147,13 +149,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
         seed,
         1.0,
     );
-    let mut state = TrainState {
-        config,
-        step: 0,
-        responses: tasks.sft.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let mut state = TrainState::new(config, tasks.sft.len());
     let sft_loss = train_until(
         &mut model,
         &mut opt,
@@ -299,13 +295,7 @@ fn align_into(
         method.pairing_ratio,
     );
     let data = training_responses(train_set(tasks, job.dataset).to_vec(), &config)?;
-    let mut state = TrainState {
-        config,
-        step: 0,
-        responses: data.len(),
-        data_fingerprint: None,
-        ref_fingerprint: None,
-    };
+    let mut state = TrainState::new(config, data.len());
     let (val, test) = held_out(tasks, job.dataset);
     let (ref_val, ref_test) = &reference.scores[d];
     let n_probe = (2 * plan.probe_pairs).min(test.len());

@@ -2,19 +2,20 @@
 //! flags that do not apply, a resumed run's flags and data, sequence lengths), then the work.
 
 use super::args::{EvalArgs, RefArgs, TrainArgs};
-use crate::checkpoint;
-use crate::data::{self, Response};
-use crate::eval::evaluate;
-use crate::model::params::Params;
-use crate::model::Model;
-use crate::objective::params::display;
-use crate::objective::Objective;
-use crate::optim::AdamW;
-use crate::paths;
-use crate::reference::{path_or_default, RefLogps};
-use crate::run::training_responses;
-use crate::seq::{check_lengths, sequence_len};
-use crate::train::{train, RunControl, StepLog, TrainState};
+use bnf_trainer::checkpoint;
+use bnf_trainer::data::{self, Response};
+use bnf_trainer::eval::evaluate;
+use bnf_trainer::model::params::Params;
+use bnf_trainer::model::Model;
+use bnf_trainer::names::Names;
+use bnf_trainer::objective::params::display;
+use bnf_trainer::objective::Objective;
+use bnf_trainer::optim::AdamW;
+use bnf_trainer::paths;
+use bnf_trainer::reference::{path_or_default, RefLogps};
+use bnf_trainer::run::training_responses;
+use bnf_trainer::seq::{check_lengths, sequence_len};
+use bnf_trainer::train::{train, RunControl, StepLog, TrainState};
 use std::collections::HashSet;
 
 /// Load a data file's responses.
@@ -177,8 +178,8 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
             let config = args.config(objective);
             let opt_cfg = args.adamw();
             // Before any work: a bad value fails here, not at step 2 or in a checkpoint.
-            config.validate()?;
-            opt_cfg.validate()?;
+            config.validate(Names::flags())?;
+            opt_cfg.validate(Names::flags())?;
             let model = match &args.init {
                 Some(path) => {
                     let model = checkpoint::load(path)?.model;
@@ -190,13 +191,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
                     .map_err(|e| format!("{}: {e}", args.shape.flags()))?,
             };
             let opt = AdamW::new(opt_cfg, Params::NAMES, model.param_sizes());
-            let state = TrainState {
-                config,
-                step: 0,
-                responses: 0,
-                data_fingerprint: None,
-                ref_fingerprint: None,
-            };
+            let state = TrainState::new(config, 0);
             (model, opt, state)
         }
     };
@@ -246,6 +241,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
         checkpoint: Some(&args.out),
         until: args.until,
         device: args.device,
+        names: Names::flags(),
     };
     let logs = train(
         &mut model,
@@ -293,7 +289,7 @@ pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
 }
 
 /// `eval`.
-pub fn run_eval(args: &EvalArgs) -> Result<crate::eval::EvalReport, String> {
+pub fn run_eval(args: &EvalArgs) -> Result<bnf_trainer::eval::EvalReport, String> {
     let mut model = checkpoint::load(&args.model)?.model;
     let responses = load_responses(&args.data)?;
     let source = format!("--model {}", args.model);

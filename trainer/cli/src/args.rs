@@ -2,12 +2,12 @@
 //! (applied after parsing, so that a flag given can be told from one left out) and the checks
 //! that compare them with a checkpoint's (`--init`, `--resume`).
 
-use crate::model::ModelConfig;
-use crate::objective::{Device, Objective, ObjectiveArgs};
-use crate::optim::AdamWConfig;
-use crate::tokenizer::VOCAB;
-use crate::train::TrainConfig;
-use clap::{Args, Parser};
+use bnf_trainer::model::ModelConfig;
+use bnf_trainer::objective::{Device, Objective, ObjectiveArgs};
+use bnf_trainer::optim::AdamWConfig;
+use bnf_trainer::tokenizer::VOCAB;
+use bnf_trainer::train::TrainConfig;
+use clap::Args;
 
 /// The shape of a model trained from scratch when no shape flag is given.
 pub const DEFAULT_SHAPE: ModelConfig = ModelConfig {
@@ -226,22 +226,30 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The command line's defaults for training on `data` into `out` (as `bnf align --data
-    /// DATA --out OUT` would parse), for programs and tests to adjust.
+    /// The command line's defaults for training on `data` into `out` (what `bnf align --data
+    /// DATA --out OUT` parses to), for the demo, programs and tests to adjust: a plain value,
+    /// no parsing.
     pub fn new(data: &str, out: &str) -> Self {
-        #[derive(Parser)]
-        struct Wrap {
-            #[command(flatten)]
-            args: TrainArgs,
+        TrainArgs {
+            data: data.into(),
+            out: out.into(),
+            init: None,
+            resume: None,
+            until: None,
+            objective: ObjectiveArgs::default(),
+            device: Device::Cpu,
+            reference: None,
+            pairing_ratio: None,
+            steps: None,
+            batch: None,
+            accum: None,
+            lr: None,
+            weight_decay: None,
+            grad_clip: None,
+            seed: None,
+            save_every: None,
+            shape: ShapeArgs::default(),
         }
-        let argv = [
-            "bnf".to_string(),
-            format!("--data={data}"),
-            format!("--out={out}"),
-        ];
-        Wrap::try_parse_from(argv)
-            .expect("two string values and defaults always parse")
-            .args
     }
 
     /// The configuration of a new run with `objective` ([`TrainConfig::DEFAULT`] for what is
@@ -353,4 +361,23 @@ pub struct GenerateArgs {
     /// Most tokens to generate.
     #[arg(long, default_value_t = 32)]
     pub max_new: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `TrainArgs::new` is what the command line parses from `--data` and `--out` alone.
+    #[test]
+    fn new_train_args_are_the_parsed_defaults() {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        let parsed = Wrap::try_parse_from(["bnf", "--data=d.jsonl", "--out=o"]).unwrap();
+        let built = TrainArgs::new("d.jsonl", "o");
+        assert_eq!(format!("{:?}", parsed.args), format!("{built:?}"));
+    }
 }

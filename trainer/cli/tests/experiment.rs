@@ -2,9 +2,9 @@
 //! then checks that the report and every plot are produced and well formed. It checks the shape
 //! of the outputs, not their numbers (the quick plan's numbers mean nothing).
 
-use bnf_trainer::experiment::methods::METHODS;
-use bnf_trainer::experiment::plan::Plan;
-use bnf_trainer::experiment::{execute, report};
+use bnf_cli::experiment::methods::METHODS;
+use bnf_cli::experiment::plan::Plan;
+use bnf_cli::experiment::{execute, report};
 
 /// The PNGs the report links, with their sizes in pixels.
 const PLOTS: &[(&str, (u32, u32))] = &[

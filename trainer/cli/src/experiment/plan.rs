@@ -2,8 +2,8 @@
 //! seeds, as two presets (`full` for the report, `quick` for the CI smoke run).
 
 use super::tasks::{max_sequence_len, TaskSizes};
-use crate::model::ModelConfig;
-use crate::tokenizer::VOCAB;
+use bnf_trainer::model::ModelConfig;
+use bnf_trainer::tokenizer::VOCAB;
 
 /// Everything that sets the experiment's size.
 #[derive(Clone, Debug, PartialEq)]

@@ -449,7 +449,7 @@ pub fn write(o: &Outcome, dir: &str) -> Result<Vec<String>, String> {
     }
     runtime(&mut out, o);
     let md = format!("{dir}/results.md");
-    crate::checkpoint::write_atomic(&md, out.as_bytes())?;
+    bnf_trainer::paths::write_atomic(&md, out.as_bytes())?;
     written.insert(0, md);
     Ok(written)
 }

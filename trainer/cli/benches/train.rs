@@ -1,7 +1,7 @@
 //! Training throughput of the fixed benchmark configuration (`bnf_trainer::bench`): one full
 //! SFT step (forward, NLL, backward, AdamW), reported by criterion as tokens per second.
 
-use bnf_trainer::bench::{BenchSetup, BENCH_CONFIG};
+use bnf_cli::bench::{BenchSetup, BENCH_CONFIG};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn train_step(c: &mut Criterion) {

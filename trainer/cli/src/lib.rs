@@ -1,16 +1,24 @@
-//! The command line (`bnf`): the commands ([`Cli`], [`Command`]) and their dispatch. The
-//! flags of each command are in `args`, what the training and data commands do in `commands`.
+//! # bnf-cli
+//!
+//! The command line (`bnf`) over the `bnf-trainer` library: the commands ([`Cli`], [`Command`])
+//! and their dispatch. The flags of each command are in [`args`], what the training and data
+//! commands do in [`commands`]; [`demo`], [`bench`](mod@bench) and [`experiment`] are commands built on
+//! those (the demo and the experiment call the same functions as the command line).
+#![warn(missing_docs)]
 
-mod args;
-mod commands;
+pub mod args;
+pub mod bench;
+pub mod commands;
+pub mod demo;
+pub mod experiment;
 
 pub use args::*;
 pub use commands::*;
 
-use crate::checkpoint;
-use crate::generate::greedy;
-use crate::objective::params::describe_all;
-use crate::tokenizer::{decode, encode};
+use bnf_trainer::checkpoint;
+use bnf_trainer::generate::greedy;
+use bnf_trainer::objective::params::describe_all;
+use bnf_trainer::tokenizer::{decode, encode};
 use clap::{Parser, Subcommand};
 
 /// Train a small transformer with SFT and align it with BNF.

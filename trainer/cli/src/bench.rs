@@ -1,14 +1,14 @@
 //! The training-throughput benchmark: tokens per second of full SFT steps (forward, NLL with
 //! its in-place gradient, backward, AdamW) for a fixed small configuration on random bytes.
 
-use crate::data::Response;
-use crate::model::params::Params;
-use crate::model::{Model, ModelConfig};
-use crate::objective::{loss_and_grad, Objective};
-use crate::optim::{AdamW, AdamWConfig};
-use crate::rng::Rng;
-use crate::seq::TokenBatch;
-use crate::tokenizer::VOCAB;
+use bnf_trainer::data::Response;
+use bnf_trainer::model::params::Params;
+use bnf_trainer::model::{Model, ModelConfig};
+use bnf_trainer::objective::{loss_and_grad, Objective};
+use bnf_trainer::optim::{AdamW, AdamWConfig};
+use bnf_trainer::rng::Rng;
+use bnf_trainer::seq::TokenBatch;
+use bnf_trainer::tokenizer::VOCAB;
 use clap::Args;
 use std::time::Instant;
 

@@ -2,11 +2,11 @@
 //! every objective and evaluation on a few lines of data, and the errors a user sees for bad
 //! input (before any training).
 
-use bnf_core::OBJECTIVE_NAMES;
-use bnf_trainer::checkpoint;
-use bnf_trainer::cli::{
+use bnf_cli::{
     run_eval, run_precompute, run_sft, run_training, Cli, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
 };
+use bnf_core::OBJECTIVE_NAMES;
+use bnf_trainer::checkpoint;
 use bnf_trainer::objective::{Objective, ObjectiveArgs};
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,7 @@ fn sft_reference_align_eval() {
     std::fs::create_dir_all(&dir).unwrap();
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tiny.jsonl"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/tiny.jsonl"),
         p("d.jsonl"),
     )
     .unwrap();
@@ -76,7 +76,7 @@ fn bad_line_stops_before_training() {
     let dir = std::env::temp_dir().join(format!("bnf-cli-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("x.safetensors").to_str().unwrap().to_string();
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bad.jsonl");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/bad.jsonl");
     let err = run_training(&args(data, &out), Objective::Nll).unwrap_err();
     assert!(err.contains("line 2") && err.contains("rejected"), "{err}");
     assert!(!std::path::Path::new(&out).exists());
@@ -95,7 +95,7 @@ fn workdir(tag: &str) -> (PathBuf, impl Fn(&str) -> String) {
         ("tiny.jsonl", "d.jsonl"),
         ("tiny_pairs.jsonl", "pairs.jsonl"),
     ] {
-        let src = format!("{}/tests/data/{from}", env!("CARGO_MANIFEST_DIR"));
+        let src = format!("{}/../tests/data/{from}", env!("CARGO_MANIFEST_DIR"));
         std::fs::copy(src, p(to)).unwrap();
     }
     (dir, p)
@@ -331,7 +331,7 @@ fn unusable_hyperparameters_are_refused_before_training() {
         let (data, out) = (p("d.jsonl"), p("x.safetensors"));
         let argv = ["bnf", "sft", "--data", &data, "--out", &out, flag, "-1"];
         let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
-        let err = bnf_trainer::cli::run(cli).unwrap_err();
+        let err = bnf_cli::run(cli).unwrap_err();
         assert!(err.contains(&format!("{flag} -1 ")), "{err}");
     }
     // The documented "off" values still train.

@@ -2,10 +2,10 @@
 //! SFT then DPO from memory give the same per-step losses and weights, bit for bit, as `sft`,
 //! `precompute-ref` and `align` through files.
 
+use bnf_cli::{run_precompute, run_training, RefArgs, ShapeArgs, TrainArgs};
+use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
-use bnf_trainer::cli::{run_precompute, run_training, RefArgs, ShapeArgs, TrainArgs};
 use bnf_trainer::data::{parse_jsonl, responses};
-use bnf_trainer::demo::arithmetic_data;
 use bnf_trainer::model::Model;
 use bnf_trainer::objective::{build, Device, Objective};
 use bnf_trainer::optim::AdamWConfig;

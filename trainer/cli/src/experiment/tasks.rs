@@ -11,8 +11,8 @@
 //!   styles equally, so the reference model has no style preference to start from; the style
 //!   task is solved when greedy decoding takes the polite style ([`POLITE`]).
 
-use crate::data::{responses, Example, Response};
-use crate::rng::Rng;
+use bnf_trainer::data::{responses, Example, Response};
+use bnf_trainer::rng::Rng;
 
 /// Digits of each operand.
 pub const DIGITS: usize = 3;
@@ -317,7 +317,7 @@ pub fn max_sequence_len() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenizer::decode;
+    use bnf_trainer::tokenizer::decode;
 
     fn text(r: &Response) -> (String, String) {
         (decode(&r.prompt), decode(&r.completion))

@@ -211,7 +211,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::experiment::plan::Plan;
     use crate::experiment::runner::{Probe, Reference};
-    use crate::reference::RefLogps;
+    use bnf_trainer::reference::RefLogps;
 
     /// An outcome with no real training: `runs(dataset, method, lr, seed)` says what each
     /// run measured (`None`: collapsed at step 5).
