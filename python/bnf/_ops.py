@@ -235,8 +235,9 @@ def sequence_terms(
                 f"{float(ref_logps[bad])} is not a log-probability: sequence objectives need "
                 f"finite values <= 0 (up to {_native.REF_LOGP_TOLERANCE} of rounding)"
             )
-        ref = torch.where(scored, ref_logps.view(batch, seq_len).double(), 0.0)
-        rp = ref.sum(dim=1).clamp(max=0.0).float().tolist()
+        # Each row's value clamped at 0 before the sum, as core's own sequence path does.
+        ref = torch.where(scored, ref_logps.view(batch, seq_len).double().clamp(max=0.0), 0.0)
+        rp = ref.sum(dim=1).float().tolist()
     try:
         losses, responses, d, z0 = _native.sequence_terms(
             objective,

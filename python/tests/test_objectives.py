@@ -129,3 +129,17 @@ def test_describe_objective():
     assert bnf.describe_objective("bnf") == ("bnf", False, True, {})
     with pytest.raises(ValueError, match="tau"):
         bnf.describe_objective("ipo", tau=-1.0)
+
+
+def test_reference_rows_above_zero_are_clamped_per_row():
+    """A reference log-prob within rounding above 0 counts as 0 on its own row (as core's
+    sequence path clamps it), not summed first."""
+    logits, labels, ref, _ = make_batch(B=4, seed=71)
+    r = ref.clone()
+    r[0, 5] = 5e-4  # scored, within REF_LOGP_TOLERANCE
+    assert labels[0, 5] != -100
+    got = bnf.objective_loss("dpo", logits, labels, r, beta=1.0)
+    lp, mask = R.token_logps(logits.detach(), labels)
+    rp = torch.where(mask, r[:, 1:].clamp(max=0.0), 0.0).sum(1)
+    want = R.pair_terms("dpo", lp.sum(1), rp, mask.sum(1), torch.tensor([[0, 2], [1, 3]]), beta=1.0).mean()
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
