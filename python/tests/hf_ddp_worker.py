@@ -31,6 +31,10 @@ def main():
     if trainer.args.process_index == 0:
         params = {k: v.detach().clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).state_dict().items()}
         torch.save({"params": params, "init": init, "world": trainer.args.world_size, "log": trainer.state.log_history}, out)
+    if torch.distributed.is_initialized():
+        # Gloo's threads must stop before the interpreter exits; left to static destructors they
+        # abort the process now and then ("terminate called without an active exception").
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
