@@ -1,7 +1,10 @@
 //! How rows are spread over threads. Without the `parallel` feature everything runs on the
 //! calling thread. With it, a buffer with one fixed-size record per row is cut into contiguous
-//! runs of rows, one per scoped thread. Each row's result depends only on that row, and batch
-//! sums are taken afterwards in row order, so the thread count never changes a bit.
+//! runs of rows: the first on the calling thread, each other on a scoped thread of its own. (No
+//! persistent pool: its workers would run closures that borrow the caller's buffers, which
+//! needs `unsafe` lifetime erasure; a host with a pool runs the work on it through
+//! `set_parallel_runner`.) Each row's result depends only on that row, and batch sums are taken
+//! afterwards in row order, so the thread count never changes a bit.
 
 use crate::error::BnfError;
 
@@ -140,21 +143,24 @@ where
         }
         let take = |i: usize| take(i).expect("each run is taken once");
         std::thread::scope(|scope| {
-            let runs: std::vec::Vec<_> = (0..slots.len())
+            // Runs 1.. on threads of their own, run 0 on this thread meanwhile: `threads - 1`
+            // threads started per call, and the caller works instead of waiting.
+            let runs: std::vec::Vec<_> = (1..slots.len())
                 .map(|i| {
                     let take = &take;
                     match spawn(scope, move || take(i)) {
                         Ok(h) => Run::Thread(h),
-                        Err(_) => Run::Done(take(i)),
+                        Err(_) => Run::Refused(i),
                     }
                 })
                 .collect();
-            // Join in row order: the first error found is the lowest row's.
-            let mut first = Ok(());
+            let mut first = take(0);
+            // Then in row order (a refused run's rows on this thread): the first error found
+            // is the lowest row's.
             for run in runs {
                 let r = match run {
                     Run::Thread(h) => h.join().expect("a row worker panicked"),
-                    Run::Done(r) => r,
+                    Run::Refused(i) => take(i),
                 };
                 if first.is_ok() {
                     first = r;
@@ -224,11 +230,12 @@ fn capped(threads: usize, rows: usize, cost: usize) -> usize {
     threads.min(rows).min(cost / MIN_ELEMENTS_PER_THREAD).max(1)
 }
 
-/// A run of rows: on its own thread, or already done on the calling thread.
+/// A run of rows: on its own thread, or (its thread refused by the system) still to be done
+/// on the calling thread.
 #[cfg(feature = "parallel")]
 enum Run<'scope> {
     Thread(std::thread::ScopedJoinHandle<'scope, Result<(), BnfError>>),
-    Done(Result<(), BnfError>),
+    Refused(usize),
 }
 
 #[allow(unused_variables)]

@@ -162,7 +162,7 @@ pub(crate) fn row_stats_from_max<T: Logit>(
     if !(m.is_finite() && d_y.is_finite() && sum.is_finite() && others_dot.is_finite()) {
         return Err(non_finite(z, y));
     }
-    let ln_s = math::ln(sum);
+    let ln_s = ln_sum(d_y, others_sum, sum);
     Ok(RowStats {
         max: m,
         lse: m + ln_s,
@@ -171,6 +171,26 @@ pub(crate) fn row_stats_from_max<T: Logit>(
         others_sum,
         others_dot,
     })
+}
+
+/// `ln S = ln(e^(d_y) + S')`, so that `ell = d_y - ln S` and `lse = m + ln S`, without the
+/// bits that `S` rounded to `f32` loses.
+///
+/// When the target is a row maximum (`d_y = z_y - m = 0`, so `e^(d_y) = 1`), `S = 1 + S'`, and
+/// `S'` is below `2^-24` of `S` as soon as `pi_y > 1 - 2^-24`: `ln S` is taken as
+/// `log1p(S') = log1p(S' / e^(d_y))`, so that `ell = -log1p(S')` keeps `S'`'s relative
+/// precision however close `pi_y` is to 1 (and `1 - f_y`, a cancellation of `ell` against `rho`,
+/// inherits it). Elsewhere (`d_y < 0`) the maximum's own term is in `S'`, so `S' >= 1`,
+/// `pi_y <= 1/2`, and `ell = d_y - ln S` is a sum of two non-positive terms with
+/// `|ell| >= ln 2`: the rounding of `S` costs at most an ulp of `ln S`, nothing to recover.
+/// The kernels' `row_stats` (`kernels/cuda/row.cuh`) takes the same branch.
+#[inline]
+fn ln_sum(d_y: f32, others_sum: f32, sum: f32) -> f32 {
+    if d_y == 0.0 {
+        math::ln_1p(others_sum)
+    } else {
+        math::ln(sum)
+    }
 }
 
 /// Row statistics of `z` with target `y` (one read of the row, plus the max).

@@ -13,9 +13,11 @@ use crate::math;
 pub struct RowStats {
     /// `m = max_j z_j`.
     pub max: f32,
-    /// `lse = log sum_j e^(z_j) = m + ln S`.
+    /// `lse = log sum_j e^(z_j) = m + ln S` (`ln S` as in `ell`).
     pub lse: f32,
-    /// `ell = z_y - lse = log pi_y`, computed as `(z_y - m) - ln S`.
+    /// `ell = z_y - lse = log pi_y`, computed as `(z_y - m) - ln S`, with `ln S = log1p(S')`
+    /// when the target is the row's maximum (`z_y = m`), so that `ell = -log1p(S')` keeps its
+    /// relative precision as `pi_y -> 1` (`1 + S'` rounded to `f32` would lose `S'`'s low bits).
     pub ell: f32,
     /// `S = sum_j e^(z_j - m)`, at least 1.
     pub sum: f32,

@@ -128,7 +128,9 @@ __device__ bool row_stats(const T* z, unsigned V, unsigned y, T* cache, unsigned
     const float others_dot = (float)t_tot;
     const float sum = (float)(s_tot + (double)e_y);
     if (!(isfinite(m) && isfinite(d_y) && isfinite(sum) && isfinite(others_dot))) return false;
-    const float ln_s = logf(sum);
+    // core's `ln_sum`: ln S = log1p(S') when the target is the row's maximum (e^(d_y) = 1, so
+    // ell = -log1p(S') keeps S''s bits as pi_y -> 1), else ln S (then S' >= 1, |ell| >= ln 2).
+    const float ln_s = d_y == 0.0f ? log1pf(others_sum) : logf(sum);
     st->max = m;
     st->lse = m + ln_s;
     st->ell = d_y - ln_s;
