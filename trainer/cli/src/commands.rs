@@ -201,11 +201,12 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     checkpoint::config_json(&args.out, &model, Some(&opt), Some(&state))?;
     let all = load_responses(&args.data)?;
     // NLL's only refusal is about the data: name the file.
-    let responses =
-        training_responses(all.clone(), &state.config).map_err(|e| match objective {
+    let responses = training_responses(all.clone(), &state.config, Names::flags()).map_err(
+        |e| match objective {
             Objective::Nll => format!("{}: {e}", args.data),
             _ => e,
-        })?;
+        },
+    )?;
     // Checked on the file's responses (each still with its partner, so the message names the
     // field it came from), those that train.
     let trained: HashSet<usize> = responses.iter().map(|r| r.id).collect();
@@ -230,9 +231,9 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     // the objective's name before any step.
     let refs = if objective.needs_reference() {
         let path = path_or_default(args.reference.as_deref(), &args.data);
-        let refs =
-            RefLogps::load(&path).map_err(|e| format!("objective {}: {e}", objective.name()))?;
-        refs.check_file(&path, &args.data, &responses)?;
+        let refs = RefLogps::load(&path, Names::flags())
+            .map_err(|e| format!("objective {}: {e}", objective.name()))?;
+        refs.check_file(&path, &args.data, &responses, Names::flags())?;
         Some(refs)
     } else {
         None
@@ -297,11 +298,17 @@ pub fn run_eval(args: &EvalArgs) -> Result<bnf_trainer::eval::EvalReport, String
     check_fit(&args.data, &responses, model.config.block_size, from)?;
     let path = path_or_default(args.reference.as_deref(), &args.data);
     let refs = if args.reference.is_some() || std::path::Path::new(&path).exists() {
-        let refs = RefLogps::load(&path)?;
-        refs.check_file(&path, &args.data, &responses)?;
+        let refs = RefLogps::load(&path, Names::flags())?;
+        refs.check_file(&path, &args.data, &responses, Names::flags())?;
         Some(refs)
     } else {
         None
     };
-    evaluate(&mut model, &responses, refs.as_ref(), args.max_new)
+    evaluate(
+        &mut model,
+        &responses,
+        refs.as_ref(),
+        args.max_new,
+        Names::flags(),
+    )
 }

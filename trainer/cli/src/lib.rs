@@ -17,6 +17,7 @@ pub use commands::*;
 
 use bnf_trainer::checkpoint;
 use bnf_trainer::generate::greedy;
+use bnf_trainer::names::Names;
 use bnf_trainer::objective::params::describe_all;
 use bnf_trainer::tokenizer::{decode, encode};
 use clap::{Parser, Subcommand};
@@ -81,7 +82,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Objectives => {
-            print!("{}", describe_all());
+            print!("{}", describe_all(Names::flags()));
             Ok(())
         }
         Command::Experiment(args) => crate::experiment::run(&args),

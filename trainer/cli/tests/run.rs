@@ -7,6 +7,7 @@ use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{parse_jsonl, responses};
 use bnf_trainer::model::Model;
+use bnf_trainer::names::Names;
 use bnf_trainer::objective::{build, Device, Objective};
 use bnf_trainer::optim::AdamWConfig;
 use bnf_trainer::reference::RefLogps;
@@ -94,30 +95,48 @@ fn train_run_matches_the_command_line() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The library's refusals name values by their fields (`RunControl::default()`), the command
+/// line's by their flags (`Names::flags()`).
 #[test]
 fn train_run_refuses_what_the_objective_cannot_use() {
     let (_, text) = arithmetic_data(2, 6);
     let data = responses(&parse_jsonl(&text).unwrap());
     let model = || Model::new(shape().config(), 5).unwrap();
     let opt = AdamWConfig::default();
-    let control = RunControl::default();
+    let fields = RunControl::default();
+    let flags = RunControl {
+        names: Names::flags(),
+        ..fields
+    };
     let dpo = build("dpo", &[]).unwrap();
-    let err = train_run(model(), opt, config(dpo, 2), &data, None, control)
-        .err()
-        .unwrap();
-    assert!(err.contains("precompute-ref"), "{err}");
+    for (control, step) in [
+        (fields, "run `RefLogps::compute` first"),
+        (flags, "run `bnf precompute-ref` first"),
+    ] {
+        let err = train_run(model(), opt, config(dpo, 2), &data, None, control)
+            .err()
+            .unwrap();
+        assert!(err.ends_with(step), "{err}");
+    }
     let mut split = config(dpo, 2);
     split.pairing_ratio = 0.5;
-    let err = train_run(model(), opt, split, &data, None, control)
-        .err()
-        .unwrap();
-    assert!(err.contains("pairing ratio 0.5"), "{err}");
-    let gpu = RunControl {
-        device: Device::Gpu,
-        ..control
-    };
-    let err = train_run(model(), opt, config(Objective::Nll, 2), &data, None, gpu)
-        .err()
-        .unwrap();
-    assert!(err.contains("gpu"), "{err}");
+    for (control, ratio) in [
+        (fields, "pairing ratio 0.5 (pairing_ratio)"),
+        (flags, "pairing ratio 0.5 (--pairing-ratio)"),
+    ] {
+        let err = train_run(model(), opt, split.clone(), &data, None, control)
+            .err()
+            .unwrap();
+        assert!(err.contains(ratio), "{err}");
+    }
+    for (control, setting) in [(fields, "device gpu: "), (flags, "--device gpu: ")] {
+        let gpu = RunControl {
+            device: Device::Gpu,
+            ..control
+        };
+        let err = train_run(model(), opt, config(Objective::Nll, 2), &data, None, gpu)
+            .err()
+            .unwrap();
+        assert!(err.starts_with(setting), "{err}");
+    }
 }

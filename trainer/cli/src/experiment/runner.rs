@@ -294,7 +294,11 @@ fn align_into(
         seed,
         method.pairing_ratio,
     );
-    let data = training_responses(train_set(tasks, job.dataset).to_vec(), &config)?;
+    let data = training_responses(
+        train_set(tasks, job.dataset).to_vec(),
+        &config,
+        Names::flags(),
+    )?;
     let mut state = TrainState::new(config, data.len());
     let (val, test) = held_out(tasks, job.dataset);
     let (ref_val, ref_test) = &reference.scores[d];
