@@ -1,8 +1,8 @@
 //! How a message names a value or a step its caller gave or has to take. The library's checks
 //! name each value by its field (`steps`, `batch`, `weight_decay`) and each step by the library
 //! function that takes it (`RefLogps::compute`); a caller that took the values from somewhere
-//! else says what it calls them, and the messages use its words: the command line passes
-//! [`Names::flags`], so its users read `--steps` and `` `bnf precompute-ref` ``.
+//! else says what it calls them, and the messages use its words: the command line (bnf-cli)
+//! passes its flags and commands, so its users read `--steps` and `` `bnf precompute-ref` ``.
 
 /// The steps a message may ask for, by key, with the library function that takes each.
 const STEPS: &[(&str, &str)] = &[("precompute_ref", "RefLogps::compute")];
@@ -31,20 +31,10 @@ impl Names {
         step: library_step,
     };
 
-    /// Command-line flags (`--weight-decay`) and commands (`` `bnf precompute-ref` ``).
-    pub fn flags() -> Names {
-        Names {
-            field: |field| format!("--{}", field.replace('_', "-")),
-            step: |key| format!("`bnf {}`", key.replace('_', "-")),
-        }
-    }
-
-    /// Names of the caller's choosing for fields (steps keep the library's names).
-    pub fn new(name: fn(&str) -> String) -> Names {
-        Names {
-            field: name,
-            ..Names::FIELDS
-        }
+    /// The caller's names: `field` of a field's name (`weight_decay`), `step` of a step's key
+    /// (`precompute_ref`: compute the reference model's log-probs of a data file).
+    pub const fn new(field: fn(&str) -> String, step: fn(&str) -> String) -> Names {
+        Names { field, step }
     }
 
     /// What the caller calls `field`.
@@ -52,8 +42,7 @@ impl Names {
         (self.field)(field)
     }
 
-    /// What the caller runs to take the step `key` (`"precompute_ref"`: compute the reference
-    /// model's log-probs of a data file).
+    /// What the caller runs to take the step `key`.
     pub fn step(&self, key: &str) -> String {
         (self.step)(key)
     }
@@ -70,20 +59,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_and_flags() {
+    fn fields_and_steps() {
         assert_eq!(Names::FIELDS.of("weight_decay"), "weight_decay");
-        assert_eq!(Names::flags().of("weight_decay"), "--weight-decay");
-        assert_eq!(Names::new(|f| f.to_uppercase()).of("lr"), "LR");
-    }
-
-    #[test]
-    fn steps() {
-        let key = "precompute_ref";
-        assert_eq!(Names::FIELDS.step(key), "`RefLogps::compute`");
-        assert_eq!(Names::flags().step(key), "`bnf precompute-ref`");
-        assert_eq!(
-            Names::new(|f| f.to_uppercase()).step(key),
-            "`RefLogps::compute`"
-        );
+        assert_eq!(Names::FIELDS.step("precompute_ref"), "`RefLogps::compute`");
+        let caller = Names::new(|f| f.to_uppercase(), |s| format!("do {s}"));
+        assert_eq!(caller.of("lr"), "LR");
+        assert_eq!(caller.step("precompute_ref"), "do precompute_ref");
     }
 }

@@ -254,10 +254,11 @@ mod tests {
                 && err.ends_with("rerun `RefLogps::compute` on this data"),
             "{err}"
         );
-        // In the command line's words.
-        let err = refs.check(&edited, Names::flags()).unwrap_err();
+        // In a caller's words.
+        let caller = Names::new(str::to_uppercase, |s| format!("`run {s}`"));
+        let err = refs.check(&edited, caller).unwrap_err();
         assert!(
-            err.ends_with("rerun `bnf precompute-ref` on this data"),
+            err.ends_with("rerun `run precompute_ref` on this data"),
             "{err}"
         );
         // Swapped lines: every response has the lengths of the one it replaces.

@@ -1,8 +1,8 @@
 //! The flags of `sft`, `align`, `precompute-ref`, `eval` and `generate`, with their defaults
 //! (applied after parsing, so that a flag given can be told from one left out) and the checks
 //! that compare them with a checkpoint's (`--init`, `--resume`); the objective's flags
-//! ([`ObjectiveArgs`]) and `--device`. The library names each value by its field; the flag of a
-//! field is its name with `--` and dashes ([`Names::flags`], which the commands pass it).
+//! ([`ObjectiveArgs`]) and `--device`. The library names each value by its field and each step
+//! by its function; the command line's names for them are [`FLAGS`], which the commands pass it.
 
 use bnf_trainer::model::ModelConfig;
 use bnf_trainer::names::Names;
@@ -13,6 +13,22 @@ use bnf_trainer::tokenizer::VOCAB;
 use bnf_trainer::train::TrainConfig;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
+
+/// The command line's names for the library's fields and steps, passed to every library call
+/// whose messages name them: a field's flag is its name with `--` and dashes (`weight_decay`:
+/// `--weight-decay`), a step is the command that takes it (`precompute_ref`:
+/// `` `bnf precompute-ref` ``).
+pub const FLAGS: Names = Names::new(flag, command);
+
+/// The flag of the library's field `field`.
+fn flag(field: &str) -> String {
+    format!("--{}", field.replace('_', "-"))
+}
+
+/// The command that takes the library's step `step`.
+fn command(step: &str) -> String {
+    format!("`bnf {}`", step.replace('_', "-"))
+}
 
 /// `--device`'s values: the name on the command line, the device, and its help.
 const DEVICES: [(&str, Device, &str); 2] = [
@@ -98,7 +114,7 @@ impl ObjectiveArgs {
         build_named(
             self.objective.as_deref().unwrap_or(default),
             &self.given(),
-            Names::flags(),
+            FLAGS,
         )
     }
 
@@ -493,9 +509,22 @@ mod tests {
         try_parse(argv).unwrap().args
     }
 
-    /// The flag of a field, as the library's messages name it for the command line.
-    fn flag(field: &str) -> String {
-        Names::flags().of(field)
+    /// Every flag of `sft`/`align` is its field's name as [`FLAGS`] spells it (`--ref` excepted:
+    /// the library calls that field `ref`), and the one step the library asks for is a command.
+    #[test]
+    fn flags_are_the_fields_spelled_for_the_command_line() {
+        use clap::CommandFactory;
+        let cmd = crate::Cli::command();
+        let align = cmd.find_subcommand("align").unwrap();
+        for arg in align.get_arguments() {
+            let (id, long) = (arg.get_id().as_str(), arg.get_long().unwrap());
+            let field = if id == "reference" { "ref" } else { id };
+            assert_eq!(FLAGS.of(field), format!("--{long}"), "{id}");
+        }
+        assert_eq!(FLAGS.of("max_new"), "--max-new");
+        let step = FLAGS.step("precompute_ref");
+        assert_eq!(step, "`bnf precompute-ref`");
+        assert!(cmd.find_subcommand("precompute-ref").is_some());
     }
 
     #[test]

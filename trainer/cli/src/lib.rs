@@ -17,7 +17,6 @@ pub use commands::*;
 
 use bnf_trainer::checkpoint;
 use bnf_trainer::generate::greedy;
-use bnf_trainer::names::Names;
 use bnf_trainer::objective::params::describe_all;
 use bnf_trainer::tokenizer::{decode, encode};
 use clap::{Parser, Subcommand};
@@ -82,7 +81,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Objectives => {
-            print!("{}", describe_all(Names::flags()));
+            print!("{}", describe_all(FLAGS));
             Ok(())
         }
         Command::Experiment(args) => crate::experiment::run(&args),

@@ -2,12 +2,12 @@
 //! SFT then DPO from memory give the same per-step losses and weights, bit for bit, as `sft`,
 //! `precompute-ref` and `align` through files.
 
+use bnf_cli::FLAGS;
 use bnf_cli::{run_precompute, run_training, RefArgs, ShapeArgs, TrainArgs};
 use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{parse_jsonl, responses};
 use bnf_trainer::model::Model;
-use bnf_trainer::names::Names;
 use bnf_trainer::objective::{build, Device, Objective};
 use bnf_trainer::optim::AdamWConfig;
 use bnf_trainer::reference::RefLogps;
@@ -96,7 +96,7 @@ fn train_run_matches_the_command_line() {
 }
 
 /// The library's refusals name values by their fields (`RunControl::default()`), the command
-/// line's by their flags (`Names::flags()`).
+/// line's by its flags (`bnf_cli::FLAGS`).
 #[test]
 fn train_run_refuses_what_the_objective_cannot_use() {
     let (_, text) = arithmetic_data(2, 6);
@@ -105,7 +105,7 @@ fn train_run_refuses_what_the_objective_cannot_use() {
     let opt = AdamWConfig::default();
     let fields = RunControl::default();
     let flags = RunControl {
-        names: Names::flags(),
+        names: FLAGS,
         ..fields
     };
     let dpo = build("dpo", &[]).unwrap();

@@ -176,6 +176,9 @@ mod tests {
 
     const FIELDS: Names = Names::FIELDS;
 
+    /// A caller's names: flags.
+    const FLAGS: Names = Names::new(|f| format!("--{}", f.replace('_', "-")), |s| s.into());
+
     #[test]
     fn every_core_name_builds_with_its_defaults() {
         for name in OBJECTIVE_NAMES {
@@ -221,13 +224,13 @@ mod tests {
             err,
             "objective dpo: beta = -1 is out of range (beta must be finite and above 0)"
         );
-        let err = build_named("kto", &[("tau", 1.0)], Names::flags()).unwrap_err();
+        let err = build_named("kto", &[("tau", 1.0)], FLAGS).unwrap_err();
         assert_eq!(
             err,
             "objective kto does not use --tau (its hyperparameters: --beta, \
              --desirable-weight, --undesirable-weight, --z0)"
         );
-        let err = build_named("dpo", &[("beta", -1.0)], Names::flags()).unwrap_err();
+        let err = build_named("dpo", &[("beta", -1.0)], FLAGS).unwrap_err();
         assert_eq!(
             err,
             "objective dpo: beta = -1 is out of range (--beta must be finite and above 0)"
@@ -282,7 +285,7 @@ mod tests {
     #[test]
     fn describe_all_names_parameters_as_the_caller_does() {
         let fields = describe_all(FIELDS);
-        let flags = describe_all(Names::flags());
+        let flags = describe_all(FLAGS);
         assert_eq!(fields.lines().count(), OBJECTIVE_NAMES.len());
         assert!(
             fields.contains(" beta 0.1") && !fields.contains("--"),
