@@ -1,6 +1,9 @@
 //! The one generic path behind every batch entry point (BNF and NLL; forward, forward+backward,
 //! in place; f32, f16, bf16): check the C arguments, build core's `Batch`, call
-//! `bnf_core::forward*`, copy out the loss and diagnostics. Nothing is written on error.
+//! `bnf_core::forward*`, copy out the loss and diagnostics. Nothing is written on error. The C
+//! batch is read straight into core's `Batch` (only its `scored` bytes are converted, to the
+//! `bool`s core borrows): capi keeps no batch or rows type of its own, and core's checks
+//! (`bnf_core::check`) run on what it builds.
 //! [`forward`], [`forward_backward`] and [`in_place`] are the bodies of the exported symbols,
 //! which are one-line wrappers written out per objective and dtype so cbindgen sees them.
 
@@ -29,17 +32,6 @@ pub(crate) enum Grad<T> {
     Into(*mut T),
     /// Over the logits.
     InPlace,
-}
-
-/// The batch's sizes and per-row arrays, checked.
-struct Rows<'a> {
-    vocab: usize,
-    rows: usize,
-    elements: usize,
-    targets: &'a [u32],
-    weights: &'a [f32],
-    scored: Option<Vec<bool>>,
-    ref_logp: Option<&'a [f32]>,
 }
 
 /// `rows * vocab`, after rejecting a zero or overflowing size (named `batch->...`).
@@ -101,28 +93,6 @@ pub(crate) unsafe fn scored_flags(
     }
     let flags = slice(scored, rows, "batch->scored")?;
     Ok(Some(flags.iter().map(|&f| f != 0).collect()))
-}
-
-/// Check `batch`'s fields.
-///
-/// # Safety
-/// The pointers in `batch` must satisfy the header's contract (`rows` elements each).
-unsafe fn rows_of(b: &BnfBatch, objective: Objective) -> Result<Rows<'_>, Fail> {
-    let elements = elements(b.vocab, b.rows)?;
-    let scored = scored_flags(b.scored, b.rows)?;
-    let ref_logp = match objective {
-        Objective::Bnf => Some(slice(b.ref_logp, b.rows, "batch->ref_logp")?),
-        Objective::Nll => None,
-    };
-    Ok(Rows {
-        vocab: b.vocab,
-        rows: b.rows,
-        elements,
-        targets: slice(b.targets, b.rows, "batch->targets")?,
-        weights: slice(b.weights, b.rows, "batch->weights")?,
-        scored,
-        ref_logp,
-    })
 }
 
 /// Reject outputs (`loss`, `diag`, the gradient or, in place, the logits) that overlap the
@@ -190,37 +160,41 @@ pub(crate) unsafe fn run<T: Logit>(
     let b = *required(batch, "batch")?;
     let n = elements(b.vocab, b.rows)?;
     check_overlaps(objective, &b, logits.cast_const(), n, &grad, diag, loss)?;
-    let r = rows_of(&b, objective)?;
+    // The batch's fields, in the order they are checked: `scored`, `ref_logp` (BNF),
+    // `targets`, `weights`.
+    let scored = scored_flags(b.scored, b.rows)?;
+    let kind = match objective {
+        Objective::Bnf => RowLoss::Bnf {
+            ref_logp: slice(b.ref_logp, b.rows, "batch->ref_logp")?,
+        },
+        Objective::Nll => RowLoss::Nll,
+    };
+    let core_batch = Batch {
+        vocab: b.vocab,
+        targets: slice(b.targets, b.rows, "batch->targets")?,
+        weights: slice(b.weights, b.rows, "batch->weights")?,
+        scored: scored.as_deref(),
+        num_responses: b.num_responses,
+    };
     let loss_out = slice_mut(loss, 1, "loss")?;
     let diag_out = if diag.is_null() {
         None
     } else {
-        Some(slice_mut(diag, r.rows, "diag")?)
+        Some(slice_mut(diag, b.rows, "diag")?)
     };
-    let core_batch = Batch {
-        vocab: r.vocab,
-        targets: r.targets,
-        weights: r.weights,
-        scored: r.scored.as_deref(),
-        num_responses: b.num_responses,
-    };
-    let kind = match (objective, r.ref_logp) {
-        (Objective::Bnf, Some(ref_logp)) => RowLoss::Bnf { ref_logp },
-        _ => RowLoss::Nll,
-    };
-    let mut rows = scratch::<RowDiag>(r.rows)?;
+    let mut rows = scratch::<RowDiag>(b.rows)?;
     let value = match grad {
         Grad::None => {
-            let z = slice(logits as *const T, r.elements, "logits")?;
+            let z = slice(logits as *const T, n, "logits")?;
             bnf_core::forward(z, &core_batch, kind, &mut rows)?
         }
         Grad::Into(g) => {
-            let z = slice(logits as *const T, r.elements, "logits")?;
-            let g = slice_mut(g, r.elements, "grad")?;
+            let z = slice(logits as *const T, n, "logits")?;
+            let g = slice_mut(g, n, "grad")?;
             bnf_core::forward_backward(z, &core_batch, kind, g, &mut rows)?
         }
         Grad::InPlace => {
-            let z = slice_mut(logits, r.elements, "logits")?;
+            let z = slice_mut(logits, n, "logits")?;
             bnf_core::forward_backward_in_place(z, &core_batch, kind, &mut rows)?
         }
     };

@@ -2,7 +2,9 @@
 //! context with the kernels loaded), the device-side batch description, the checks on device
 //! pointers (NULL, alignment, sizes; the host never dereferences them), the driver's errors as
 //! status codes, and the reading of the kernels' per-row statuses. The launches are the
-//! driver's raw entries: on the caller's stream, no copy, no synchronisation.
+//! driver's raw entries: on the caller's stream, no copy, no synchronisation. The rows are the
+//! driver's `RawRows`, not core's `Rows`: device addresses (`u64`) with 32-bit sizes and a
+//! dtype, which the host may not read as slices.
 
 use std::ffi::c_void;
 

@@ -7,6 +7,7 @@
 use crate::data::Response;
 use crate::generate::greedy;
 use crate::model::Model;
+use crate::names::Names;
 use crate::objective::{row_logps, sequence_logps};
 use crate::progress::Progress;
 use crate::reference::RefLogps;
@@ -86,15 +87,18 @@ pub fn response_logps(
 }
 
 /// Evaluate `model` on `responses` (all of one data file, in order); `refs` enables the
-/// reference-relative metrics; `max_new = 0` skips generation.
+/// reference-relative metrics; `max_new = 0` skips generation. The messages (and the warning
+/// printed when some completion is longer than `max_new`) name values and steps as the caller
+/// does (`names`).
 pub fn evaluate(
     model: &mut Model,
     responses: &[Response],
     refs: Option<&RefLogps>,
     max_new: usize,
+    names: Names,
 ) -> Result<EvalReport, String> {
     if let Some(r) = refs {
-        r.check(responses)?;
+        r.check(responses, names)?;
     }
     let batch = 64;
     let lp = response_logps(model, responses, batch)?;
@@ -147,10 +151,11 @@ pub fn evaluate(
         rep.task_too_long = tasks.values().filter(|want| want.len() > max_new).count();
         if rep.task_too_long > 0 {
             let longest = tasks.values().map(|w| w.len()).max().unwrap_or(0);
+            let budget = names.of("max_new");
             eprintln!(
-                "eval: warning: {} of {} preferred completions are longer than --max-new {max_new} \
-                 tokens and can never count as solved (the longest has {longest}; raise \
-                 --max-new)",
+                "eval: warning: {} of {} preferred completions are longer than {budget} \
+                 {max_new} tokens and can never count as solved (the longest has {longest}; \
+                 raise {budget})",
                 rep.task_too_long,
                 prompts.len()
             );
@@ -256,13 +261,18 @@ mod tests {
         // The model against itself as the reference (one batch, as `evaluate` runs it): every
         // margin ties.
         let refs = RefLogps::compute(&mut model, &rs, 64).unwrap();
-        let rep = evaluate(&mut model, &rs, Some(&refs), 2).unwrap();
+        let rep = evaluate(&mut model, &rs, Some(&refs), 2, Names::FIELDS).unwrap();
         assert_eq!(rep.pairs, 3);
         assert_eq!(rep.pref_accuracy, Some(0.5));
         assert_eq!(rep.chosen_shift, Some(0.0));
         assert_eq!(rep.task.1, 3);
         // "444" is longer than 2 tokens; "2" and "66" are not.
         assert_eq!(rep.task_too_long, 1);
-        assert_eq!(evaluate(&mut model, &rs, None, 3).unwrap().task_too_long, 0);
+        assert_eq!(
+            evaluate(&mut model, &rs, None, 3, Names::FIELDS)
+                .unwrap()
+                .task_too_long,
+            0
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The reference model's per-token target log-probs, computed once (`precompute-ref`) and saved
+//! The reference model's per-token target log-probs, computed once ([`RefLogps::compute`]) and saved
 //! beside the data (`<data>.ref.json`), so the reference model never runs while aligning. Each
 //! response's log-probs are stored with a fingerprint of its tokens, so a file computed for
 //! other data (an edited data file with the same lengths, say) is refused, not silently used.
@@ -6,6 +6,7 @@
 use crate::data::Response;
 use crate::fingerprint::fingerprint;
 use crate::model::Model;
+use crate::names::Names;
 use crate::objective::row_logps;
 use crate::seq::TokenBatch;
 use serde::{Deserialize, Serialize};
@@ -28,8 +29,10 @@ pub struct RefLogps {
     pub fingerprints: Vec<u64>,
 }
 
-/// The advice every mismatch ends with.
-const RERUN: &str = "rerun `bnf precompute-ref` on this data";
+/// The advice every mismatch ends with, in the caller's words (`names`).
+fn rerun(names: Names) -> String {
+    format!("rerun {} on this data", names.step("precompute_ref"))
+}
 
 /// The default reference file of a data file.
 pub fn default_path(data: &str) -> String {
@@ -76,12 +79,13 @@ impl RefLogps {
     }
 
     /// Check the format tag: the current one, or an error that names the file's.
-    fn check_format(&self) -> Result<(), String> {
+    fn check_format(&self, names: Names) -> Result<(), String> {
         match self.format.as_str() {
             FORMAT => Ok(()),
             FORMAT_1 => Err(format!(
                 "reference file: format \"{FORMAT_1}\" (written by an older version, without \
-                 the fingerprints that tie it to its data); {RERUN}"
+                 the fingerprints that tie it to its data); {}",
+                rerun(names)
             )),
             other => Err(format!(
                 "reference file: format \"{other}\", expected \"{FORMAT}\""
@@ -90,9 +94,10 @@ impl RefLogps {
     }
 
     /// Check that the file matches the data: the same responses (by fingerprint), the same
-    /// number of scored tokens, every value a finite log-prob (at most 0).
-    pub fn check(&self, responses: &[Response]) -> Result<(), String> {
-        self.check_format()?;
+    /// number of scored tokens, every value a finite log-prob (at most 0). The advice names the
+    /// step that recomputes the file as the caller does (`names`).
+    pub fn check(&self, responses: &[Response], names: Names) -> Result<(), String> {
+        self.check_format(names)?;
         if self.fingerprints.len() != self.responses.len() {
             return Err(format!(
                 "reference file: {} fingerprints for {} responses",
@@ -104,27 +109,31 @@ impl RefLogps {
             let v = self.responses.get(r.id).ok_or_else(|| {
                 format!(
                     "reference file: has {} responses, the data needs response {} (line {} of the data file); \
-                     {RERUN}",
+                     {}",
                     self.responses.len(),
                     r.id,
-                    r.line
+                    r.line,
+                    rerun(names)
                 )
             })?;
             if self.fingerprints[r.id] != fingerprint(r) {
                 return Err(format!(
                     "reference file: response {} (line {} of the data file) is not the one its \
-                     log-probs were computed for (the data or the file changed since); {RERUN}",
-                    r.id, r.line
+                     log-probs were computed for (the data or the file changed since); {}",
+                    r.id,
+                    r.line,
+                    rerun(names)
                 ));
             }
             if v.len() != r.completion.len() + 1 {
                 return Err(format!(
                     "reference file: response {} (line {} of the data file) has {} log-probs, the data has {} \
-                     scored tokens; {RERUN}",
+                     scored tokens; {}",
                     r.id,
                     r.line,
                     v.len(),
-                    r.completion.len() + 1
+                    r.completion.len() + 1,
+                    rerun(names)
                 ));
             }
             if let Some(x) = v.iter().find(|x| !x.is_finite() || **x > 0.0) {
@@ -140,8 +149,14 @@ impl RefLogps {
 
     /// [`RefLogps::check`], with the message naming the reference file (`path`) and the data
     /// file (`data`).
-    pub fn check_file(&self, path: &str, data: &str, responses: &[Response]) -> Result<(), String> {
-        self.check(responses).map_err(|e| {
+    pub fn check_file(
+        &self,
+        path: &str,
+        data: &str,
+        responses: &[Response],
+        names: Names,
+    ) -> Result<(), String> {
+        self.check(responses, names).map_err(|e| {
             let what = e.strip_prefix("reference file: ").unwrap_or(&e);
             format!("{path} (the reference file for {data}): {what}")
         })
@@ -180,12 +195,14 @@ impl RefLogps {
     }
 
     /// Read a file written by [`RefLogps::save`] (its format tag is checked here; whether it
-    /// matches the data, by [`RefLogps::check`]).
-    pub fn load(path: &str) -> Result<Self, String> {
+    /// matches the data, by [`RefLogps::check`]). A file that cannot be read is an error that
+    /// names the step that writes it as the caller does (`names`).
+    pub fn load(path: &str, names: Names) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{path}: {e} (run precompute-ref first)"))?;
+            .map_err(|e| format!("{path}: {e} (run {} first)", names.step("precompute_ref")))?;
         let refs: RefLogps = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
-        refs.check_format().map_err(|e| format!("{path}: {e}"))?;
+        refs.check_format(names)
+            .map_err(|e| format!("{path}: {e}"))?;
         Ok(refs)
     }
 }
@@ -219,10 +236,10 @@ mod tests {
         let path = std::env::temp_dir().join(format!("bnf-ref-{}.json", std::process::id()));
         let path = path.to_str().unwrap();
         refs.save(path).unwrap();
-        let back = RefLogps::load(path).unwrap();
+        let back = RefLogps::load(path, Names::FIELDS).unwrap();
         std::fs::remove_file(path).unwrap();
         assert_eq!(back, refs);
-        back.check(&rs).unwrap();
+        back.check(&rs, Names::FIELDS).unwrap();
     }
 
     /// Same lengths, different tokens (an edited data file): refused, with what to do.
@@ -231,14 +248,22 @@ mod tests {
         let rs = data(PAIRS);
         let refs = RefLogps::compute(&mut Model::new(CFG, 1).unwrap(), &rs, 4).unwrap();
         let edited = data(&PAIRS.replace("\"5\"", "\"6\""));
-        let err = refs.check(&edited).unwrap_err();
+        let err = refs.check(&edited, Names::FIELDS).unwrap_err();
         assert!(
-            err.contains("response 3 (line 2 of the data file)") && err.contains("precompute-ref"),
+            err.contains("response 3 (line 2 of the data file)")
+                && err.ends_with("rerun `RefLogps::compute` on this data"),
+            "{err}"
+        );
+        // In a caller's words.
+        let caller = Names::new(str::to_uppercase, |s| format!("`run {s}`"));
+        let err = refs.check(&edited, caller).unwrap_err();
+        assert!(
+            err.ends_with("rerun `run precompute_ref` on this data"),
             "{err}"
         );
         // Swapped lines: every response has the lengths of the one it replaces.
         let swapped: String = PAIRS.lines().rev().map(|l| format!("{l}\n")).collect();
-        let err = refs.check(&data(&swapped)).unwrap_err();
+        let err = refs.check(&data(&swapped), Names::FIELDS).unwrap_err();
         assert!(
             err.contains("response 0 (line 1 of the data file)"),
             "{err}"
@@ -249,9 +274,9 @@ mod tests {
         obj.insert("format".into(), FORMAT_1.into());
         assert!(obj.remove("fingerprints").is_some());
         let old: RefLogps = serde_json::from_value(old).unwrap();
-        let err = old.check(&rs).unwrap_err();
+        let err = old.check(&rs, Names::FIELDS).unwrap_err();
         assert!(
-            err.contains(FORMAT_1) && err.contains("precompute-ref"),
+            err.contains(FORMAT_1) && err.contains("RefLogps::compute"),
             "{err}"
         );
     }
@@ -265,7 +290,7 @@ mod tests {
         refs.responses[2][0] = f32::NEG_INFINITY;
         let err = refs.save("/nonexistent/never-written.json").unwrap_err();
         assert!(err.contains("response 2") && err.contains("-inf"), "{err}");
-        let err = refs.check(&rs).unwrap_err();
+        let err = refs.check(&rs, Names::FIELDS).unwrap_err();
         assert!(
             err.contains("response 2 (line 2 of the data file)"),
             "{err}"

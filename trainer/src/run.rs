@@ -28,6 +28,7 @@
 use crate::data::{apply_pairing_ratio, Response};
 use crate::model::params::Params;
 use crate::model::Model;
+use crate::names::Names;
 use crate::objective::check::check_pairing_ratio;
 use crate::objective::Objective;
 use crate::optim::{AdamW, AdamWConfig};
@@ -38,10 +39,11 @@ use crate::train::{train, RunControl, StepLog, TrainConfig, TrainState};
 /// The responses a run with `config` trains on, from all the responses of a data file: NLL
 /// (SFT) keeps the preferred ones, each alone (data without any is an error that says so);
 /// the other objectives apply the pairing ratio (a pairwise objective with a ratio below 1 is
-/// an error).
+/// an error, naming the ratio as the caller does: `names`).
 pub fn training_responses(
     all: Vec<Response>,
     config: &TrainConfig,
+    names: Names,
 ) -> Result<Vec<Response>, String> {
     match config.objective {
         Objective::Nll => {
@@ -65,7 +67,7 @@ pub fn training_responses(
             Ok(kept)
         }
         obj => {
-            check_pairing_ratio(&obj, config.pairing_ratio)?;
+            check_pairing_ratio(&obj, config.pairing_ratio, names)?;
             apply_pairing_ratio(all, config.pairing_ratio, config.seed)
         }
     }
@@ -96,7 +98,7 @@ pub fn train_run(
     refs: Option<&RefLogps>,
     control: RunControl<'_>,
 ) -> Result<RunOutput, String> {
-    let responses = training_responses(all.to_vec(), &config)?;
+    let responses = training_responses(all.to_vec(), &config, control.names)?;
     check_lengths(&responses, model.config.block_size)?;
     let mut model = model;
     let mut opt = AdamW::new(optimizer, Params::NAMES, model.param_sizes());

@@ -262,10 +262,10 @@ pub fn train(
         }
         Some(_) => {}
     }
-    check_data(&objective, cfg.pairing_ratio, responses, refs)?;
+    check_data(&objective, cfg.pairing_ratio, responses, refs, names)?;
     let refs = refs.filter(|_| objective.needs_reference());
     check_ref_fingerprint(state, refs, responses, names)?;
-    let loss_fn = Loss::new(objective, control.device)?;
+    let loss_fn = Loss::new(objective, control.device, names)?;
     if let Some(name) = loss_fn.gpu_name() {
         eprintln!("{label}: loss rows on {name}");
     }

@@ -18,6 +18,7 @@ use bnf_core::OBJECTIVE_NAMES;
 use bnf_trainer::data::{parse_jsonl, responses, Response};
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::{Model, ModelConfig};
+use bnf_trainer::names::Names;
 use bnf_trainer::objective::{build, loss_and_grad, Device, Loss, Objective, ObjectiveOutput};
 use bnf_trainer::optim::{AdamW, AdamWConfig};
 use bnf_trainer::reference::RefLogps;
@@ -115,7 +116,7 @@ fn every_objective_matches_the_cpu() -> Check {
         let mut g_cpu = model.logits().to_vec();
         let mut g_gpu = g_cpu.clone();
         let cpu = loss_and_grad(&obj, &mut g_cpu, VOCAB, &tb, Some(&ref_rows), 0.5)?;
-        let loss = Loss::new(obj, Device::Gpu)?;
+        let loss = Loss::new(obj, Device::Gpu, Names::FIELDS)?;
         let gpu = loss.loss_and_grad(&mut g_gpu, VOCAB, &tb, Some(&ref_rows), 0.5)?;
         let scalars = outputs_close(name, &gpu, &cpu)?;
         let scale = g_cpu.iter().fold(0.0f32, |m, g| m.max(g.abs()));
@@ -204,12 +205,12 @@ fn training_steps_match_the_cpu() -> Check {
 
 fn main() {
     let require = std::env::var("BNF_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    if let Err(why) = Loss::new(Objective::Nll, Device::Gpu) {
+    if let Err(why) = Loss::new(Objective::Nll, Device::Gpu, Names::FIELDS) {
         println!("skipped: {why}");
         println!("trainer GPU test result: SKIPPED (not run, not passed)");
         std::process::exit(if require { 2 } else { 0 });
     }
-    let gpu = Loss::new(Objective::Nll, Device::Gpu).unwrap();
+    let gpu = Loss::new(Objective::Nll, Device::Gpu, Names::FIELDS).unwrap();
     println!("device: {}", gpu.gpu_name().unwrap_or_default());
     drop(gpu);
     let checks: [NamedCheck; 2] = [

@@ -1,13 +1,137 @@
 //! The flags of `sft`, `align`, `precompute-ref`, `eval` and `generate`, with their defaults
 //! (applied after parsing, so that a flag given can be told from one left out) and the checks
-//! that compare them with a checkpoint's (`--init`, `--resume`).
+//! that compare them with a checkpoint's (`--init`, `--resume`); the objective's flags
+//! ([`ObjectiveArgs`]) and `--device`. The library names each value by its field and each step
+//! by its function; the command line's names for them are [`FLAGS`], which the commands pass it.
 
 use bnf_trainer::model::ModelConfig;
-use bnf_trainer::objective::{Device, Objective, ObjectiveArgs};
+use bnf_trainer::names::Names;
+use bnf_trainer::objective::params::build_named;
+use bnf_trainer::objective::{Device, Objective};
 use bnf_trainer::optim::AdamWConfig;
 use bnf_trainer::tokenizer::VOCAB;
 use bnf_trainer::train::TrainConfig;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
+
+/// The command line's names for the library's fields and steps, passed to every library call
+/// whose messages name them: a field's flag is its name with `--` and dashes (`weight_decay`:
+/// `--weight-decay`), a step is the command that takes it (`precompute_ref`:
+/// `` `bnf precompute-ref` ``).
+pub const FLAGS: Names = Names::new(flag, command);
+
+/// The flag of the library's field `field`.
+fn flag(field: &str) -> String {
+    format!("--{}", field.replace('_', "-"))
+}
+
+/// The command that takes the library's step `step`.
+fn command(step: &str) -> String {
+    format!("`bnf {}`", step.replace('_', "-"))
+}
+
+/// `--device`'s values: the name on the command line, the device, and its help.
+const DEVICES: [(&str, Device, &str); 2] = [
+    ("cpu", Device::Cpu, "`bnf-core` on the CPU"),
+    (
+        "gpu",
+        Device::Gpu,
+        "The CUDA kernels through `bnf-driver` (builds with the `cuda` or `emu` feature)",
+    ),
+];
+
+/// The parser of `--device` (`cpu` or `gpu`), for `#[arg(value_parser = device_parser())]`.
+pub fn device_parser() -> impl TypedValueParser<Value = Device> {
+    PossibleValuesParser::new(DEVICES.map(|(name, _, help)| PossibleValue::new(name).help(help)))
+        .map(|given| {
+            let (_, device, _) = DEVICES
+                .iter()
+                .find(|(name, ..)| *name == given)
+                .copied()
+                .expect("clap passes only the possible values");
+            device
+        })
+}
+
+/// `--objective` and its hyperparameters on the command line. Every value given must belong to
+/// the chosen objective. Values may be negative (`--gamma -0.5`); core checks each one's range.
+#[derive(Args, Debug, Clone, Default, PartialEq)]
+pub struct ObjectiveArgs {
+    /// Objective, any of `bnf objectives` (default: bnf for align, nll for sft).
+    #[arg(long)]
+    pub objective: Option<String>,
+    /// Inverse temperature / reward scale beta (dpo, simpo, rdpo, cpo, kto).
+    #[arg(long, allow_negative_numbers = true)]
+    pub beta: Option<f32>,
+    /// IPO's tau (target margin 1 / (2 tau)).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tau: Option<f32>,
+    /// SimPO's target margin gamma.
+    #[arg(long, allow_negative_numbers = true)]
+    pub gamma: Option<f32>,
+    /// R-DPO's length-difference weight alpha.
+    #[arg(long, allow_negative_numbers = true)]
+    pub alpha: Option<f32>,
+    /// Weight lambda (SLiC-HF's NLL term, ORPO's odds-ratio term).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda: Option<f32>,
+    /// SLiC-HF's hinge margin.
+    #[arg(long, allow_negative_numbers = true)]
+    pub margin: Option<f32>,
+    /// KTO's weight of desirable (preferred) responses.
+    #[arg(long, allow_negative_numbers = true)]
+    pub desirable_weight: Option<f32>,
+    /// KTO's weight of undesirable (dispreferred) responses.
+    #[arg(long, allow_negative_numbers = true)]
+    pub undesirable_weight: Option<f32>,
+    /// KTO's reference point z0, held fixed (default: estimated from each micro-batch).
+    #[arg(long, allow_negative_numbers = true)]
+    pub z0: Option<f32>,
+}
+
+impl ObjectiveArgs {
+    /// The hyperparameters given, by core's names.
+    pub fn given(&self) -> Vec<(&'static str, f32)> {
+        [
+            ("beta", self.beta),
+            ("tau", self.tau),
+            ("gamma", self.gamma),
+            ("alpha", self.alpha),
+            ("lambda", self.lambda),
+            ("margin", self.margin),
+            ("desirable_weight", self.desirable_weight),
+            ("undesirable_weight", self.undesirable_weight),
+            ("z0", self.z0),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+        .collect()
+    }
+
+    /// The objective these arguments name (`default` when `--objective` is absent), with its
+    /// hyperparameters set; the messages name the flags.
+    pub fn resolve(&self, default: &str) -> Result<Objective, String> {
+        build_named(
+            self.objective.as_deref().unwrap_or(default),
+            &self.given(),
+            FLAGS,
+        )
+    }
+
+    /// The objective of `sft`: NLL, which has no hyperparameters; any other objective or
+    /// hyperparameter is an error.
+    pub fn resolve_sft(&self) -> Result<Objective, String> {
+        let obj = self.resolve("nll")?;
+        if obj != Objective::Nll {
+            return Err(format!(
+                "sft trains with nll; to train with {} use `bnf align --objective {}`",
+                obj.name(),
+                obj.name()
+            ));
+        }
+        Ok(obj)
+    }
+}
 
 /// The shape of a model trained from scratch when no shape flag is given.
 pub const DEFAULT_SHAPE: ModelConfig = ModelConfig {
@@ -164,7 +288,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub objective: ObjectiveArgs,
     /// Where the loss rows run: cpu, or gpu (needs a build with `--features cuda` and a GPU).
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, value_parser = device_parser(), default_value = "cpu")]
     pub device: Device,
     /// Reference log-probs, for the objectives that read them (default: `<data>.ref.json`).
     #[arg(long = "ref")]
@@ -366,7 +490,152 @@ pub struct GenerateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bnf_core::{DpoConfig, OBJECTIVE_NAMES};
     use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: ObjectiveArgs,
+        #[arg(long, value_parser = device_parser(), default_value = "cpu")]
+        device: Device,
+    }
+
+    fn try_parse(argv: &[&str]) -> Result<Cmd, clap::Error> {
+        Cmd::try_parse_from(std::iter::once("x").chain(argv.iter().copied()))
+    }
+
+    fn parse(argv: &[&str]) -> ObjectiveArgs {
+        try_parse(argv).unwrap().args
+    }
+
+    /// Every flag of `sft`/`align` is its field's name as [`FLAGS`] spells it (`--ref` excepted:
+    /// the library calls that field `ref`), and the one step the library asks for is a command.
+    #[test]
+    fn flags_are_the_fields_spelled_for_the_command_line() {
+        use clap::CommandFactory;
+        let cmd = crate::Cli::command();
+        let align = cmd.find_subcommand("align").unwrap();
+        for arg in align.get_arguments() {
+            let (id, long) = (arg.get_id().as_str(), arg.get_long().unwrap());
+            let field = if id == "reference" { "ref" } else { id };
+            assert_eq!(FLAGS.of(field), format!("--{long}"), "{id}");
+        }
+        assert_eq!(FLAGS.of("max_new"), "--max-new");
+        let step = FLAGS.step("precompute_ref");
+        assert_eq!(step, "`bnf precompute-ref`");
+        assert!(cmd.find_subcommand("precompute-ref").is_some());
+    }
+
+    #[test]
+    fn every_core_name_parses_with_its_defaults() {
+        for name in OBJECTIVE_NAMES {
+            let obj = parse(&["--objective", name]).resolve("bnf").unwrap();
+            assert_eq!(Some(obj), Objective::parse(name), "{name}");
+            assert_eq!(obj.name(), *name);
+        }
+        assert_eq!(parse(&[]).resolve("bnf").unwrap(), Objective::Bnf);
+        assert_eq!(
+            parse(&["--objective", "SLiC-HF"])
+                .resolve("bnf")
+                .unwrap()
+                .name(),
+            "slic_hf"
+        );
+        let err = parse(&["--objective", "zzz"]).resolve("bnf").unwrap_err();
+        assert!(err.contains("unknown") && err.contains("kto"), "{err}");
+    }
+
+    /// Each parameter of each objective is reachable by its flag and lands in its own field.
+    #[test]
+    fn every_parameter_has_a_flag() {
+        for name in OBJECTIVE_NAMES {
+            let obj = Objective::parse(name).unwrap();
+            for (i, (p, _)) in obj.params().iter().enumerate() {
+                let value = 0.25 + i as f32;
+                let got = parse(&["--objective", name, &flag(p), &value.to_string()])
+                    .resolve("bnf")
+                    .unwrap();
+                let mut want = obj.params();
+                want[i].1 = Some(value);
+                assert_eq!(got.params(), want, "{name} {}", flag(p));
+            }
+        }
+        // And every flag belongs to some objective.
+        let all = ObjectiveArgs {
+            beta: Some(1.0),
+            tau: Some(1.0),
+            gamma: Some(1.0),
+            alpha: Some(1.0),
+            lambda: Some(1.0),
+            margin: Some(1.0),
+            desirable_weight: Some(1.0),
+            undesirable_weight: Some(1.0),
+            z0: Some(1.0),
+            objective: None,
+        };
+        for (p, _) in all.given() {
+            assert!(
+                OBJECTIVE_NAMES.iter().any(|n| Objective::parse(n)
+                    .unwrap()
+                    .params()
+                    .iter()
+                    .any(|(q, _)| *q == p)),
+                "{p}"
+            );
+        }
+    }
+
+    /// The library's messages, as the command line shows them: with the flags.
+    #[test]
+    fn a_parameter_the_objective_lacks_is_an_error() {
+        let err = parse(&["--objective", "dpo", "--gamma", "1"])
+            .resolve("bnf")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "objective dpo does not use --gamma (its hyperparameters: --beta)"
+        );
+        let err = parse(&["--beta", "0.1"]).resolve("bnf").unwrap_err();
+        assert_eq!(
+            err,
+            "objective bnf does not use --beta (it has no hyperparameters)"
+        );
+        let err = parse(&["--objective", "dpo", "--beta", "-1"])
+            .resolve("bnf")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "objective dpo: beta = -1 is out of range (--beta must be finite and above 0)"
+        );
+        assert_eq!(
+            parse(&["--objective", "dpo", "--beta", "0.5"])
+                .resolve("bnf")
+                .unwrap(),
+            Objective::Dpo(DpoConfig { beta: 0.5 })
+        );
+    }
+
+    #[test]
+    fn sft_takes_only_nll() {
+        assert_eq!(parse(&[]).resolve_sft().unwrap(), Objective::Nll);
+        assert_eq!(
+            parse(&["--objective", "sft"]).resolve_sft().unwrap(),
+            Objective::Nll
+        );
+        let err = parse(&["--objective", "dpo"]).resolve_sft().unwrap_err();
+        assert!(err.contains("align --objective dpo"), "{err}");
+        assert!(parse(&["--beta", "1"]).resolve_sft().is_err());
+    }
+
+    #[test]
+    fn device_parses_cpu_and_gpu_only() {
+        assert_eq!(try_parse(&[]).unwrap().device, Device::Cpu);
+        assert_eq!(try_parse(&["--device", "cpu"]).unwrap().device, Device::Cpu);
+        assert_eq!(try_parse(&["--device", "gpu"]).unwrap().device, Device::Gpu);
+        let err = try_parse(&["--device", "tpu"]).err().unwrap().to_string();
+        assert!(err.contains("[possible values: cpu, gpu]"), "{err}");
+    }
 
     /// `TrainArgs::new` is what the command line parses from `--data` and `--out` alone.
     #[test]

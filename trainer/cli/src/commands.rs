@@ -1,13 +1,12 @@
 //! What `sft`, `align`, `precompute-ref` and `eval` do: the checks before any work (outputs,
 //! flags that do not apply, a resumed run's flags and data, sequence lengths), then the work.
 
-use super::args::{EvalArgs, RefArgs, TrainArgs};
+use super::args::{EvalArgs, RefArgs, TrainArgs, FLAGS};
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{self, Response};
 use bnf_trainer::eval::evaluate;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::Model;
-use bnf_trainer::names::Names;
 use bnf_trainer::objective::params::display;
 use bnf_trainer::objective::Objective;
 use bnf_trainer::optim::AdamW;
@@ -178,8 +177,8 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
             let config = args.config(objective);
             let opt_cfg = args.adamw();
             // Before any work: a bad value fails here, not at step 2 or in a checkpoint.
-            config.validate(Names::flags())?;
-            opt_cfg.validate(Names::flags())?;
+            config.validate(FLAGS)?;
+            opt_cfg.validate(FLAGS)?;
             let model = match &args.init {
                 Some(path) => {
                     let model = checkpoint::load(path)?.model;
@@ -202,7 +201,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     let all = load_responses(&args.data)?;
     // NLL's only refusal is about the data: name the file.
     let responses =
-        training_responses(all.clone(), &state.config).map_err(|e| match objective {
+        training_responses(all.clone(), &state.config, FLAGS).map_err(|e| match objective {
             Objective::Nll => format!("{}: {e}", args.data),
             _ => e,
         })?;
@@ -230,9 +229,9 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     // the objective's name before any step.
     let refs = if objective.needs_reference() {
         let path = path_or_default(args.reference.as_deref(), &args.data);
-        let refs =
-            RefLogps::load(&path).map_err(|e| format!("objective {}: {e}", objective.name()))?;
-        refs.check_file(&path, &args.data, &responses)?;
+        let refs = RefLogps::load(&path, FLAGS)
+            .map_err(|e| format!("objective {}: {e}", objective.name()))?;
+        refs.check_file(&path, &args.data, &responses, FLAGS)?;
         Some(refs)
     } else {
         None
@@ -241,7 +240,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
         checkpoint: Some(&args.out),
         until: args.until,
         device: args.device,
-        names: Names::flags(),
+        names: FLAGS,
     };
     let logs = train(
         &mut model,
@@ -297,11 +296,11 @@ pub fn run_eval(args: &EvalArgs) -> Result<bnf_trainer::eval::EvalReport, String
     check_fit(&args.data, &responses, model.config.block_size, from)?;
     let path = path_or_default(args.reference.as_deref(), &args.data);
     let refs = if args.reference.is_some() || std::path::Path::new(&path).exists() {
-        let refs = RefLogps::load(&path)?;
-        refs.check_file(&path, &args.data, &responses)?;
+        let refs = RefLogps::load(&path, FLAGS)?;
+        refs.check_file(&path, &args.data, &responses, FLAGS)?;
         Some(refs)
     } else {
         None
     };
-    evaluate(&mut model, &responses, refs.as_ref(), args.max_new)
+    evaluate(&mut model, &responses, refs.as_ref(), args.max_new, FLAGS)
 }

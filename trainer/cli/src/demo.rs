@@ -27,7 +27,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Where the loss rows run: cpu, or gpu (a build with `--features cuda` and a GPU).
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, value_parser = crate::args::device_parser(), default_value = "cpu")]
     pub device: Device,
 }
 

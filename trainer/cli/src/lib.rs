@@ -81,7 +81,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Objectives => {
-            print!("{}", describe_all());
+            print!("{}", describe_all(FLAGS));
             Ok(())
         }
         Command::Experiment(args) => crate::experiment::run(&args),

@@ -3,11 +3,12 @@
 //! input (before any training).
 
 use bnf_cli::{
-    run_eval, run_precompute, run_sft, run_training, Cli, EvalArgs, RefArgs, ShapeArgs, TrainArgs,
+    run_eval, run_precompute, run_sft, run_training, Cli, EvalArgs, ObjectiveArgs, RefArgs,
+    ShapeArgs, TrainArgs,
 };
 use bnf_core::OBJECTIVE_NAMES;
 use bnf_trainer::checkpoint;
-use bnf_trainer::objective::{Objective, ObjectiveArgs};
+use bnf_trainer::objective::Objective;
 use std::path::{Path, PathBuf};
 
 fn args(data: &str, out: &str) -> TrainArgs {

@@ -2,6 +2,7 @@
 //! SFT then DPO from memory give the same per-step losses and weights, bit for bit, as `sft`,
 //! `precompute-ref` and `align` through files.
 
+use bnf_cli::FLAGS;
 use bnf_cli::{run_precompute, run_training, RefArgs, ShapeArgs, TrainArgs};
 use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
@@ -94,30 +95,48 @@ fn train_run_matches_the_command_line() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The library's refusals name values by their fields (`RunControl::default()`), the command
+/// line's by its flags (`bnf_cli::FLAGS`).
 #[test]
 fn train_run_refuses_what_the_objective_cannot_use() {
     let (_, text) = arithmetic_data(2, 6);
     let data = responses(&parse_jsonl(&text).unwrap());
     let model = || Model::new(shape().config(), 5).unwrap();
     let opt = AdamWConfig::default();
-    let control = RunControl::default();
+    let fields = RunControl::default();
+    let flags = RunControl {
+        names: FLAGS,
+        ..fields
+    };
     let dpo = build("dpo", &[]).unwrap();
-    let err = train_run(model(), opt, config(dpo, 2), &data, None, control)
-        .err()
-        .unwrap();
-    assert!(err.contains("precompute-ref"), "{err}");
+    for (control, step) in [
+        (fields, "run `RefLogps::compute` first"),
+        (flags, "run `bnf precompute-ref` first"),
+    ] {
+        let err = train_run(model(), opt, config(dpo, 2), &data, None, control)
+            .err()
+            .unwrap();
+        assert!(err.ends_with(step), "{err}");
+    }
     let mut split = config(dpo, 2);
     split.pairing_ratio = 0.5;
-    let err = train_run(model(), opt, split, &data, None, control)
-        .err()
-        .unwrap();
-    assert!(err.contains("pairing ratio 0.5"), "{err}");
-    let gpu = RunControl {
-        device: Device::Gpu,
-        ..control
-    };
-    let err = train_run(model(), opt, config(Objective::Nll, 2), &data, None, gpu)
-        .err()
-        .unwrap();
-    assert!(err.contains("gpu"), "{err}");
+    for (control, ratio) in [
+        (fields, "pairing ratio 0.5 (pairing_ratio)"),
+        (flags, "pairing ratio 0.5 (--pairing-ratio)"),
+    ] {
+        let err = train_run(model(), opt, split.clone(), &data, None, control)
+            .err()
+            .unwrap();
+        assert!(err.contains(ratio), "{err}");
+    }
+    for (control, setting) in [(fields, "device gpu: "), (flags, "--device gpu: ")] {
+        let gpu = RunControl {
+            device: Device::Gpu,
+            ..control
+        };
+        let err = train_run(model(), opt, config(Objective::Nll, 2), &data, None, gpu)
+            .err()
+            .unwrap();
+        assert!(err.starts_with(setting), "{err}");
+    }
 }

@@ -3,6 +3,7 @@
 //! objective that reads the reference needs reference log-probs that match the data.
 
 use crate::data::Response;
+use crate::names::Names;
 use crate::reference::RefLogps;
 use bnf_core::{Objective, OBJECTIVE_NAMES};
 use std::collections::HashSet;
@@ -18,14 +19,19 @@ fn unpaired_objectives() -> String {
 }
 
 /// A pairwise objective needs every pair whole: a pairing ratio below 1 is refused (before any
-/// side is dropped).
-pub fn check_pairing_ratio(objective: &Objective, pairing_ratio: f64) -> Result<(), String> {
+/// side is dropped). The message names the value as the caller does (`names`).
+pub fn check_pairing_ratio(
+    objective: &Objective,
+    pairing_ratio: f64,
+    names: Names,
+) -> Result<(), String> {
     if objective.needs_pairs() && (pairing_ratio < 1.0 || pairing_ratio.is_nan()) {
         return Err(format!(
             "objective {} is pairwise and needs every pair whole, but the pairing ratio \
-             {pairing_ratio} (--pairing-ratio) drops one side of some pairs; use a pairing \
-             ratio of 1, or an objective that takes unpaired responses ({})",
+             {pairing_ratio} ({}) drops one side of some pairs; use a pairing ratio of 1, or \
+             an objective that takes unpaired responses ({})",
             objective.name(),
+            names.of("pairing_ratio"),
             unpaired_objectives()
         ));
     }
@@ -33,15 +39,17 @@ pub fn check_pairing_ratio(objective: &Objective, pairing_ratio: f64) -> Result<
 }
 
 /// Check that `objective` can train on `responses` (after the pairing ratio was applied) with
-/// `refs`, before any step runs.
+/// `refs`, before any step runs. The messages name values and steps as the caller does
+/// (`names`).
 pub fn check_data(
     objective: &Objective,
     pairing_ratio: f64,
     responses: &[Response],
     refs: Option<&RefLogps>,
+    names: Names,
 ) -> Result<(), String> {
     let name = objective.name();
-    check_pairing_ratio(objective, pairing_ratio)?;
+    check_pairing_ratio(objective, pairing_ratio, names)?;
     if objective.needs_pairs() {
         let ids: HashSet<usize> = responses.iter().map(|r| r.id).collect();
         let lone = responses
@@ -60,11 +68,11 @@ pub fn check_data(
     if objective.needs_reference() {
         let refs = refs.ok_or_else(|| {
             format!(
-                "objective {name} needs the reference model's log-probs: run `bnf \
-                 precompute-ref` first"
+                "objective {name} needs the reference model's log-probs: run {} first",
+                names.step("precompute_ref")
             )
         })?;
-        refs.check(responses)?;
+        refs.check(responses, names)?;
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The loss rows on a GPU through `bnf-driver` (`--device gpu`). The model runs on the CPU, so
+//! The loss rows on a GPU through `bnf-driver` ([`super::Device::Gpu`]). The model runs on the CPU, so
 //! the logits are uploaded, the gradient is written over them on the device and downloaded:
 //!
 //! - BNF and NLL: one fused launch per row (`Gpu::forward_backward_in_place`), with the row
@@ -14,6 +14,7 @@
 //! `cuda` or `emu` feature, or on a machine without a GPU, [`GpuLoss::new`] is an error.
 
 use super::pref_batch;
+use crate::names::Names;
 use crate::seq::TokenBatch;
 use bnf_core::{forward_from_rows, forward_from_stats, response_weights, Batch, BnfError};
 use bnf_core::{Objective, ObjectiveOutput, RowDiag, RowLoss, RowStats};
@@ -33,15 +34,17 @@ fn core_err(e: BnfError) -> String {
 }
 
 impl GpuLoss {
-    /// Device 0, or why it cannot be used.
-    pub fn new() -> Result<Self, String> {
+    /// Device 0, or why it cannot be used, naming the device setting as the caller does
+    /// (`names`: `device gpu`, or the command line's `--device gpu`).
+    pub fn new(names: Names) -> Result<Self, String> {
+        let setting = format!("{} gpu", names.of("device"));
         match Gpu::new(0) {
             Ok(gpu) => Ok(GpuLoss { gpu }),
-            Err(GpuError::BuiltWithoutCuda) => Err("--device gpu: this build has no GPU \
-                 support; rebuild with `--features cuda` (or `--features emu` for the host \
-                 emulator of the kernels)"
-                .into()),
-            Err(e) => Err(format!("--device gpu: {e}")),
+            Err(GpuError::BuiltWithoutCuda) => Err(format!(
+                "{setting}: this build has no GPU support; rebuild with `--features cuda` (or \
+                 `--features emu` for the host emulator of the kernels)"
+            )),
+            Err(e) => Err(format!("{setting}: {e}")),
         }
     }
 

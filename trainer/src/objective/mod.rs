@@ -6,22 +6,23 @@
 //! is the same call bound to a device: the CPU, or a GPU through `bnf-driver` ([`gpu`]). Also
 //! here: the per-row and per-response log-probs that the reference cache and evaluation use.
 //!
-//! - [`params`]: hyperparameters by name (`--beta`, ...), and the objective's record in a run's
+//! - [`params`]: hyperparameters by name (`beta`, ...), and the objective's record in a run's
 //!   config;
 //! - [`check`]: what an objective needs of the data, checked before training;
-//! - [`gpu`]: the GPU path (`--device gpu`).
+//! - [`gpu`]: the GPU path ([`Device::Gpu`]).
 
 pub mod check;
 pub mod gpu;
 pub mod params;
 
+use crate::names::Names;
 use crate::seq::TokenBatch;
 use bnf_core::{forward, objective_forward_backward_in_place, Batch, RowDiag, RowLoss};
 pub use bnf_core::{Objective, ObjectiveOutput, PrefBatch, OBJECTIVE_NAMES};
 use serde::{Deserialize, Serialize};
 
 pub use check::check_data;
-pub use params::{build, ObjectiveArgs};
+pub use params::build;
 
 fn core_err(e: bnf_core::BnfError) -> String {
     format!("loss: {e}")
@@ -75,7 +76,7 @@ pub fn loss_and_grad(
 }
 
 /// Where the loss rows run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     /// `bnf-core` on the CPU.
@@ -93,12 +94,15 @@ pub struct Loss {
 }
 
 impl Loss {
-    /// `objective` on `device`; a device this build or machine cannot use is an error.
-    pub fn new(objective: Objective, device: Device) -> Result<Self, String> {
-        objective.validate().map_err(params::config_error)?;
+    /// `objective` on `device`; a device this build or machine cannot use is an error. The
+    /// messages name the hyperparameters and the device as the caller does (`names`).
+    pub fn new(objective: Objective, device: Device, names: Names) -> Result<Self, String> {
+        objective
+            .validate()
+            .map_err(|e| params::config_error(e, names))?;
         let gpu = match device {
             Device::Cpu => None,
-            Device::Gpu => Some(gpu::GpuLoss::new()?),
+            Device::Gpu => Some(gpu::GpuLoss::new(names)?),
         };
         Ok(Loss { objective, gpu })
     }

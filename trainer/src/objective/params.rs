@@ -1,10 +1,11 @@
-//! The objective's hyperparameters by name: set from the command line (`--beta`, `--tau`, ...)
-//! or a program, listed by `bnf objectives`, and recorded in a run's config so a resumed run
-//! uses the values the run started with. The objective itself is `bnf_core::Objective`; this
-//! file only names the fields of its typed configurations.
+//! The objective's hyperparameters by name (`beta`, `tau`, ...): set by a program or a command
+//! line, listed ([`describe_all`]), and recorded in a run's config so a resumed run uses the
+//! values the run started with. The objective itself is `bnf_core::Objective`; this file only
+//! names the fields of its typed configurations. Messages name a hyperparameter as the caller
+//! does ([`Names`]: the field's name, or the command line's flag).
 
+use crate::names::Names;
 use bnf_core::{BnfError, IpoConfig, Objective, OBJECTIVE_NAMES};
-use clap::Args;
 
 /// `obj` as a name with its hyperparameters, e.g. `dpo(beta=0.1)`; unset optional ones are
 /// left out.
@@ -31,8 +32,9 @@ pub fn domain(name: &str) -> String {
 }
 
 /// Core's refusal of an objective's configuration as the trainer says it: the objective named
-/// once, then the parameter, its value and its range, with the flag that sets it.
-pub fn config_error(e: BnfError) -> String {
+/// once, then the parameter, its value and its range, with the parameter as the caller names
+/// it (`names`).
+pub fn config_error(e: BnfError, names: Names) -> String {
     match e {
         BnfError::InvalidConfig {
             objective,
@@ -40,25 +42,25 @@ pub fn config_error(e: BnfError) -> String {
             value,
         } => format!(
             "objective {objective}: {what} = {value} is out of range ({} must be {})",
-            flag(what),
+            names.of(what),
             domain(what)
         ),
         other => format!("objective: {other}"),
     }
 }
 
-/// The command-line spelling of a parameter name.
-fn flag(name: &str) -> String {
-    format!("--{}", name.replace('_', "-"))
-}
-
 /// `obj` with the hyperparameters `given` set, then checked by core (`beta > 0`, ...). A
-/// parameter the objective does not have is an error, not ignored.
-pub fn with_params(obj: Objective, given: &[(&str, f32)]) -> Result<Objective, String> {
+/// parameter the objective does not have is an error, not ignored. The messages name the
+/// parameters as the caller does (`names`).
+pub fn with_params(
+    obj: Objective,
+    given: &[(&str, f32)],
+    names: Names,
+) -> Result<Objective, String> {
     let mut out = obj;
     for &(name, value) in given {
         if !out.set_param(name, value) {
-            let own: Vec<String> = obj.params().iter().map(|(n, _)| flag(n)).collect();
+            let own: Vec<String> = obj.params().iter().map(|(n, _)| names.of(n)).collect();
             let has = if own.is_empty() {
                 "it has no hyperparameters".to_string()
             } else {
@@ -67,27 +69,35 @@ pub fn with_params(obj: Objective, given: &[(&str, f32)]) -> Result<Objective, S
             return Err(format!(
                 "objective {} does not use {} ({has})",
                 obj.name(),
-                flag(name)
+                names.of(name)
             ));
         }
     }
-    out.validate().map_err(config_error)?;
+    out.validate().map_err(|e| config_error(e, names))?;
     Ok(out)
 }
 
-/// The objective called `name` (any name `Objective::parse` accepts) with `given` set.
+/// The objective called `name` (any name `Objective::parse` accepts) with `given` set (see
+/// [`with_params`]); the messages name the parameters by their fields.
 pub fn build(name: &str, given: &[(&str, f32)]) -> Result<Objective, String> {
+    build_named(name, given, Names::FIELDS)
+}
+
+/// [`build`] with the messages naming the parameters as the caller does (`names`: the command
+/// line passes its flags).
+pub fn build_named(name: &str, given: &[(&str, f32)], names: Names) -> Result<Objective, String> {
     let obj = Objective::parse(name).ok_or_else(|| {
         format!(
             "unknown objective \"{name}\" (available: {})",
             OBJECTIVE_NAMES.join(", ")
         )
     })?;
-    with_params(obj, given)
+    with_params(obj, given, names)
 }
 
-/// One line per objective: its name, what data it needs, its hyperparameters and defaults.
-pub fn describe_all() -> String {
+/// One line per objective: its name, what data it needs, its hyperparameters (as the caller
+/// names them, `names`) and defaults.
+pub fn describe_all(names: Names) -> String {
     let mut out = String::new();
     for name in OBJECTIVE_NAMES {
         let obj = Objective::parse(name).expect("core parses its own names");
@@ -101,8 +111,8 @@ pub fn describe_all() -> String {
             .params()
             .iter()
             .map(|(n, v)| match v {
-                Some(v) => format!("{} {v}", flag(n)),
-                None => format!("{} (unset: estimated per batch)", flag(n)),
+                Some(v) => format!("{} {v}", names.of(n)),
+                None => format!("{} (unset: estimated per batch)", names.of(n)),
             })
             .collect();
         let line = format!("{name:<8} needs: {needs:<16} {}", ps.join("  "));
@@ -112,86 +122,10 @@ pub fn describe_all() -> String {
     out
 }
 
-/// `--objective` and its hyperparameters on the command line. Every value given must belong to
-/// the chosen objective. Values may be negative (`--gamma -0.5`); core checks each one's range.
-#[derive(Args, Debug, Clone, Default, PartialEq)]
-pub struct ObjectiveArgs {
-    /// Objective, any of `bnf objectives` (default: bnf for align, nll for sft).
-    #[arg(long)]
-    pub objective: Option<String>,
-    /// Inverse temperature / reward scale beta (dpo, simpo, rdpo, cpo, kto).
-    #[arg(long, allow_negative_numbers = true)]
-    pub beta: Option<f32>,
-    /// IPO's tau (target margin 1 / (2 tau)).
-    #[arg(long, allow_negative_numbers = true)]
-    pub tau: Option<f32>,
-    /// SimPO's target margin gamma.
-    #[arg(long, allow_negative_numbers = true)]
-    pub gamma: Option<f32>,
-    /// R-DPO's length-difference weight alpha.
-    #[arg(long, allow_negative_numbers = true)]
-    pub alpha: Option<f32>,
-    /// Weight lambda (SLiC-HF's NLL term, ORPO's odds-ratio term).
-    #[arg(long, allow_negative_numbers = true)]
-    pub lambda: Option<f32>,
-    /// SLiC-HF's hinge margin.
-    #[arg(long, allow_negative_numbers = true)]
-    pub margin: Option<f32>,
-    /// KTO's weight of desirable (preferred) responses.
-    #[arg(long, allow_negative_numbers = true)]
-    pub desirable_weight: Option<f32>,
-    /// KTO's weight of undesirable (dispreferred) responses.
-    #[arg(long, allow_negative_numbers = true)]
-    pub undesirable_weight: Option<f32>,
-    /// KTO's reference point z0, held fixed (default: estimated from each micro-batch).
-    #[arg(long, allow_negative_numbers = true)]
-    pub z0: Option<f32>,
-}
-
-impl ObjectiveArgs {
-    /// The hyperparameters given, by core's names.
-    pub fn given(&self) -> Vec<(&'static str, f32)> {
-        [
-            ("beta", self.beta),
-            ("tau", self.tau),
-            ("gamma", self.gamma),
-            ("alpha", self.alpha),
-            ("lambda", self.lambda),
-            ("margin", self.margin),
-            ("desirable_weight", self.desirable_weight),
-            ("undesirable_weight", self.undesirable_weight),
-            ("z0", self.z0),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| v.map(|v| (n, v)))
-        .collect()
-    }
-
-    /// The objective these arguments name (`default` when `--objective` is absent), with its
-    /// hyperparameters set.
-    pub fn resolve(&self, default: &str) -> Result<Objective, String> {
-        build(self.objective.as_deref().unwrap_or(default), &self.given())
-    }
-
-    /// The objective of `sft`: NLL, which has no hyperparameters; any other objective or
-    /// hyperparameter is an error.
-    pub fn resolve_sft(&self) -> Result<Objective, String> {
-        let obj = self.resolve("nll")?;
-        if obj != Objective::Nll {
-            return Err(format!(
-                "sft trains with nll; to train with {} use `bnf align --objective {}`",
-                obj.name(),
-                obj.name()
-            ));
-        }
-        Ok(obj)
-    }
-}
-
 /// The objective in a run's JSON config: `{"name": "dpo", "beta": 0.1}`, every hyperparameter
 /// written out (defaults included, so a resumed run does not depend on core's defaults); an
 /// unset optional one is absent. A bare name (`"bnf"`, older checkpoints) reads as the
-/// defaults. For `#[serde(with = "...")]`.
+/// defaults. For `#[serde(with = "...")]`; its errors name the parameters by their fields.
 pub mod record {
     use super::build;
     use bnf_core::Objective;
@@ -239,104 +173,70 @@ pub mod record {
 mod tests {
     use super::*;
     use bnf_core::{DpoConfig, KtoConfig, SimPoConfig};
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cmd {
-        #[command(flatten)]
-        args: ObjectiveArgs,
-    }
+    const FIELDS: Names = Names::FIELDS;
 
-    fn parse(argv: &[&str]) -> ObjectiveArgs {
-        Cmd::try_parse_from(std::iter::once("x").chain(argv.iter().copied()))
-            .unwrap()
-            .args
-    }
+    /// A caller's names: flags.
+    const FLAGS: Names = Names::new(|f| format!("--{}", f.replace('_', "-")), |s| s.into());
 
     #[test]
-    fn every_core_name_parses_with_its_defaults() {
+    fn every_core_name_builds_with_its_defaults() {
         for name in OBJECTIVE_NAMES {
-            let obj = parse(&["--objective", name]).resolve("bnf").unwrap();
+            let obj = build(name, &[]).unwrap();
             assert_eq!(Some(obj), Objective::parse(name), "{name}");
             assert_eq!(obj.name(), *name);
         }
-        assert_eq!(parse(&[]).resolve("bnf").unwrap(), Objective::Bnf);
-        assert_eq!(
-            parse(&["--objective", "SLiC-HF"])
-                .resolve("bnf")
-                .unwrap()
-                .name(),
-            "slic_hf"
-        );
-        let err = parse(&["--objective", "zzz"]).resolve("bnf").unwrap_err();
+        assert_eq!(build("SLiC-HF", &[]).unwrap().name(), "slic_hf");
+        let err = build("zzz", &[]).unwrap_err();
         assert!(err.contains("unknown") && err.contains("kto"), "{err}");
     }
 
-    /// Each parameter of each objective is reachable by its flag and lands in its own field.
+    /// Each parameter of each objective is set by its name and lands in its own field.
     #[test]
-    fn every_parameter_has_a_flag() {
+    fn every_parameter_is_set_by_its_name() {
         for name in OBJECTIVE_NAMES {
             let obj = Objective::parse(name).unwrap();
             for (i, (p, _)) in obj.params().iter().enumerate() {
                 let value = 0.25 + i as f32;
-                let got = parse(&["--objective", name, &flag(p), &value.to_string()])
-                    .resolve("bnf")
-                    .unwrap();
+                let got = build(name, &[(p, value)]).unwrap();
                 let mut want = obj.params();
                 want[i].1 = Some(value);
-                assert_eq!(got.params(), want, "{name} {}", flag(p));
+                assert_eq!(got.params(), want, "{name} {p}");
             }
-        }
-        // And every flag belongs to some objective.
-        let all = ObjectiveArgs {
-            beta: Some(1.0),
-            tau: Some(1.0),
-            gamma: Some(1.0),
-            alpha: Some(1.0),
-            lambda: Some(1.0),
-            margin: Some(1.0),
-            desirable_weight: Some(1.0),
-            undesirable_weight: Some(1.0),
-            z0: Some(1.0),
-            objective: None,
-        };
-        for (p, _) in all.given() {
-            assert!(
-                OBJECTIVE_NAMES.iter().any(|n| Objective::parse(n)
-                    .unwrap()
-                    .params()
-                    .iter()
-                    .any(|(q, _)| *q == p)),
-                "{p}"
-            );
         }
     }
 
+    /// The messages name the parameters by their fields, or as the caller does.
     #[test]
     fn a_parameter_the_objective_lacks_is_an_error() {
-        let err = parse(&["--objective", "dpo", "--gamma", "1"])
-            .resolve("bnf")
-            .unwrap_err();
-        assert!(
-            err.contains("dpo does not use --gamma") && err.contains("--beta"),
-            "{err}"
+        let err = build("dpo", &[("gamma", 1.0)]).unwrap_err();
+        assert_eq!(
+            err,
+            "objective dpo does not use gamma (its hyperparameters: beta)"
         );
-        let err = parse(&["--beta", "0.1"]).resolve("bnf").unwrap_err();
-        assert!(
-            err.contains("bnf does not use --beta") && err.contains("no hyperparameters"),
-            "{err}"
+        let err = build("bnf", &[("beta", 0.1)]).unwrap_err();
+        assert_eq!(
+            err,
+            "objective bnf does not use beta (it has no hyperparameters)"
         );
-        let err = parse(&["--objective", "dpo", "--beta", "-1"])
-            .resolve("bnf")
-            .unwrap_err();
+        let err = build("dpo", &[("beta", -1.0)]).unwrap_err();
+        assert_eq!(
+            err,
+            "objective dpo: beta = -1 is out of range (beta must be finite and above 0)"
+        );
+        let err = build_named("kto", &[("tau", 1.0)], FLAGS).unwrap_err();
+        assert_eq!(
+            err,
+            "objective kto does not use --tau (its hyperparameters: --beta, \
+             --desirable-weight, --undesirable-weight, --z0)"
+        );
+        let err = build_named("dpo", &[("beta", -1.0)], FLAGS).unwrap_err();
         assert_eq!(
             err,
             "objective dpo: beta = -1 is out of range (--beta must be finite and above 0)"
         );
         assert_eq!(
-            parse(&["--objective", "dpo", "--beta", "0.5"])
-                .resolve("bnf")
-                .unwrap(),
+            build("dpo", &[("beta", 0.5)]).unwrap(),
             Objective::Dpo(DpoConfig { beta: 0.5 })
         );
     }
@@ -361,10 +261,11 @@ mod tests {
                     .into_iter()
                     .chain([f32::NAN, f32::INFINITY, f32::NEG_INFINITY]);
                 for v in ok {
-                    assert!(with_params(obj, &[(p, v)]).is_ok(), "{name} {p} = {v}");
+                    let got = with_params(obj, &[(p, v)], FIELDS);
+                    assert!(got.is_ok(), "{name} {p} = {v}");
                 }
                 for v in bad {
-                    let err = with_params(obj, &[(p, v)]).unwrap_err();
+                    let err = with_params(obj, &[(p, v)], FIELDS).unwrap_err();
                     assert!(err.contains(&domain(p)), "{name} {p} = {v}: {err}");
                 }
             }
@@ -382,15 +283,19 @@ mod tests {
     }
 
     #[test]
-    fn sft_takes_only_nll() {
-        assert_eq!(parse(&[]).resolve_sft().unwrap(), Objective::Nll);
-        assert_eq!(
-            parse(&["--objective", "sft"]).resolve_sft().unwrap(),
-            Objective::Nll
+    fn describe_all_names_parameters_as_the_caller_does() {
+        let fields = describe_all(FIELDS);
+        let flags = describe_all(FLAGS);
+        assert_eq!(fields.lines().count(), OBJECTIVE_NAMES.len());
+        assert!(
+            fields.contains(" beta 0.1") && !fields.contains("--"),
+            "{fields}"
         );
-        let err = parse(&["--objective", "dpo"]).resolve_sft().unwrap_err();
-        assert!(err.contains("align --objective dpo"), "{err}");
-        assert!(parse(&["--beta", "1"]).resolve_sft().is_err());
+        assert!(
+            fields.contains("z0 (unset: estimated per batch)"),
+            "{fields}"
+        );
+        assert!(flags.contains(" --beta 0.1") && flags.contains("--desirable-weight 1"));
     }
 
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
@@ -410,7 +315,7 @@ mod tests {
                     .iter()
                     .map(|(p, _)| (*p, (rng.uniform() * 3.0 + 1e-3) as f32))
                     .collect();
-                let obj = with_params(base, &given).unwrap();
+                let obj = with_params(base, &given, FIELDS).unwrap();
                 let h = Holder { objective: obj };
                 let json = serde_json::to_string(&h).unwrap();
                 let back: Holder = serde_json::from_str(&json).unwrap();
@@ -445,7 +350,12 @@ mod tests {
         );
         let old: Holder = serde_json::from_str(r#"{"objective":"bnf"}"#).unwrap();
         assert_eq!(old.objective, Objective::Bnf);
+        // A record is not a command line: its keys are the fields.
         let bad = serde_json::from_str::<Holder>(r#"{"objective":{"name":"dpo","gamma":1}}"#);
-        assert!(bad.unwrap_err().to_string().contains("--gamma"));
+        let err = bad.unwrap_err().to_string();
+        assert!(
+            err.contains("does not use gamma") && !err.contains("--"),
+            "{err}"
+        );
     }
 }

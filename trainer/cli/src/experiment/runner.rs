@@ -9,11 +9,11 @@ use super::methods::Method;
 use super::metrics::CollapseRule;
 use super::plan::Plan;
 use super::tasks::Tasks;
+use crate::args::FLAGS;
 use bnf_core::Objective;
 use bnf_trainer::data::Response;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::Model;
-use bnf_trainer::names::Names;
 use bnf_trainer::objective::Device;
 use bnf_trainer::optim::{AdamW, AdamWConfig};
 use bnf_trainer::reference::RefLogps;
@@ -97,7 +97,7 @@ fn train_until(
         checkpoint: None,
         until: Some(until),
         device: Device::Cpu,
-        names: Names::flags(),
+        names: FLAGS,
     };
     let logs = train(model, opt, responses, refs, state, control, "")?;
     Ok(logs.iter().map(|l| l.loss).collect())
@@ -294,7 +294,7 @@ fn align_into(
         seed,
         method.pairing_ratio,
     );
-    let data = training_responses(train_set(tasks, job.dataset).to_vec(), &config)?;
+    let data = training_responses(train_set(tasks, job.dataset).to_vec(), &config, FLAGS)?;
     let mut state = TrainState::new(config, data.len());
     let (val, test) = held_out(tasks, job.dataset);
     let (ref_val, ref_test) = &reference.scores[d];
