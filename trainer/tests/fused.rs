@@ -5,9 +5,12 @@
 //!
 //! Tolerances: the chunks give each row the same logits, the same core code and so the same
 //! gradient row; only `dW` of the tied head sums its rows chunk by chunk instead of in one
-//! product, so gradient elements may round differently: `|fused - full| <= 1e-5 max|full|`
-//! per tensor (seen: below 2e-7). After 6 AdamW steps at lr 3e-3 the parameters and moments
-//! agree to `1e-5 (1 + |full|)` and the step losses to a relative `1e-5` (seen: below 1e-6).
+//! product, so gradient elements may round differently: `|fused - full| <= 2e-6 max|full|`
+//! per tensor (seen: at most 3.2e-7, over every objective and chunks of 1, 7, the rule's and
+//! all rows). After 6 AdamW steps at lr 3e-3: step losses within a relative 1e-5, AdamW
+//! moments within 1e-6 (`m`) and 1e-7 (`v`) absolute (seen: 8e-9 and 2e-9), parameters within
+//! 1e-3 absolute (seen: 4e-4; Adam's `m / sqrt(v)` turns the rounding of near-zero gradient
+//! elements, those of tokens the batch barely touches, into a fraction of a step of size lr).
 
 use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
@@ -129,7 +132,7 @@ fn fused_head_equals_full_head_for_every_objective() {
             let err = worst_tensor_error(&g, &g_full, &sizes);
             eprintln!("{name}: chunks of {chunk}/{rows}: worst gradient error {err:.2e}");
             assert!(
-                err <= 1e-5,
+                err <= 2e-6,
                 "{name}, chunks of {chunk}: gradient error {err:.3e}"
             );
         }
@@ -212,7 +215,7 @@ fn training_with_the_fused_head_matches_the_full_head() {
         eprintln!("{name}: 6 steps: worst differences: params {dp:.2e}, m {dm:.2e}, v {dv:.2e}");
         assert!(dp <= 1e-3, "{name}: parameters differ by {dp:.3e}");
         assert!(
-            dm <= 1e-5 && dv <= 1e-7,
+            dm <= 1e-6 && dv <= 1e-7,
             "{name}: moments differ by {dm:.3e}, {dv:.3e}"
         );
         assert_eq!(f.train.unwrap().step, 6);
