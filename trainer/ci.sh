@@ -29,6 +29,10 @@ $bnf "${align[@]}" --out "$work/whole.safetensors"
 $bnf "${align[@]}" --out "$work/bnf.safetensors" --until 2
 $bnf align --resume "$work/bnf.safetensors" --data "$work/data.jsonl" --out "$work/bnf.safetensors"
 cmp "$work/whole.safetensors" "$work/bnf.safetensors"
+# The fused head (chunked LM head and loss) trains too; bit for bit with itself on resume is in
+# tests/fused.rs, against the full head within tolerance.
+$bnf "${align[@]}" --fused-head --out "$work/fused.safetensors"
+test -s "$work/fused.safetensors"
 $bnf eval --model "$work/bnf.safetensors" --data "$work/data.jsonl" --max-new 4 | tee "$work/eval.txt"
 grep -q "preference accuracy (margin vs reference)" "$work/eval.txt"
 $bnf generate --model "$work/bnf.safetensors" --prompt "1+1=" --max-new 4
@@ -67,6 +71,7 @@ fails "unknown objective" -- $bnf align --objective zzz --data "$work/pairs.json
 fails "align --objective kto" -- $bnf sft --objective kto --data "$work/data.jsonl" --out "$work/x.safetensors"
 cp "$work/pairs.jsonl" "$work/noref.jsonl"
 fails precompute-ref -- $bnf align --objective kto --data "$work/noref.jsonl" "${x[@]}"
+fails "fused head" "--device" -- $bnf align --fused-head --device gpu --objective dpo --data "$work/pairs.jsonl" "${x[@]}"
 fails "--features cuda" -- $bnf align --device gpu --objective dpo --data "$work/pairs.jsonl" "${x[@]}"
 fails "line 2" -- $bnf sft --data trainer/tests/data/bad.jsonl --out "$work/x.safetensors" --steps 1 "${shape[@]}"
 fails "--steps is 0" -- $bnf sft --data "$work/data.jsonl" --out "$work/x.safetensors" --steps 0 "${shape[@]}"

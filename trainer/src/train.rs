@@ -1,5 +1,7 @@
 //! The training loop shared by SFT and alignment: micro-batches of responses -> forward ->
-//! objective (gradient in place over the logits) -> backward, accumulated over `accum`
+//! objective (gradient in place over the logits) -> backward (or, with the fused head, forward
+//! to the final LayerNorm -> head and objective chunk by chunk -> backward), accumulated over
+//! `accum`
 //! micro-batches (each weighted by its share of what the objective averages over, so the step
 //! sees the mean over all its responses, or pairs), then clipping, the cosine schedule and
 //! AdamW. The data order is a pure function of `(seed, step)`, so a checkpoint's step, seed
@@ -9,9 +11,10 @@
 use crate::checkpoint;
 use crate::data::Response;
 use crate::fingerprint::{data_fingerprint, ref_fingerprint};
+use crate::model::head::chunk_rows;
 use crate::model::Model;
 use crate::names::Names;
-use crate::objective::{check_data, Device, Loss, Objective};
+use crate::objective::{check_data, Device, Loss, Objective, ObjectiveOutput};
 use crate::optim::{clip_grad_norm, cosine_lr, AdamW};
 use crate::progress::Progress;
 use crate::reference::RefLogps;
@@ -190,8 +193,37 @@ pub struct RunControl<'a> {
     /// Where the loss rows run (not part of the run's identity: a run may resume elsewhere,
     /// then agreeing within the GPU path's tolerance rather than bit for bit).
     pub device: Device,
+    /// Run the LM head and the loss chunk by chunk ([`crate::objective::fused`]), never
+    /// holding the `(N, V)` logits; CPU only. Not part of the run's identity either: the loss
+    /// and diagnostics are the full head's bit for bit, the gradients equal within rounding,
+    /// so a run resumed with the other head agrees within that (tests/fused.rs).
+    pub fused_head: bool,
     /// What the caller calls the values the messages name (the fields' names by default).
     pub names: Names,
+}
+
+/// One micro-batch's forward, loss (its gradient scaled by `scale`) and backward, adding into
+/// the model's gradients: through the full head, or chunk by chunk through the fused one.
+fn micro_step(
+    model: &mut Model,
+    loss_fn: &Loss,
+    tb: &TokenBatch,
+    ref_rows: Option<&[f32]>,
+    scale: f32,
+    fused_head: bool,
+) -> Result<ObjectiveOutput, String> {
+    let vocab = model.config.vocab;
+    if fused_head {
+        model.forward_hidden(&tb.tokens, tb.b, tb.t)?;
+        let chunk = chunk_rows(tb.b * tb.t, vocab, model.config.channels);
+        return model.backward_with_head(&tb.tokens, |head| {
+            loss_fn.loss_and_grad_fused(head, tb, ref_rows, scale, chunk)
+        });
+    }
+    model.forward(&tb.tokens, tb.b, tb.t)?;
+    let out = loss_fn.loss_and_grad(model.logits_mut(), vocab, tb, ref_rows, scale)?;
+    model.backward(&tb.tokens)?;
+    Ok(out)
 }
 
 /// Train until `state.step == state.config.steps` (or `control.until`), saving as `control`
@@ -265,6 +297,13 @@ pub fn train(
     check_data(&objective, cfg.pairing_ratio, responses, refs, names)?;
     let refs = refs.filter(|_| objective.needs_reference());
     check_ref_fingerprint(state, refs, responses, names)?;
+    if control.fused_head && control.device != Device::Cpu {
+        return Err(format!(
+            "training: the fused head ({}) runs the loss rows on the CPU; leave {} at cpu",
+            names.of("fused_head"),
+            names.of("device")
+        ));
+    }
     let loss_fn = Loss::new(objective, control.device, names)?;
     if let Some(name) = loss_fn.gpu_name() {
         eprintln!("{label}: loss rows on {name}");
@@ -274,7 +313,6 @@ pub fn train(
         seed: cfg.seed,
         epoch: None,
     };
-    let vocab = model.config.vocab;
     let mut logs = Vec::new();
     let mut bar = Progress::new(label, state.step, cfg.steps);
     let end = control.until.unwrap_or(cfg.steps).min(cfg.steps);
@@ -303,16 +341,15 @@ pub fn train(
         for (m, &n) in micro.iter().zip(&counts) {
             let scale = n as f32 / total as f32;
             let tb = TokenBatch::from_units(responses, &batcher.lists(m))?;
-            model.forward(&tb.tokens, tb.b, tb.t)?;
             let ref_rows = refs.map(|r| r.rows(&tb));
-            let out = loss_fn.loss_and_grad(
-                model.logits_mut(),
-                vocab,
+            let out = micro_step(
+                model,
+                &loss_fn,
                 &tb,
                 ref_rows.as_deref(),
                 scale,
+                control.fused_head,
             )?;
-            model.backward(&tb.tokens)?;
             loss += out.loss * scale;
             tokens += tb.b * tb.t;
         }

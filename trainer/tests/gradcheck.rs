@@ -99,13 +99,55 @@ fn backward_matches_finite_differences_for_every_parameter_tensor() {
     eprintln!("{worst_per_tensor:?}");
 }
 
+/// BNF's loss with its target distribution `f` frozen at `logits0` (paper eq. 4 with the
+/// stop-gradient; eq. 8 is its gradient), at `logits`, in f64 from the definitions:
+/// `sum_r s_r CE(f_r, pi_r) / n` with `f_y = min(pi_y / pi_ref, 1)`,
+/// `f_j = (1 - f_y) pi_j / (1 - pi_y)`, `s_r = label / |y|`, `n` responses.
+fn bnf_frozen_f(
+    logits0: &[f32],
+    logits: &[f32],
+    tb: &bnf_trainer::seq::TokenBatch,
+    ref_rows: &[f32],
+    vocab: usize,
+) -> f64 {
+    let log_softmax = |z: &[f32]| -> Vec<f64> {
+        let m = z.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+        let lse = m + z.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+        z.iter().map(|&x| x as f64 - lse).collect()
+    };
+    let mut total = 0.0;
+    for (i, w) in tb.offsets.windows(2).enumerate() {
+        let scored: Vec<usize> = (w[0]..w[1]).filter(|&r| tb.scored[r]).collect();
+        let s = tb.labels[i] as f64 / scored.len() as f64;
+        for r in scored {
+            let (y, row) = (tb.targets[r] as usize, r * vocab..(r + 1) * vocab);
+            let lp0 = log_softmax(&logits0[row.clone()]);
+            let lp = log_softmax(&logits[row]);
+            let f_y = (lp0[y] - ref_rows[r] as f64).exp().min(1.0);
+            let ce: f64 = (0..vocab)
+                .map(|j| match j == y {
+                    true => f_y * lp[j],
+                    false => (1.0 - f_y) * lp0[j].exp() / (1.0 - lp0[y].exp()) * lp[j],
+                })
+                .sum();
+            total -= s * ce;
+        }
+    }
+    total / tb.b as f64
+}
+
 /// `d loss / d params` of the whole chain as training runs it (batch layout, the objective
-/// through `bnf-core` with its gradient written over the logits, the model backward) against
-/// central finite differences of the loss, tensor by tensor. Returns each tensor's relative
-/// error `|fd - analytic| / |fd|`.
-fn chain_errors(objective: &bnf_trainer::objective::Objective) -> Vec<(&'static str, f64)> {
+/// through `bnf-core` with its gradient written over the logits, the model backward; with
+/// `fused: Some(chunk)`, the fused head and loss `chunk` rows at a time) against central
+/// finite differences of the loss (BNF's with its target distribution frozen, as eq. 8
+/// differentiates it), tensor by tensor. Returns each tensor's relative error
+/// `|fd - analytic| / |fd|`.
+fn chain_errors(
+    objective: &bnf_trainer::objective::Objective,
+    fused: Option<usize>,
+) -> Vec<(&'static str, f64)> {
     use bnf_trainer::data::{parse_jsonl, responses};
-    use bnf_trainer::objective::loss_and_grad;
+    use bnf_trainer::objective::{loss_and_grad, loss_and_grad_fused, Objective};
     use bnf_trainer::reference::RefLogps;
     use bnf_trainer::seq::TokenBatch;
     use bnf_trainer::tokenizer::VOCAB;
@@ -134,21 +176,41 @@ fn chain_errors(objective: &bnf_trainer::objective::Objective) -> Vec<(&'static 
     for p in m.params.iter_mut() {
         *p += (rng.normal() * 0.3) as f32;
     }
-    let loss = |m: &mut Model| {
-        m.forward(&tb.tokens, tb.b, tb.t).unwrap();
-        let out = loss_and_grad(
-            objective,
-            m.logits_mut(),
-            cfg.vocab,
-            &tb,
-            Some(&ref_rows),
-            1.0,
-        );
-        out.unwrap().loss as f64
+    // Loss and gradient (added into the model's) through the path under test.
+    let run = |m: &mut Model| match fused {
+        None => {
+            m.forward(&tb.tokens, tb.b, tb.t).unwrap();
+            let out = loss_and_grad(
+                objective,
+                m.logits_mut(),
+                cfg.vocab,
+                &tb,
+                Some(&ref_rows),
+                1.0,
+            );
+            let loss = out.unwrap().loss as f64;
+            m.backward(&tb.tokens).unwrap();
+            loss
+        }
+        Some(chunk) => {
+            m.forward_hidden(&tb.tokens, tb.b, tb.t).unwrap();
+            let out = m.backward_with_head(&tb.tokens, |head| {
+                loss_and_grad_fused(objective, head, &tb, Some(&ref_rows), 1.0, chunk)
+            });
+            out.unwrap().loss as f64
+        }
+    };
+    m.forward(&tb.tokens, tb.b, tb.t).unwrap();
+    let logits0 = m.logits().to_vec();
+    let loss = |m: &mut Model| match objective {
+        Objective::Bnf => {
+            m.forward(&tb.tokens, tb.b, tb.t).unwrap();
+            bnf_frozen_f(&logits0, m.logits(), &tb, &ref_rows, cfg.vocab)
+        }
+        _ => run(m),
     };
     m.zero_grad();
-    loss(&mut m);
-    m.backward(&tb.tokens).unwrap();
+    run(&mut m);
     let analytic = m.grads.clone();
     let eps = 1e-2f32;
     let mut start = 0;
@@ -175,9 +237,9 @@ fn chain_errors(objective: &bnf_trainer::objective::Objective) -> Vec<(&'static 
 
 /// The tensor-level tolerance: with f32 rounding in the forward the tensors agree to 1e-4 to
 /// 1e-3 (seen: at most 7e-4); a wrong gradient is off by O(1).
-fn assert_chain_matches(objective: &bnf_trainer::objective::Objective) {
-    let errors = chain_errors(objective);
-    eprintln!("{}: {errors:?}", objective.name());
+fn assert_chain_matches(objective: &bnf_trainer::objective::Objective, fused: Option<usize>) {
+    let errors = chain_errors(objective, fused);
+    eprintln!("{} (fused {fused:?}): {errors:?}", objective.name());
     for (name, rel) in errors {
         assert!(
             rel < 5e-3,
@@ -189,13 +251,34 @@ fn assert_chain_matches(objective: &bnf_trainer::objective::Objective) {
 
 #[test]
 fn nll_through_core_matches_finite_differences() {
-    assert_chain_matches(&bnf_trainer::objective::Objective::Nll);
+    assert_chain_matches(&bnf_trainer::objective::Objective::Nll, None);
+}
+
+/// BNF against the finite differences of its loss with `f` frozen (eq. 8), through the full
+/// head and through the fused head in chunks of 5 rows (the batch has 6 x 6 rows: 8 chunks,
+/// the last one short, most holding rows of two responses).
+#[test]
+fn bnf_through_core_and_the_fused_head_matches_finite_differences() {
+    let bnf = bnf_trainer::objective::Objective::Bnf;
+    assert_chain_matches(&bnf, None);
+    assert_chain_matches(&bnf, Some(5));
+}
+
+/// The sequence path through the fused head: row statistics chunk by chunk, then the gradient
+/// pass over the chunks.
+#[test]
+fn dpo_through_the_fused_head_matches_finite_differences() {
+    let dpo = bnf_trainer::objective::build("dpo", &[("beta", 1.0)]).unwrap();
+    assert_chain_matches(&dpo, Some(5));
 }
 
 /// DPO's gradient flows through each response's summed log-prob (sequence path of core).
 #[test]
 fn dpo_through_core_matches_finite_differences() {
-    assert_chain_matches(&bnf_trainer::objective::build("dpo", &[("beta", 1.0)]).unwrap());
+    assert_chain_matches(
+        &bnf_trainer::objective::build("dpo", &[("beta", 1.0)]).unwrap(),
+        None,
+    );
 }
 
 /// KTO holds its reference point `z0` constant (no gradient), so the finite differences must
@@ -204,5 +287,5 @@ fn dpo_through_core_matches_finite_differences() {
 #[test]
 fn kto_through_core_matches_finite_differences() {
     let kto = bnf_trainer::objective::build("kto", &[("beta", 1.0), ("z0", 0.1)]).unwrap();
-    assert_chain_matches(&kto);
+    assert_chain_matches(&kto, None);
 }

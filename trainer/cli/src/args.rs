@@ -290,6 +290,9 @@ pub struct TrainArgs {
     /// Where the loss rows run: cpu, or gpu (needs a build with `--features cuda` and a GPU).
     #[arg(long, value_parser = device_parser(), default_value = "cpu")]
     pub device: Device,
+    /// Run the LM head and the loss chunk by chunk, never holding the batch's logits (CPU).
+    #[arg(long)]
+    pub fused_head: bool,
     /// Reference log-probs, for the objectives that read them (default: `<data>.ref.json`).
     #[arg(long = "ref")]
     pub reference: Option<String>,
@@ -362,6 +365,7 @@ impl TrainArgs {
             until: None,
             objective: ObjectiveArgs::default(),
             device: Device::Cpu,
+            fused_head: false,
             reference: None,
             pairing_ratio: None,
             steps: None,

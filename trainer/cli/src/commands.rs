@@ -240,6 +240,7 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
         checkpoint: Some(&args.out),
         until: args.until,
         device: args.device,
+        fused_head: args.fused_head,
         names: FLAGS,
     };
     let logs = train(

@@ -1,5 +1,7 @@
 //! The activation layout for a batch of `B` sequences of length `T`: every intermediate the
-//! backward pass needs, in one flat buffer (the activation gradients share the layout).
+//! backward pass needs up to the final LayerNorm, in one flat buffer (the activation gradients
+//! share the layout). The logits are not among them: the LM head (`head.rs`) owns its own
+//! buffer, `(N, V)` for a full forward or one chunk of rows for the fused head.
 
 use super::buffer::named_tensors;
 use super::config::{checked_product, gib, ModelConfig};
@@ -45,15 +47,13 @@ named_tensors! {
         lnf_mean,
         /// Its reciprocal standard deviation `(N)`.
         lnf_rstd,
-        /// Logits `(N, V)`; after the loss, overwritten in place by `dloss/dlogits`.
-        logits,
     }
 }
 
-/// The number of elements of each activation tensor for `b` sequences of length `t`, or `None`
-/// when one does not fit in `usize` (every product checked).
+/// The number of elements of each activation tensor ([`Acts`]) for `b` sequences of length
+/// `t`, or `None` when one does not fit in `usize` (every product checked).
 pub fn act_sizes(c: &ModelConfig, b: usize, t: usize) -> Option<Vec<usize>> {
-    let (v, ch, l, nh) = (c.vocab, c.channels, c.layers, c.heads);
+    let (ch, l, nh) = (c.channels, c.layers, c.heads);
     let mul = checked_product;
     let n = mul(&[b, t])?;
     [
@@ -76,18 +76,20 @@ pub fn act_sizes(c: &ModelConfig, b: usize, t: usize) -> Option<Vec<usize>> {
         mul(&[n, ch]),
         Some(n),
         Some(n),
-        mul(&[n, v]),
     ]
     .into_iter()
     .collect()
 }
 
-/// The number of activation values (the same again for their gradients) of a forward of `b`
-/// sequences of length `t`, or `None` when it does not fit in `usize`.
+/// The number of activation values of a full forward of `b` sequences of length `t`, the
+/// `(N, V)` logits included (the same again, less the logits, for their gradients), or `None`
+/// when it does not fit in `usize`. The limit counts the logits also for the fused head, which
+/// never holds them all: one limit for both paths.
 pub fn act_count(c: &ModelConfig, b: usize, t: usize) -> Option<usize> {
+    let logits = checked_product(&[b, t, c.vocab])?;
     act_sizes(c, b, t)?
         .into_iter()
-        .try_fold(0usize, |sum, n| sum.checked_add(n))
+        .try_fold(logits, |sum, n| sum.checked_add(n))
 }
 
 impl ModelConfig {

@@ -1,11 +1,15 @@
 //! The decoder-only transformer (GPT-2 shape): token and learned position embeddings,
 //! pre-LayerNorm blocks of causal multi-head attention and a GELU MLP, a final LayerNorm, and
 //! an LM head tied to the token embedding. Parameters, gradients and activations each live in
-//! one flat buffer; [`Model::forward`] and [`Model::backward`] call the layers in order.
+//! one flat buffer, the logits in one of their own; [`Model::forward`] and [`Model::backward`]
+//! call the layers in order. The fused head ([`Model::forward_hidden`], then
+//! [`Model::backward_with_head`]) stops the forward at the final LayerNorm and lets the loss
+//! run the head chunk by chunk ([`head::TiedHead`]), so the `(N, V)` logits are never held.
 
 pub mod acts;
 pub mod buffer;
 pub mod config;
+pub mod head;
 pub mod layers;
 pub mod params;
 
@@ -14,6 +18,7 @@ use acts::{act_sizes, Acts};
 use buffer::{layer, layer_mut};
 use config::gib;
 pub use config::ModelConfig;
+use head::{head_backward, head_forward, TiedHead};
 use layers::*;
 use params::{param_sizes, Params};
 
@@ -30,6 +35,11 @@ pub struct Model {
     acts: Vec<f32>,
     grad_acts: Vec<f32>,
     act_sizes: Vec<usize>,
+    /// The `(N, V)` logits of the last full forward (then `dloss/dlogits`, written over them by
+    /// the loss); empty after [`Model::forward_hidden`].
+    logits: Vec<f32>,
+    /// The fused head's chunk of logits ([`TiedHead`]).
+    head_chunk: Vec<f32>,
     /// `(B, T)` of the last forward.
     shape: (usize, usize),
 }
@@ -90,6 +100,8 @@ impl Model {
             acts: Vec::new(),
             grad_acts: Vec::new(),
             act_sizes: Vec::new(),
+            logits: Vec::new(),
+            head_chunk: Vec::new(),
             shape: (0, 0),
         })
     }
@@ -104,29 +116,38 @@ impl Model {
         self.grads.fill(0.0);
     }
 
-    /// The logits `(B*T, V)` of the last forward (or, after the loss wrote them in place,
-    /// `dloss/dlogits`).
+    /// The logits `(B*T, V)` of the last [`Model::forward`] (or, after the loss wrote them in
+    /// place, `dloss/dlogits`); empty after [`Model::forward_hidden`].
     pub fn logits(&self) -> &[f32] {
-        &self.acts[self.logits_start()..]
-    }
-
-    /// Where the logits start in the activation buffer (its end before any forward).
-    fn logits_start(&self) -> usize {
-        match self.act_sizes.split_last() {
-            Some((_, before)) => before.iter().sum(),
-            None => self.acts.len(),
-        }
+        &self.logits
     }
 
     /// Mutable [`Model::logits`], for the loss to overwrite with its gradient.
     pub fn logits_mut(&mut self) -> &mut [f32] {
-        let start = self.logits_start();
-        &mut self.acts[start..]
+        &mut self.logits
     }
 
     /// Run the model on `b` sequences of length `t` (`tokens` row-major, `b*t` ids); the
     /// logits are then in [`Model::logits`].
     pub fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<(), String> {
+        self.forward_hidden(tokens, b, t)?;
+        let (c, v) = (self.config.channels, self.config.vocab);
+        let n = b * t * v;
+        self.logits
+            .try_reserve_exact(n.saturating_sub(self.logits.len()))
+            .map_err(|e| format!("model: logits of {b} x {t} ({}): {e}", gib(n)))?;
+        self.logits.resize(n, 0.0);
+        let p = Params::view(&self.params, &self.param_sizes);
+        let a = Acts::view(&self.acts, &self.act_sizes);
+        head_forward(&mut self.logits, a.lnf, p.wte, c, v);
+        Ok(())
+    }
+
+    /// The forward up to the final LayerNorm, without the LM head: for the fused head, which
+    /// makes the logits chunk by chunk in [`Model::backward_with_head`]. [`Model::logits`] is
+    /// then empty (its buffer keeps what a full forward reserved).
+    pub fn forward_hidden(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<(), String> {
+        self.logits.clear();
         let cfg = self.config;
         if t == 0 || t > cfg.block_size {
             return Err(format!(
@@ -147,19 +168,20 @@ impl Model {
             ));
         }
         if self.shape != (b, t) {
-            let n = cfg
-                .check_activations(b, t)
+            cfg.check_activations(b, t)
                 .map_err(|e| format!("model: {e}"))?;
+            let sizes = act_sizes(&cfg, b, t).expect("checked above");
+            let n: usize = sizes.iter().sum();
             for buf in [&mut self.acts, &mut self.grad_acts] {
                 buf.try_reserve_exact(n.saturating_sub(buf.len()))
                     .map_err(|e| format!("model: activations of {b} x {t} ({}): {e}", gib(n)))?;
             }
-            self.act_sizes = act_sizes(&cfg, b, t).expect("checked above");
+            self.act_sizes = sizes;
             self.acts.resize(n, 0.0);
             self.grad_acts.resize(n, 0.0);
             self.shape = (b, t);
         }
-        let (c, l_count, nh, v) = (cfg.channels, cfg.layers, cfg.heads, cfg.vocab);
+        let (c, l_count, nh) = (cfg.channels, cfg.layers, cfg.heads);
         let n = b * t;
         let p = Params::view(&self.params, &self.param_sizes);
         let a = Acts::view_mut(&mut self.acts, &self.act_sizes);
@@ -238,14 +260,62 @@ impl Model {
         }
         let last = &a.residual3[(l_count - 1) * nc..];
         layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, c);
-        matmul_forward(a.logits, a.lnf, p.wte, None, c, v);
         Ok(())
     }
 
     /// Backpropagate `dloss/dlogits` (written over the logits by the loss) through the last
-    /// forward, *adding* into [`Model::grads`]. `tokens` are the ones given to the forward.
+    /// [`Model::forward`], *adding* into [`Model::grads`]. `tokens` are the ones given to the
+    /// forward.
     pub fn backward(&mut self, tokens: &[u32]) -> Result<(), String> {
-        let cfg = self.config;
+        self.check_backward(tokens)?;
+        let (b, t) = self.shape;
+        if self.logits.len() != b * t * self.config.vocab {
+            return Err("model: backward needs the logits of a full forward; after \
+                        forward_hidden, backpropagate with backward_with_head"
+                .into());
+        }
+        self.grad_acts.fill(0.0);
+        let p = Params::view(&self.params, &self.param_sizes);
+        let g = Params::view_mut(&mut self.grads, &self.param_sizes);
+        let a = Acts::view(&self.acts, &self.act_sizes);
+        let d = Acts::view_mut(&mut self.grad_acts, &self.act_sizes);
+        head_backward(
+            d.lnf,
+            g.wte,
+            &self.logits,
+            a.lnf,
+            p.wte,
+            self.config.channels,
+        );
+        self.backward_blocks(tokens);
+        Ok(())
+    }
+
+    /// The fused head's backward after [`Model::forward_hidden`]: `loss` gets the tied head
+    /// ([`TiedHead`]) and runs it chunk by chunk, making each chunk's logits, writing the
+    /// loss's gradient over them and adding that chunk's `dx` and `dW`; then `dx` is
+    /// backpropagated through the blocks, *adding* into [`Model::grads`]. Returns what `loss`
+    /// returns; when it fails, the blocks are not run (the head's gradient may be partly added).
+    pub fn backward_with_head<R>(
+        &mut self,
+        tokens: &[u32],
+        loss: impl FnOnce(&mut TiedHead<'_>) -> Result<R, String>,
+    ) -> Result<R, String> {
+        self.check_backward(tokens)?;
+        self.grad_acts.fill(0.0);
+        let p = Params::view(&self.params, &self.param_sizes);
+        let g = Params::view_mut(&mut self.grads, &self.param_sizes);
+        let a = Acts::view(&self.acts, &self.act_sizes);
+        let d = Acts::view_mut(&mut self.grad_acts, &self.act_sizes);
+        let c = self.config.channels;
+        let mut head = TiedHead::new(a.lnf, p.wte, d.lnf, g.wte, &mut self.head_chunk, c);
+        let out = loss(&mut head)?;
+        self.backward_blocks(tokens);
+        Ok(out)
+    }
+
+    /// That `tokens` are the last forward's.
+    fn check_backward(&self, tokens: &[u32]) -> Result<(), String> {
         let (b, t) = self.shape;
         if b * t == 0 || tokens.len() != b * t {
             return Err(format!(
@@ -253,15 +323,21 @@ impl Model {
                 tokens.len()
             ));
         }
+        Ok(())
+    }
+
+    /// Backpropagate `dloss/dlnf` (in the activation gradients, written by the head) through
+    /// the final LayerNorm, the blocks and the embeddings, adding into [`Model::grads`].
+    fn backward_blocks(&mut self, tokens: &[u32]) {
+        let cfg = self.config;
+        let (b, t) = self.shape;
         let (c, l_count, nh) = (cfg.channels, cfg.layers, cfg.heads);
         let n = b * t;
         let (nc, att_n) = (n * c, b * nh * t * t);
-        self.grad_acts.fill(0.0);
         let p = Params::view(&self.params, &self.param_sizes);
         let g = Params::view_mut(&mut self.grads, &self.param_sizes);
         let a = Acts::view(&self.acts, &self.act_sizes);
         let d = Acts::view_mut(&mut self.grad_acts, &self.act_sizes);
-        matmul_backward(d.lnf, g.wte, None, a.logits, a.lnf, p.wte, c, cfg.vocab);
         let last = &a.residual3[(l_count - 1) * nc..];
         let dlast = &mut d.residual3[(l_count - 1) * nc..];
         layernorm_backward(
@@ -365,6 +441,5 @@ impl Model {
             );
         }
         encoder_backward(g.wte, g.wpe, d.encoded, tokens, t, c);
-        Ok(())
     }
 }

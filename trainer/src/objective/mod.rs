@@ -9,9 +9,12 @@
 //! - [`params`]: hyperparameters by name (`beta`, ...), and the objective's record in a run's
 //!   config;
 //! - [`check`]: what an objective needs of the data, checked before training;
-//! - [`gpu`]: the GPU path ([`Device::Gpu`]).
+//! - [`gpu`]: the GPU path ([`Device::Gpu`]);
+//! - [`fused`]: the loss through the fused LM head, chunk by chunk, without the `(N, V)`
+//!   logits.
 
 pub mod check;
+pub mod fused;
 pub mod gpu;
 pub mod params;
 
@@ -22,6 +25,7 @@ pub use bnf_core::{Objective, ObjectiveOutput, PrefBatch, OBJECTIVE_NAMES};
 use serde::{Deserialize, Serialize};
 
 pub use check::check_data;
+pub use fused::loss_and_grad_fused;
 pub use params::build;
 
 fn core_err(e: bnf_core::BnfError) -> String {
@@ -123,6 +127,21 @@ impl Loss {
     /// The GPU's name (`None` on the CPU).
     pub fn gpu_name(&self) -> Option<String> {
         self.gpu.as_ref().map(|g| g.describe())
+    }
+
+    /// [`loss_and_grad_fused`] (the fused head, `chunk` rows at a time): on the CPU only.
+    pub fn loss_and_grad_fused(
+        &self,
+        head: &mut crate::model::head::TiedHead<'_>,
+        batch: &TokenBatch,
+        ref_logp: Option<&[f32]>,
+        scale: f32,
+        chunk: usize,
+    ) -> Result<ObjectiveOutput, String> {
+        match &self.gpu {
+            None => loss_and_grad_fused(&self.objective, head, batch, ref_logp, scale, chunk),
+            Some(_) => Err("the fused head runs the loss rows on the CPU only".into()),
+        }
     }
 
     /// [`loss_and_grad`] on this loss's device.

@@ -97,6 +97,7 @@ fn train_until(
         checkpoint: None,
         until: Some(until),
         device: Device::Cpu,
+        fused_head: false,
         names: FLAGS,
     };
     let logs = train(model, opt, responses, refs, state, control, "")?;
