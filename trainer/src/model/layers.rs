@@ -2,6 +2,9 @@
 //! Shapes: `n` positions (`B*T`), `c` channels. Backward functions *accumulate* into their
 //! gradient outputs (`+=`), so the caller zeroes gradients once per step.
 
+use super::par;
+use multiversion::multiversion;
+
 /// Small constant inside LayerNorm's square root.
 const LN_EPS: f32 = 1e-5;
 /// `sqrt(2 / pi)`, the tanh-GELU scale.
@@ -194,98 +197,6 @@ pub fn matmul_backward(
     }
 }
 
-/// Causal multi-head self-attention. `qkv (B, T, 3C)` holds queries, keys and values; writes
-/// `out (B, T, C)` and keeps the probabilities `att (B, NH, T, T)` (zero above the diagonal).
-pub fn attention_forward(
-    out: &mut [f32],
-    att: &mut [f32],
-    qkv: &[f32],
-    t: usize,
-    c: usize,
-    nh: usize,
-) {
-    let hs = c / nh;
-    let scale = 1.0 / (hs as f32).sqrt();
-    let b = qkv.len() / (t * 3 * c);
-    for bi in 0..b {
-        for h in 0..nh {
-            for ti in 0..t {
-                let q = &qkv[(bi * t + ti) * 3 * c + h * hs..][..hs];
-                let row = &mut att[((bi * nh + h) * t + ti) * t..][..t];
-                let mut max = f32::NEG_INFINITY;
-                for t2 in 0..=ti {
-                    let k = &qkv[(bi * t + t2) * 3 * c + c + h * hs..][..hs];
-                    let dot: f32 = q.iter().zip(k).map(|(a, b)| a * b).sum();
-                    row[t2] = dot * scale;
-                    max = max.max(row[t2]);
-                }
-                let mut sum = 0.0f32;
-                for a in row[..=ti].iter_mut() {
-                    *a = (*a - max).exp();
-                    sum += *a;
-                }
-                for a in row[..=ti].iter_mut() {
-                    *a /= sum;
-                }
-                row[ti + 1..].fill(0.0);
-                let o = &mut out[(bi * t + ti) * c + h * hs..][..hs];
-                o.fill(0.0);
-                for t2 in 0..=ti {
-                    let v = &qkv[(bi * t + t2) * 3 * c + 2 * c + h * hs..][..hs];
-                    for i in 0..hs {
-                        o[i] += row[t2] * v[i];
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Backward of [`attention_forward`] into `dqkv`.
-pub fn attention_backward(
-    dqkv: &mut [f32],
-    dout: &[f32],
-    qkv: &[f32],
-    att: &[f32],
-    t: usize,
-    c: usize,
-    nh: usize,
-) {
-    let hs = c / nh;
-    let scale = 1.0 / (hs as f32).sqrt();
-    let b = qkv.len() / (t * 3 * c);
-    let mut datt = vec![0.0f32; t];
-    for bi in 0..b {
-        for h in 0..nh {
-            for ti in 0..t {
-                let row = &att[((bi * nh + h) * t + ti) * t..][..t];
-                let d = &dout[(bi * t + ti) * c + h * hs..][..hs];
-                // Through the weighted sum of values.
-                for t2 in 0..=ti {
-                    let v_at = (bi * t + t2) * 3 * c + 2 * c + h * hs;
-                    let v = &qkv[v_at..][..hs];
-                    datt[t2] = v.iter().zip(d).map(|(a, b)| a * b).sum();
-                    for i in 0..hs {
-                        dqkv[v_at + i] += row[t2] * d[i];
-                    }
-                }
-                // Through the softmax: dpre_j = att_j (datt_j - sum_k att_k datt_k).
-                let mean: f32 = (0..=ti).map(|t2| row[t2] * datt[t2]).sum();
-                let q_at = (bi * t + ti) * 3 * c + h * hs;
-                for t2 in 0..=ti {
-                    let dpre = row[t2] * (datt[t2] - mean) * scale;
-                    let k_at = (bi * t + t2) * 3 * c + c + h * hs;
-                    for i in 0..hs {
-                        let (q, k) = (qkv[q_at + i], qkv[k_at + i]);
-                        dqkv[q_at + i] += dpre * k;
-                        dqkv[k_at + i] += dpre * q;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `tanh(u)` as `1 - 2 / (1 + e^(2u))` through core's branch-free `exp`, so GELU's loops
 /// vectorise (libm's `tanhf` took a third of a training step). Its error is absolute, below
 /// `4e-7` (a test compares it with `f32::tanh`), which is all GELU needs: it uses `1 + tanh` and
@@ -296,16 +207,37 @@ pub fn tanh(u: f32) -> f32 {
     1.0 - 2.0 / (1.0 + bnf_core::math::exp(2.0 * u))
 }
 
-/// Tanh-approximated GELU.
+/// Elements per thread below which GELU stays on one thread.
+const GELU_MIN_PART: usize = 1 << 14;
+
+/// Tanh-approximated GELU, on [`par::threads`] threads.
 pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
+    let len = par::part_len(out.len(), GELU_MIN_PART);
+    let parts: Vec<_> = out.chunks_mut(len).zip(inp.chunks(len)).collect();
+    par::for_each_part(parts, |(o, i)| gelu_forward_part(o, i));
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq", "x86_64+avx2"))]
+fn gelu_forward_part(out: &mut [f32], inp: &[f32]) {
     for (o, &x) in out.iter_mut().zip(inp) {
         let u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
         *o = 0.5 * x * (1.0 + tanh(u));
     }
 }
 
-/// Backward of [`gelu_forward`].
+/// Backward of [`gelu_forward`], on [`par::threads`] threads.
 pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
+    let len = par::part_len(dinp.len(), GELU_MIN_PART);
+    let parts: Vec<_> = dinp
+        .chunks_mut(len)
+        .zip(inp.chunks(len))
+        .zip(dout.chunks(len))
+        .collect();
+    par::for_each_part(parts, |((di, i), d)| gelu_backward_part(di, i, d));
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq", "x86_64+avx2"))]
+fn gelu_backward_part(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
     for ((di, &x), &d) in dinp.iter_mut().zip(inp).zip(dout) {
         let u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
         let th = tanh(u);

@@ -7,14 +7,17 @@
 //! run the head chunk by chunk ([`head::TiedHead`]), so the `(N, V)` logits are never held.
 
 pub mod acts;
+pub mod attention;
 pub mod buffer;
 pub mod config;
 pub mod head;
 pub mod layers;
+pub mod par;
 pub mod params;
 
 use crate::rng::Rng;
 use acts::{act_sizes, Acts};
+use attention::{attention_backward, attention_forward};
 use buffer::{layer, layer_mut};
 use config::gib;
 pub use config::ModelConfig;

@@ -216,6 +216,7 @@ pub fn run(args: &ExperimentArgs) -> Result<(), String> {
         std::env::set_var("MATMUL_NUM_THREADS", "1");
     }
     bnf_core::set_num_threads(1);
+    bnf_trainer::model::par::set_threads(1);
     let outcome = execute(plan, workers)?;
     let written = report::write(&outcome, &out_dir)?;
     for path in written {
