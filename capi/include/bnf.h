@@ -160,6 +160,14 @@ typedef enum BnfStatus {
    * objective name, or an objective parameter out of its range (`beta <= 0`...).
    */
   BNF_ERR_INVALID_ARGUMENT = 14,
+  /**
+   * Every input is finite, but a result is too large for its type: a loss, a summed
+   * log-prob or a derivative beyond `float`, a gradient beyond the logits' type (`f16`:
+   * 65504), or `log pi_y = z_y - max` beyond `float` (a row's logits spanning more than
+   * `FLT_MAX`). The message names the row, response or pair, the quantity and its value.
+   * Nothing is written.
+   */
+  BNF_ERR_OVERFLOW = 15,
 } BnfStatus;
 
 /**
@@ -196,7 +204,11 @@ typedef struct BnfBatch {
    */
   const uint8_t *scored;
   /**
-   * The batch loss is the sum of row losses divided by this (the number of responses).
+   * The batch loss is the sum of row losses divided by this (the number of responses, as
+   * `bnf_response_weights` returns it). Refused when 0 with scored rows; otherwise not
+   * checked: a call may hold a chunk of a larger batch's rows and must then pass the whole
+   * batch's count, which its rows cannot tell (`bnf_objective_*` counts the responses from
+   * its offsets instead).
    */
   size_t num_responses;
   /**
@@ -760,6 +772,9 @@ enum BnfStatus bnf_objective_forward_backward_in_place_f32(float *logits,
 
 /**
  * Row statistics of `vocab` `float` logits `z` with target `y` (one read of the row).
+ * `BNF_ERR_NON_FINITE_LOGITS` for a NaN or `+inf` logit, or `-inf` at `y`; finite logits whose
+ * `log pi_y = z_y - lse` is beyond `float` (`z_y` more than `FLT_MAX` below the row's largest
+ * logit) are `BNF_ERR_OVERFLOW`.
  *
  * # Safety
  * `z` points to `vocab` elements, `out` to one `BnfRowStats`.
@@ -773,10 +788,12 @@ enum BnfStatus bnf_row_stats_f32(const float *z, size_t vocab, uint32_t y, struc
  *
  * Checked before anything is written: `stats` is one `bnf_row_stats_*` can produce
  * (`BNF_ERR_INVALID_STATS`), `y < vocab`, `w` finite, no NaN or `+inf` in `z`
- * (`BNF_ERR_NON_FINITE_LOGITS`) and no logit above `stats->max` (`BNF_ERR_INVALID_STATS`).
- * So on `BNF_OK` every value written is finite and at most `|w|` in magnitude (f16: a `|w|`
- * above 65504 can round to infinity). Statistics of another row are caught only through
- * `max`: with a larger `max` they give finite but wrong values.
+ * (`BNF_ERR_NON_FINITE_LOGITS`), no logit above `stats->max` (`BNF_ERR_INVALID_STATS`), and
+ * the gradient fits the type (`BNF_ERR_OVERFLOW`: the values reach `|w|` up to two
+ * roundings, so a `|w|` within rounding of `FLT_MAX`, or above the half type's largest value,
+ * 65504 for f16, is refused). So on `BNF_OK` every value written is finite and at most `|w|`
+ * in magnitude up to two roundings. Statistics of another row are caught only through `max`:
+ * with a larger `max` they give finite but wrong values.
  *
  * # Safety
  * `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.

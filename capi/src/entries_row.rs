@@ -12,6 +12,9 @@ use crate::types::{BnfRowStats, BnfScalars};
 use bnf_core::{bf16, f16};
 
 /// Row statistics of `vocab` `float` logits `z` with target `y` (one read of the row).
+/// `BNF_ERR_NON_FINITE_LOGITS` for a NaN or `+inf` logit, or `-inf` at `y`; finite logits whose
+/// `log pi_y = z_y - lse` is beyond `float` (`z_y` more than `FLT_MAX` below the row's largest
+/// logit) are `BNF_ERR_OVERFLOW`.
 ///
 /// # Safety
 /// `z` points to `vocab` elements, `out` to one `BnfRowStats`.
@@ -31,10 +34,12 @@ pub unsafe extern "C" fn bnf_row_stats_f32(
 ///
 /// Checked before anything is written: `stats` is one `bnf_row_stats_*` can produce
 /// (`BNF_ERR_INVALID_STATS`), `y < vocab`, `w` finite, no NaN or `+inf` in `z`
-/// (`BNF_ERR_NON_FINITE_LOGITS`) and no logit above `stats->max` (`BNF_ERR_INVALID_STATS`).
-/// So on `BNF_OK` every value written is finite and at most `|w|` in magnitude (f16: a `|w|`
-/// above 65504 can round to infinity). Statistics of another row are caught only through
-/// `max`: with a larger `max` they give finite but wrong values.
+/// (`BNF_ERR_NON_FINITE_LOGITS`), no logit above `stats->max` (`BNF_ERR_INVALID_STATS`), and
+/// the gradient fits the type (`BNF_ERR_OVERFLOW`: the values reach `|w|` up to two
+/// roundings, so a `|w|` within rounding of `FLT_MAX`, or above the half type's largest value,
+/// 65504 for f16, is refused). So on `BNF_OK` every value written is finite and at most `|w|`
+/// in magnitude up to two roundings. Statistics of another row are caught only through `max`:
+/// with a larger `max` they give finite but wrong values.
 ///
 /// # Safety
 /// `z` and `out` point to `vocab` elements, `stats` to one `BnfRowStats`.

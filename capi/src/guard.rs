@@ -130,20 +130,45 @@ pub(crate) struct Region<'a> {
     name: &'a str,
     start: usize,
     bytes: usize,
+    /// The length, when its byte size does not fit an `isize` (no buffer can be that long).
+    too_large: Option<usize>,
 }
 
 impl<'a> Region<'a> {
-    /// `len` `T`s at `p` (host or device; only the address is read). Sizes saturate: they are
-    /// checked where the slice is made.
+    /// `len` `T`s at `p` (host or device; only the address is read). A size too large to
+    /// address is kept aside, for [`check_outputs`] and [`check_disjoint`] to report as such
+    /// before they compare ranges (a saturated size would read as an overlap).
     pub(crate) fn of<T>(p: *const T, len: usize, name: &'a str) -> Self {
+        let size = len.checked_mul(std::mem::size_of::<T>());
+        let too_large = match size {
+            Some(b) if b <= isize::MAX as usize => None,
+            _ if p.is_null() => None,
+            _ => Some(len),
+        };
         let bytes = match p.is_null() {
             true => 0,
-            false => len.saturating_mul(std::mem::size_of::<T>()),
+            false => size.unwrap_or(usize::MAX),
         };
         Region {
             name,
             start: p as usize,
             bytes,
+            too_large,
+        }
+    }
+
+    /// `BNF_ERR_ZERO_SIZE` ("too large") for a length no buffer can have.
+    fn addressable(&self) -> Result<(), Fail> {
+        match self.too_large {
+            None => Ok(()),
+            Some(len) => Err(Fail::new(
+                BnfStatus::BNF_ERR_ZERO_SIZE,
+                format!(
+                    "argument `{}`: length {len} is too large to address (its size in bytes \
+                     exceeds isize::MAX)",
+                    self.name
+                ),
+            )),
         }
     }
 
@@ -169,6 +194,8 @@ pub(crate) fn check_disjoint<I, O>(
 ) -> Result<(), Fail> {
     let a = Region::of(input, in_len, names.0);
     let b = Region::of(out, out_len, names.1);
+    a.addressable()?;
+    b.addressable()?;
     if b.overlaps(&a) {
         return Err(Fail::new(
             BnfStatus::BNF_ERR_LENGTH_MISMATCH,
@@ -182,6 +209,9 @@ pub(crate) fn check_disjoint<I, O>(
 /// has overwritten, and a `&mut` slice must alias nothing. Checked on the raw addresses before
 /// any slice is made (the header's contract says no output may overlap anything else).
 pub(crate) fn check_outputs(outputs: &[Region<'_>], inputs: &[Region<'_>]) -> Result<(), Fail> {
+    for r in inputs.iter().chain(outputs) {
+        r.addressable()?;
+    }
     for (i, o) in outputs.iter().enumerate() {
         if let Some(other) = inputs
             .iter()

@@ -41,6 +41,15 @@ fn single_row(e: BnfError) -> Fail {
             status,
             format!("argument `w`: weight {value} is not finite"),
         ),
+        BnfError::Overflow {
+            what, value, dtype, ..
+        } => Fail::new(
+            status,
+            format!(
+                "{what} = {value:e} overflows {dtype}: the arguments are finite but too large \
+                 for the result to be represented (scale `w` or the logits down)"
+            ),
+        ),
         other => other.into(),
     }
 }

@@ -50,6 +50,12 @@ pub enum BnfStatus {
     /// An argument's value is not one the entry accepts: an unknown `dtype`, objective kind or
     /// objective name, or an objective parameter out of its range (`beta <= 0`...).
     BNF_ERR_INVALID_ARGUMENT = 14,
+    /// Every input is finite, but a result is too large for its type: a loss, a summed
+    /// log-prob or a derivative beyond `float`, a gradient beyond the logits' type (`f16`:
+    /// 65504), or `log pi_y = z_y - max` beyond `float` (a row's logits spanning more than
+    /// `FLT_MAX`). The message names the row, response or pair, the quantity and its value.
+    /// Nothing is written.
+    BNF_ERR_OVERFLOW = 15,
 }
 
 impl BnfStatus {
@@ -69,6 +75,7 @@ impl BnfStatus {
             | BnfError::InvalidPair { .. }
             | BnfError::MissingPairs { .. } => BnfStatus::BNF_ERR_INVALID_RESPONSES,
             BnfError::InvalidConfig { .. } => BnfStatus::BNF_ERR_INVALID_ARGUMENT,
+            BnfError::Overflow { .. } => BnfStatus::BNF_ERR_OVERFLOW,
             // Reference log-probs are missing only when the pointer is NULL (the C structs have
             // no other way to leave them out); the entries name `batch->ref_logp`.
             BnfError::MissingReference { .. } => BnfStatus::BNF_ERR_NULL_POINTER,
@@ -94,6 +101,7 @@ impl BnfStatus {
             BnfStatus::BNF_ERR_CUDA_UNAVAILABLE => c"BNF_ERR_CUDA_UNAVAILABLE",
             BnfStatus::BNF_ERR_CUDA => c"BNF_ERR_CUDA",
             BnfStatus::BNF_ERR_INVALID_ARGUMENT => c"BNF_ERR_INVALID_ARGUMENT",
+            BnfStatus::BNF_ERR_OVERFLOW => c"BNF_ERR_OVERFLOW",
         }
     }
 }
@@ -151,7 +159,7 @@ pub extern "C" fn bnf_last_error_message() -> *const c_char {
 /// Static storage; never NULL.
 #[no_mangle]
 pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
-    const ALL: [BnfStatus; 15] = [
+    const ALL: [BnfStatus; 16] = [
         BnfStatus::BNF_OK,
         BnfStatus::BNF_ERR_NULL_POINTER,
         BnfStatus::BNF_ERR_MISALIGNED,
@@ -167,6 +175,7 @@ pub extern "C" fn bnf_status_name(status: i32) -> *const c_char {
         BnfStatus::BNF_ERR_CUDA_UNAVAILABLE,
         BnfStatus::BNF_ERR_CUDA,
         BnfStatus::BNF_ERR_INVALID_ARGUMENT,
+        BnfStatus::BNF_ERR_OVERFLOW,
     ];
     ALL.iter()
         .find(|s| **s as i32 == status)

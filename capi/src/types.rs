@@ -21,7 +21,11 @@ pub struct BnfBatch {
     /// `rows` flags, nonzero = the row counts; NULL = every row counts. Masked rows are not
     /// validated, contribute nothing, and get a zero gradient row.
     pub scored: *const u8,
-    /// The batch loss is the sum of row losses divided by this (the number of responses).
+    /// The batch loss is the sum of row losses divided by this (the number of responses, as
+    /// `bnf_response_weights` returns it). Refused when 0 with scored rows; otherwise not
+    /// checked: a call may hold a chunk of a larger batch's rows and must then pass the whole
+    /// batch's count, which its rows cannot tell (`bnf_objective_*` counts the responses from
+    /// its offsets instead).
     pub num_responses: usize,
     /// `rows` reference log-probs `rho = log pi_ref(y)` (`<= 0`, `-inf` allowed; values in
     /// `(0, 1e-3]` are f32 rounding and read as 0); required by BNF, ignored (may be NULL) by

@@ -18,6 +18,11 @@ pub struct Batch<'a> {
     pub scored: Option<&'a [bool]>,
     /// The batch loss is the sum of row losses divided by this (the number of responses, so
     /// the loss is the mean over responses of each response's summed row losses).
+    ///
+    /// Not checked against the rows beyond "0 only without scored rows": a call may run a
+    /// chunk of a larger batch's rows (a fused LM head, one sequence at a time) and must then
+    /// pass the whole batch's count, which its rows cannot tell. The objective API
+    /// ([`crate::PrefBatch`]) counts the responses from its offsets instead.
     pub num_responses: usize,
 }
 

@@ -8,7 +8,8 @@
 //! that is the row pass's own check ([`crate::row_stats`], [`crate::bad_logit`]).
 
 use crate::batch::{Batch, Rows};
-use crate::error::BnfError;
+use crate::dtype::Logit;
+use crate::error::{BnfError, Site};
 use crate::objective::kind::Objective;
 use crate::stats::RowStats;
 
@@ -98,6 +99,84 @@ pub fn grad_inputs(vocab: usize, y: usize, s: &RowStats, w: f32) -> Result<(), B
     stats(s)
 }
 
+/// The row gradient `w (pi - onehot(y))` that [`crate::row_grad`] writes from `s` fits `T`
+/// (`Overflow` at row 0 otherwise). It writes `(w / S) e^(z_j - m)` for `j != y`, each at most
+/// `|w / S|` in magnitude (`e^(z_j - m) <= 1`), and `-(w / S) S'` at `y`; rounding to `T` is
+/// monotone, so these two values fitting means every value written fits. Call after
+/// [`grad_inputs`] (a finite `w`, `S >= 1`). The values can exceed `|w|` by two roundings, so
+/// a `w` within an ulp of `T`'s largest value may fail, as may any `|w|` above it (an `f16`
+/// gradient with `|w| > 65504`).
+pub fn grad_fits<T: Logit>(s: &RowStats, w: f32) -> Result<(), BnfError> {
+    let scale = w / s.sum;
+    let fits = |v: f32| T::from_f32(v).to_f32().is_finite();
+    if fits(scale) && fits(-scale * s.others_sum) {
+        return Ok(());
+    }
+    Err(BnfError::Overflow {
+        at: Site::Row(0),
+        what: "largest gradient entry |w| max(1, S') / S",
+        value: (w as f64).abs() / s.sum as f64 * (s.others_sum as f64).max(1.0),
+        dtype: T::NAME,
+    })
+}
+
+/// Headroom for the rounding between a bound computed in `f64` and the `f32` values it bounds
+/// (a few roundings of relative size `2^-24` each).
+const ROUNDING_MARGIN: f64 = 1.0 + 1.0 / (1u64 << 20) as f64;
+
+/// Whether a gradient weight of magnitude at most `w_bound` (in `f64`, before rounding to
+/// `f32`) gives a row gradient that fits `T` however the row's statistics turn out: every
+/// value [`crate::row_grad`] writes is at most `|w|` times two roundings, so a bound with
+/// that margin below `T`'s largest value guarantees [`grad_fits`]. The cheap test the batch
+/// passes make before they know `c` (`|s c / n| <= |s| / n`).
+pub(crate) fn grad_bound_fits<T: Logit>(w_bound: f64) -> bool {
+    w_bound * ROUNDING_MARGIN * ROUNDING_MARGIN < T::MAX as f64
+}
+
+/// Every scored row's gradient weight bound `|s| / num_responses` (BNF's `|s c / n|` with
+/// `c <= 1`, NLL's exactly) passes [`grad_bound_fits`] for `T`, so no row gradient can
+/// overflow `T` whatever the logits (`Overflow` naming the first row that does not). For
+/// callers that write gradients without a pass that could check the exact values first (the
+/// GPU driver); core's own batch passes use the bound only to skip the exact check.
+pub fn weights_fit<T: Logit>(b: &Batch<'_>) -> Result<(), BnfError> {
+    let n = b.num_responses.max(1) as f64;
+    for r in (0..b.rows()).filter(|&r| b.is_scored(r)) {
+        let bound = (b.weights[r] as f64).abs() / n;
+        if !grad_bound_fits::<T>(bound) {
+            return Err(BnfError::Overflow {
+                at: Site::Row(r),
+                what: "gradient weight |s| / num_responses (bounds the row's gradient)",
+                value: bound,
+                dtype: T::NAME,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a value whose magnitude is at most `bound` (in `f64`) surely fits `f32` once
+/// rounded, with [`ROUNDING_MARGIN`] to spare.
+pub(crate) fn f32_bound_fits(bound: f64) -> bool {
+    bound * ROUNDING_MARGIN * ROUNDING_MARGIN < f32::MAX as f64
+}
+
+/// `Overflow` at `at` when the `f64` result `value` does not fit `f32` once rounded (or is not
+/// a number at all): the check of every loss, sum and derivative a batch returns. Returns the
+/// rounded value.
+pub fn fits_f32(at: Site, what: &'static str, value: f64) -> Result<f32, BnfError> {
+    let v = value as f32;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(BnfError::Overflow {
+            at,
+            what,
+            value,
+            dtype: "f32",
+        })
+    }
+}
+
 /// A vocabulary (`EmptyVocab`) and `rows x vocab` logits (`LengthMismatch`, with `expected`
 /// `usize::MAX` when the product overflows).
 pub fn logits(vocab: usize, rows: usize, logits_len: usize) -> Result<(), BnfError> {
@@ -161,26 +240,30 @@ pub fn scored_rows(b: &Batch<'_>, ref_logp: Option<&[f32]>) -> Result<(), BnfErr
     Ok(())
 }
 
-/// What a row gradient over `rows` needs, in its order: the lengths of `stats` and `w`, then
-/// per scored row [`grad_inputs`] (target, weight, statistics). The first failing row's
-/// error. Call after [`rows`].
-pub fn grad_rows(rows: &Rows<'_>, stats: &[RowStats], w: &[f32]) -> Result<(), BnfError> {
+/// What a row gradient in `T` over `rows` needs, in its order: the lengths of `stats` and
+/// `w`, then per scored row [`grad_inputs`] (target, weight, statistics) and [`grad_fits`]
+/// (the gradient fits `T`). The first failing row's error. Call after [`rows`].
+pub fn grad_rows<T: Logit>(rows: &Rows<'_>, stats: &[RowStats], w: &[f32]) -> Result<(), BnfError> {
     len("stats", rows.len(), stats.len())?;
     len("w", rows.len(), w.len())?;
-    grad_rows_by(rows.vocab, rows.targets, |r| {
+    grad_rows_by::<T, _>(rows.vocab, rows.targets, |r| {
         rows.is_scored(r).then(|| (stats[r], w[r]))
     })
 }
 
-/// [`grad_inputs`] for every row `r` for which `row(r)` gives its statistics and weight
-/// (`None`: a row that is not written from statistics). The lowest failing row's error.
-pub(crate) fn grad_rows_by<F>(vocab: usize, targets: &[u32], row: F) -> Result<(), BnfError>
+/// [`grad_inputs`] and [`grad_fits`] for every row `r` for which `row(r)` gives its
+/// statistics and weight (`None`: a row that is not written from statistics). The lowest
+/// failing row's error.
+pub(crate) fn grad_rows_by<T, F>(vocab: usize, targets: &[u32], row: F) -> Result<(), BnfError>
 where
+    T: Logit,
     F: Fn(usize) -> Option<(RowStats, f32)>,
 {
     for (r, &y) in targets.iter().enumerate() {
         if let Some((s, w)) = row(r) {
-            grad_inputs(vocab, y as usize, &s, w).map_err(|e| e.at_row(r))?;
+            grad_inputs(vocab, y as usize, &s, w)
+                .and_then(|()| grad_fits::<T>(&s, w))
+                .map_err(|e| e.at_row(r))?;
         }
     }
     Ok(())

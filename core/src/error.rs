@@ -3,6 +3,30 @@
 
 use core::fmt;
 
+/// Where in a batch a value was computed: a row, a response, a pair, or the batch as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// A row (0-based).
+    Row(usize),
+    /// A response (0-based).
+    Response(usize),
+    /// A pair of a pairwise objective (0-based).
+    Pair(usize),
+    /// The whole batch (the batch loss).
+    Batch,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Row(r) => write!(f, "row {r}"),
+            Site::Response(i) => write!(f, "response {i}"),
+            Site::Pair(p) => write!(f, "pair {p}"),
+            Site::Batch => write!(f, "batch"),
+        }
+    }
+}
+
 /// Why a batch was rejected. Rows and responses are 0-based indices into the caller's batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BnfError {
@@ -100,6 +124,23 @@ pub enum BnfError {
         /// Its value.
         value: f32,
     },
+    /// Every input is finite, but a result is too large for the type it is returned in: a loss,
+    /// a summed log-prob or a derivative beyond `f32`, a gradient beyond the gradient's dtype,
+    /// or `log pi_y = z_y - max` beyond `f32` (logits spanning more than `f32::MAX`). Checked
+    /// before anything is written, so every output is as it was. Scale the inputs (weights,
+    /// labels, configuration, logits) down.
+    Overflow {
+        /// The row, response or pair it was computed for, or the batch.
+        at: Site,
+        /// The quantity, in words (e.g. `"loss term (weight x row cross-entropy)"`).
+        what: &'static str,
+        /// Its value as far as it can be had: computed in `f64` where the library computes it
+        /// so (sums, means, products of checked factors), else the `f32` result itself
+        /// (infinite, or NaN for e.g. `inf - inf`).
+        value: f64,
+        /// The type it does not fit: `"f32"`, or the gradient's `"f16"` / `"bf16"`.
+        dtype: &'static str,
+    },
     /// An objective's configuration value is out of its domain (e.g. `beta <= 0`).
     InvalidConfig {
         /// The objective.
@@ -173,6 +214,16 @@ impl fmt::Display for BnfError {
                 what,
                 value,
             } => write!(f, "{objective}: {what} = {value} is out of range"),
+            BnfError::Overflow {
+                at,
+                what,
+                value,
+                dtype,
+            } => write!(
+                f,
+                "{at}: {what} = {value:e} overflows {dtype}: the inputs are finite but too \
+                 large for the result to be represented (scale them down)"
+            ),
         }
     }
 }
@@ -193,6 +244,17 @@ impl BnfError {
             BnfError::InvalidStats { what, value, .. } => {
                 BnfError::InvalidStats { row, what, value }
             }
+            BnfError::Overflow {
+                at: Site::Row(_),
+                what,
+                value,
+                dtype,
+            } => BnfError::Overflow {
+                at: Site::Row(row),
+                what,
+                value,
+                dtype,
+            },
             other => other,
         }
     }

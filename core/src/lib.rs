@@ -67,7 +67,7 @@ mod weights;
 pub use batch::{Batch, Rows};
 pub use check::{ref_logp as check_ref_logp, REF_LOGP_TOLERANCE};
 pub use dtype::Logit;
-pub use error::BnfError;
+pub use error::{BnfError, Site};
 pub use exec::{num_threads, set_num_threads};
 #[cfg(feature = "parallel")]
 pub use exec::{set_parallel_runner, ParallelRunner};

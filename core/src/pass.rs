@@ -73,7 +73,7 @@ impl Batch<'_> {
         F: Fn(usize) -> Option<(RowStats, f32)> + Sync,
     {
         check::len("grad", logits.len(), grad.len())?;
-        check::grad_rows_by(self.vocab, self.targets, &w)?;
+        check::grad_rows_by::<T, _>(self.vocab, self.targets, &w)?;
         let v = self.vocab;
         for_row_runs(grad, v, logits.len(), |first, run| {
             for (i, out) in run.chunks_exact_mut(v).enumerate() {
@@ -98,7 +98,7 @@ impl Batch<'_> {
         T: Logit,
         F: Fn(usize) -> Option<(RowStats, f32)> + Sync,
     {
-        check::grad_rows_by(self.vocab, self.targets, &w)?;
+        check::grad_rows_by::<T, _>(self.vocab, self.targets, &w)?;
         let v = self.vocab;
         let cost = logits.len();
         for_row_runs(logits, v, cost, |first, run| {
@@ -125,17 +125,20 @@ pub(crate) enum RowIo<'a, T> {
 
 impl Batch<'_> {
     /// Both passes of a row-local objective with one `exp` per logit. Pass 1 checks every
-    /// scored row (the batch's checks, then `check(r)`) and finds its maximum, writing nothing,
-    /// so any error leaves every buffer untouched. Pass 2, row by row: the row's statistics with
+    /// scored row (the batch's checks, then `check(r)`) and finds its maximum, writing nothing;
+    /// then `results_fit(maxes)` (each row's maximum, 0 for masked rows) says whether the
+    /// results will fit their types, with the logits still unread beyond that. So any error
+    /// leaves every buffer untouched. Pass 2, row by row: the row's statistics with
     /// its exponentials kept in a row-long scratch (one per thread, never `rows x vocab`),
     /// `records[r] = per_row(r, stats)`, and the gradient `w (pi - onehot)` with
     /// `weight(r, &records[r])` written from the scratch; masked rows get `R::default()` and a
     /// zero row. The same bits as [`Batch::stats_pass`] followed by [`Batch::grad_pass`].
-    pub(crate) fn fused_pass<T, R, C, F, W>(
+    pub(crate) fn fused_pass<T, R, C, F, W, X>(
         &self,
         io: RowIo<'_, T>,
         records: &mut [R],
         check: C,
+        results_fit: X,
         per_row: F,
         weight: W,
     ) -> Result<(), BnfError>
@@ -143,6 +146,7 @@ impl Batch<'_> {
         T: Logit,
         R: Send + Default,
         C: Fn(usize) -> Result<(), BnfError> + Sync,
+        X: FnOnce(&[T], &[f32]) -> Result<(), BnfError>,
         F: Fn(usize, RowStats) -> Result<R, BnfError> + Sync,
         W: Fn(usize, &R) -> Option<(RowStats, f32)> + Sync,
     {
@@ -162,6 +166,7 @@ impl Batch<'_> {
             }
             Ok(())
         })?;
+        results_fit(logits, &maxes)?;
         let v = self.vocab;
         let cost = logits.len();
         // One row: statistics into the scratch, the record, then the gradient row.

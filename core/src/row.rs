@@ -103,13 +103,24 @@ fn exp_sums_loop<T: Logit>(z: &[T], m: f32, mut exps: Option<&mut [f32]>) -> (f6
 }
 
 /// The row maximum `m`, after the checks [`row_stats`] makes (`EmptyVocab`,
-/// `TargetOutOfRange`, `NonFiniteLogits` for NaN or `+inf` anywhere or a non-finite
-/// `z_y - m`). Once it succeeds, [`row_stats_from_max`] cannot fail on the same row.
+/// `TargetOutOfRange`, `NonFiniteLogits` for NaN or `+inf` anywhere or `-inf` at `y`,
+/// `Overflow` for finite logits with `z_y - m` beyond `f32`). Once it succeeds,
+/// [`row_stats_from_max`] cannot fail on the same row.
 pub(crate) fn row_max<T: Logit>(z: &[T], y: usize) -> Result<f32, BnfError> {
     check::target(z.len(), y)?;
     let (m, nan) = max_of(z);
-    if nan || !m.is_finite() || !(z[y].to_f32() - m).is_finite() {
+    let z_y = z[y].to_f32();
+    if nan || !m.is_finite() || !z_y.is_finite() {
         return Err(non_finite(z, y));
+    }
+    if !(z_y - m).is_finite() {
+        return Err(BnfError::Overflow {
+            at: crate::error::Site::Row(0),
+            what: "log pi_y = z_y - max (the target's logit is more than f32::MAX below the \
+                   row's largest)",
+            value: z_y as f64 - m as f64,
+            dtype: "f32",
+        });
     }
     Ok(m)
 }
@@ -197,7 +208,9 @@ fn ln_sum(d_y: f32, others_sum: f32, sum: f32) -> f32 {
 ///
 /// Errors (with `row: 0`; batch callers report their own row): `EmptyVocab` for an empty row,
 /// `TargetOutOfRange` for `y >= z.len()`, `NonFiniteLogits` for NaN or `+inf` anywhere or
-/// `-inf` at `y` (`-inf` elsewhere is a token with zero probability and is allowed).
+/// `-inf` at `y` (`-inf` elsewhere is a token with zero probability and is allowed), and
+/// `Overflow` for finite logits whose `ell = z_y - lse` is beyond `f32` (the target's logit
+/// more than `f32::MAX` below the row's largest, e.g. `[3e38, -1e38]` with `y = 1`).
 pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
     let m = row_max(z, y)?;
     row_stats_from_max(z, y, m, None)
@@ -210,7 +223,10 @@ pub fn row_stats<T: Logit>(z: &[T], y: usize) -> Result<RowStats, BnfError> {
 ///
 /// Errors (with `row: 0`), before anything is written: `LengthMismatch` when `out` and `z`
 /// differ in length, `EmptyVocab`, `TargetOutOfRange`, `InvalidWeight` for a non-finite `w`,
-/// `InvalidStats` for statistics no row can have (`S < 1`, `S' > S`, non-finite).
+/// `InvalidStats` for statistics no row can have (`S < 1`, `S' > S`, non-finite), and
+/// `Overflow` when the gradient does not fit `T` ([`check::grad_fits`]: a finite `w` of
+/// magnitude near or above `T`'s largest value). With statistics of this row, every value
+/// written is then finite.
 pub fn row_grad<T: Logit>(
     z: &[T],
     y: usize,
@@ -220,6 +236,7 @@ pub fn row_grad<T: Logit>(
 ) -> Result<(), BnfError> {
     check::len("row_grad out", z.len(), out.len())?;
     check::grad_inputs(z.len(), y, stats, w)?;
+    check::grad_fits::<T>(stats, w)?;
     let scale = w / stats.sum;
     scale_exps(z, stats.max, scale, out);
     out[y] = T::from_f32(-scale * stats.others_sum);
@@ -235,6 +252,7 @@ pub fn row_grad_in_place<T: Logit>(
     w: f32,
 ) -> Result<(), BnfError> {
     check::grad_inputs(z.len(), y, stats, w)?;
+    check::grad_fits::<T>(stats, w)?;
     let scale = w / stats.sum;
     scale_exps_in_place(z, stats.max, scale);
     z[y] = T::from_f32(-scale * stats.others_sum);

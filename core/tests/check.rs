@@ -187,7 +187,7 @@ fn grad_row_checks_give_row_grads_first_error() {
                     row_grad(zr, t[r] as usize, &stats[r], w[r], &mut out).map_err(|e| e.at_row(r))
                 });
                 assert_eq!(
-                    format!("{:?}", check::grad_rows(&rows, &stats, &w)),
+                    format!("{:?}", check::grad_rows::<f32>(&rows, &stats, &w)),
                     format!("{want:?}"),
                     "rows {a}, {b} defects {da}, {db}"
                 );
@@ -212,5 +212,8 @@ fn masked_rows_are_not_validated() {
     let stats = [RowStats::default(); 2];
     let rows = Rows::from(&b);
     let good = row_stats(&[0.0f32, 1.0], 0).unwrap();
-    assert_eq!(check::grad_rows(&rows, &[stats[0], good], &w), Ok(()));
+    assert_eq!(
+        check::grad_rows::<f32>(&rows, &[stats[0], good], &w),
+        Ok(())
+    );
 }

@@ -15,7 +15,7 @@ use crate::context::Gpu;
 use crate::error::GpuError;
 use crate::raw::{RawBnf, RawRows};
 use crate::validate::{check_batch, check_rows, status_error};
-use bnf_core::{check, Batch, Logit, RowLoss, RowStats, Rows};
+use bnf_core::{check, Batch, BnfError, Logit, RowLoss, RowStats, Rows};
 use bnf_kernels::{Dtype, BNF_OUT_FLOATS, ROW_STATS_FLOATS};
 
 /// One row's results from the fused kernel (zeros for masked rows).
@@ -89,24 +89,32 @@ impl RowInputs {
 }
 
 impl Gpu {
-    /// Core's [`bad_logit`](bnf_core::bad_logit) of row `r` of the device logits at `logits`
-    /// (`rows.vocab` per row), on a host copy of that row: the column and value a kernel's
-    /// `NonFiniteLogits` status does not say. Only on that error path; a kernel leaves a row
-    /// it reports untouched, so the copy holds the logits it judged. Should the copy find
-    /// nothing wrong (it cannot, after the same check), the target's logit is named.
-    fn bad_logit<T: Logit>(
+    /// Core's own error for row `r` of the device logits at `logits` (`rows.vocab` per row),
+    /// from [`row_stats`](bnf_core::row_stats) on a host copy of that row: what a kernel's
+    /// `NonFiniteLogits` status does not say, the column and value of a NaN or `+inf` (or the
+    /// target's `-inf`), or `Overflow` where finite logits span more than `f32` (the kernel
+    /// flags a non-finite `z_y - max` with the same status). Only on that error path; a kernel
+    /// leaves a row it reports untouched, so the copy holds the logits it judged. Should the
+    /// copy find nothing wrong (it cannot, after the same check), the target's logit is named.
+    fn row_error<T: Logit>(
         &self,
         logits: u64,
         rows: &Rows<'_>,
         r: usize,
-    ) -> Result<(usize, f32), GpuError> {
+    ) -> Result<BnfError, GpuError> {
         let mut row = vec![T::from_f32(0.0); rows.vocab];
         let y = rows.targets[r] as usize;
         let offset = (r * rows.vocab * std::mem::size_of::<T>()) as u64;
         // SAFETY: the caller's `logits` holds `rows.len() * rows.vocab` `T`s (checked by
         // check_rows before the launch), and `r` is one of its rows.
         unsafe { self.download_raw(logits + offset, &mut row)? };
-        Ok(bnf_core::bad_logit(&row, y).unwrap_or((y, row[y].to_f32())))
+        let e = bnf_core::row_stats(&row, y).err();
+        let e = e.unwrap_or(BnfError::NonFiniteLogits {
+            row: 0,
+            col: y,
+            value: row[y].to_f32(),
+        });
+        Ok(e.at_row(r))
     }
 
     /// The fused kernel over `logits` with the gradient into `grad` (a raw pointer: 0, a
@@ -120,6 +128,11 @@ impl Gpu {
         loss: RowLoss<'_>,
     ) -> Result<GpuOutput, GpuError> {
         let (nrows, vocab) = check_batch(batch, &loss, logits_len)?;
+        if grad != 0 {
+            // The kernel writes the gradient in the same pass as it finds `c`, so the host
+            // bounds it first (`|s c / n| <= |s| / n`): no gradient can overflow `T`.
+            check::weights_fit::<T>(batch)?;
+        }
         let host_verdict = check::scored_rows(batch, loss.ref_logp());
         let grad = if host_verdict.is_ok() { grad } else { 0 };
         let rows = Rows::from(batch);
@@ -143,7 +156,7 @@ impl Gpu {
         // SAFETY: every pointer is a live buffer of this context with the sizes checked above.
         unsafe { self.bnf_fwd_bwd_raw(&args, self.stream())? };
         let statuses = self.to_host(&status)?;
-        let at = |r| self.bad_logit::<T>(logits, &rows, r);
+        let at = |r| self.row_error::<T>(logits, &rows, r);
         status_error(&statuses, &rows, Some(batch.weights), ref_host, &at)?;
         // The kernel checks all the host does, so a host error came back as a status above.
         host_verdict?;
@@ -160,11 +173,28 @@ impl Gpu {
                 lse: o[4],
             })
             .collect();
+        // A row's loss or the batch loss beyond f32 is an error, as in core; on the device
+        // the gradient is written by then (finite: bounded above), unlike core, which checks
+        // before writing.
+        if let Some(r) = per_row.iter().position(|r| r.scored && !r.loss.is_finite()) {
+            return Err(BnfError::Overflow {
+                at: bnf_core::Site::Row(r),
+                what: "loss term (row weight x row cross-entropy)",
+                value: per_row[r].loss as f64,
+                dtype: "f32",
+            }
+            .into());
+        }
         let loss = if batch.num_responses == 0 {
             0.0
         } else {
             let total: f64 = per_row.iter().map(|r| r.loss as f64).sum();
-            (total / batch.num_responses as f64) as f32
+            let mean = total / batch.num_responses as f64;
+            check::fits_f32(
+                bnf_core::Site::Batch,
+                "batch loss (mean over responses)",
+                mean,
+            )?
         };
         Ok(GpuOutput {
             loss,
@@ -219,7 +249,7 @@ impl Gpu {
         let raw = inputs.raw(dtype_of::<T>()?, nrows, vocab, logits.as_raw());
         // SAFETY: live buffers of this context with the sizes checked above.
         unsafe { self.row_stats_raw(&raw, stats.as_raw(), status.as_raw(), self.stream())? };
-        let at = |r| self.bad_logit::<T>(logits.as_raw(), rows, r);
+        let at = |r| self.row_error::<T>(logits.as_raw(), rows, r);
         status_error(&self.to_host(&status)?, rows, None, None, &at)?;
         Ok(self
             .to_host(&stats)?
@@ -245,7 +275,7 @@ impl Gpu {
         w: &[f32],
     ) -> Result<(), GpuError> {
         let (nrows, vocab) = check_rows(rows, logits_len)?;
-        check::grad_rows(rows, stats, w)?;
+        check::grad_rows::<T>(rows, stats, w)?;
         let inputs = RowInputs::upload(self, rows)?;
         let flat: Vec<f32> = stats
             .iter()
@@ -266,7 +296,7 @@ impl Gpu {
                 self.stream(),
             )?
         };
-        let at = |r| self.bad_logit::<T>(logits, rows, r);
+        let at = |r| self.row_error::<T>(logits, rows, r);
         status_error(&self.to_host(&status)?, rows, Some(w), None, &at)
     }
 
@@ -319,7 +349,7 @@ impl Gpu {
                 self.stream(),
             )?
         };
-        let at = |r| self.bad_logit::<T>(logits.as_raw(), rows, r);
+        let at = |r| self.row_error::<T>(logits.as_raw(), rows, r);
         status_error(&self.to_host(&status)?, rows, None, None, &at)?;
         Ok(LogProbs {
             logp: self.to_host(&logp)?,

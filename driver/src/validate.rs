@@ -55,15 +55,15 @@ fn kernel_sizes(rows: usize, vocab: usize) -> Result<(u32, u32), GpuError> {
 }
 
 /// The error of the first row whose kernel status is not OK. `weights` and `ref_logp` give the
-/// offending values where the error carries one; `bad_logit(r)` finds row `r`'s offending
-/// logit, `(column, value)`, for `NonFiniteLogits` (called only then: the status says which
-/// row, not where in it).
+/// offending values where the error carries one; `row_error(r)` is core's error for row `r`
+/// for a `NonFiniteLogits` status (called only then: the status says which row, not where in
+/// it, nor whether its logits are not finite or only span more than `f32`).
 pub fn status_error(
     statuses: &[i32],
     rows: &Rows<'_>,
     weights: Option<&[f32]>,
     ref_logp: Option<&[f32]>,
-    bad_logit: &dyn Fn(usize) -> Result<(usize, f32), GpuError>,
+    row_error: &dyn Fn(usize) -> Result<BnfError, GpuError>,
 ) -> Result<(), GpuError> {
     let Some((r, &code)) = statuses.iter().enumerate().find(|(_, &s)| s != status::OK) else {
         return Ok(());
@@ -79,10 +79,7 @@ pub fn status_error(
             row: r,
             value: value(weights),
         },
-        status::NON_FINITE_LOGITS => {
-            let (col, value) = bad_logit(r)?;
-            BnfError::NonFiniteLogits { row: r, col, value }
-        }
+        status::NON_FINITE_LOGITS => row_error(r)?,
         status::INVALID_REF_LOGP => BnfError::InvalidRefLogProb {
             row: r,
             value: value(ref_logp),
@@ -166,8 +163,14 @@ mod tests {
             targets: &t,
             scored: None,
         };
-        // Row r's bad logit, as the GPU context would find it on a copy of the row.
-        let at = |r: usize| Ok((r + 6, f32::INFINITY));
+        // Row r's error, as the GPU context would find it on a copy of the row.
+        let at = |r: usize| {
+            Ok(BnfError::NonFiniteLogits {
+                row: r,
+                col: r + 6,
+                value: f32::INFINITY,
+            })
+        };
         assert_eq!(status_error(&[0, 0, 0], &rows, None, None, &at), Ok(()));
         assert_eq!(
             status_error(

@@ -2,7 +2,7 @@
 //! written to the gradient buffer (or the logits, in place).
 use bnf_core::{
     objective_forward, objective_forward_backward, objective_forward_backward_in_place, row_stats,
-    BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, OrpoConfig, PrefBatch, RowStats,
+    BnfError, DpoConfig, IpoConfig, KtoConfig, Objective, OrpoConfig, PrefBatch, RowStats, Site,
     OBJECTIVE_NAMES,
 };
 
@@ -458,15 +458,19 @@ fn ipo_at_min_tau_is_finite() {
     assert!(grad.iter().all(|g| g.is_finite()));
 }
 
-/// Row weights are checked before the gradient pass writes any row: an ORPO `lambda` of
-/// `f32::MAX` (in its domain) times a log-odds derivative above 2 overflows to an infinite
-/// weight, first on row 5 (the second pair's rejected response), and rows 0-4 (which a pass
-/// without the check would have written first) keep their sentinels.
+/// Terms and derivatives are checked before the gradient pass writes any row: an ORPO
+/// `lambda` of `f32::MAX` (in its domain) times the second pair's odds-ratio loss (and its
+/// log-odds derivative above 2) overflows, an `Overflow` naming the pair and the loss term
+/// (not a "weight", which ORPO does not take), and rows 0-4 (which a pass without the check
+/// would have written first) keep their sentinels.
 #[test]
 fn non_finite_row_weights_fail_before_any_row_is_written() {
     let f = Fixture::new();
     let orpo = Objective::Orpo(OrpoConfig { lambda: f32::MAX });
-    let is_want = |e: &Result<_, BnfError>| matches!(e, Err(BnfError::InvalidWeight { row: 5, value }) if value.is_infinite());
+    let is_want = |e: &Result<_, BnfError>| {
+        matches!(e, Err(BnfError::Overflow { at: Site::Pair(1), what: "loss term", value, dtype: "f32" })
+            if value.is_infinite())
+    };
     let sentinel = 12345.0f32;
     let mut grad = vec![sentinel; f.logits.len()];
     let e = objective_forward_backward(&f.logits, &f.batch(), &orpo, &mut grad);
@@ -519,8 +523,8 @@ fn forward_from_stats_rejects_non_finite_ell() {
     }
 }
 
-/// Finite log-probs whose sum over a response overflows `f32`: the summed `lp` is `-inf`, an
-/// error naming the response and value (both from row statistics and from the logits), not a
+/// Finite log-probs whose sum over a response overflows `f32`: an `Overflow` naming the
+/// response, the quantity and the sum (both from row statistics and from the logits), not a
 /// NaN loss.
 #[test]
 fn summed_log_prob_overflow_names_the_response() {
@@ -534,9 +538,13 @@ fn summed_log_prob_overflow_names_the_response() {
     }
     let stats = fixture_stats(&f, &logits);
     assert!(stats[3].ell.is_finite() && stats[3].ell < -3e38);
-    let want = BnfError::InvalidLabel {
-        response: 2,
-        value: f32::NEG_INFINITY,
+    let sum = stats[3].ell as f64 + stats[4].ell as f64;
+    assert!(sum < -f32::MAX as f64);
+    let want = BnfError::Overflow {
+        at: Site::Response(2),
+        what: "summed log-prob log pi(y)",
+        value: sum,
+        dtype: "f32",
     };
     for obj in all()
         .into_iter()

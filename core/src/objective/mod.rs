@@ -30,6 +30,7 @@ use crate::check;
 use crate::dtype::Logit;
 use crate::error::BnfError;
 use crate::local;
+use crate::pass::RowIo;
 
 /// Loss and gradient of `obj` on `batch`: writes `dloss/dz` into `grad` (same shape as
 /// `logits`). On error nothing is written to `grad`.
@@ -67,7 +68,8 @@ pub fn objective_forward_backward<T: Logit>(
     check::len("grad", logits.len(), grad.len())?;
     if let Some(loss) = rowlocal::row_loss(batch, obj)? {
         return rowlocal::run(logits.len(), batch, obj, |b, diag| {
-            local::forward_backward(logits, b, loss, grad, diag)
+            let io = RowIo::Separate(logits, grad);
+            local::fused(b, io, loss, diag, Some(batch.offsets))
         });
     }
     let fw = sequence::forward(logits, batch, obj)?;
@@ -84,7 +86,7 @@ pub fn objective_forward_backward_in_place<T: Logit>(
 ) -> Result<ObjectiveOutput, BnfError> {
     if let Some(loss) = rowlocal::row_loss(batch, obj)? {
         return rowlocal::run(logits.len(), batch, obj, |b, diag| {
-            local::forward_backward_in_place(logits, b, loss, diag)
+            local::fused(b, RowIo::InPlace(logits), loss, diag, Some(batch.offsets))
         });
     }
     let fw = sequence::forward(logits, batch, obj)?;
@@ -100,7 +102,7 @@ pub fn objective_forward<T: Logit>(
 ) -> Result<ObjectiveOutput, BnfError> {
     if let Some(loss) = rowlocal::row_loss(batch, obj)? {
         return rowlocal::run(logits.len(), batch, obj, |b, diag| {
-            local::forward(logits, b, loss, diag)
+            local::forward_in(logits, b, loss, diag, Some(batch.offsets))
         });
     }
     Ok(sequence::forward(logits, batch, obj)?.out)

@@ -11,7 +11,7 @@ use super::prepare::{to_f32, Prepared};
 use crate::batch::Batch;
 use crate::check;
 use crate::error::BnfError;
-use crate::local::{grad_weight, RowDiag, RowLoss};
+use crate::local::{grad_weight, losses_fit, RowDiag, RowLoss};
 use crate::pass::mean_over;
 
 /// The row-local loss for `obj`, `None` for a sequence-level objective.
@@ -53,21 +53,23 @@ pub(crate) fn run(
 /// `rows` has one entry per row: `scored`, `c`, `loss` and `stats.ell` are read (masked rows
 /// are ignored). Errors: as [`crate::objective_forward`] for the batch, `LengthMismatch` for
 /// `rows`, `InvalidConfig` for a sequence-level objective (use
-/// [`forward_from_stats`](crate::forward_from_stats)).
+/// [`forward_from_stats`](crate::forward_from_stats)), and `Overflow` for a row's loss, a
+/// response's summed loss or log-prob, or the batch loss that does not fit `f32`.
 pub fn forward_from_rows(
     pb: &PrefBatch<'_>,
     obj: &Objective,
     rows: &[RowDiag],
 ) -> Result<ObjectiveOutput, BnfError> {
-    if row_loss(pb, obj)?.is_none() {
+    let Some(loss) = row_loss(pb, obj)? else {
         return Err(BnfError::InvalidConfig {
             objective: obj.name(),
             what: "objective (sequence-level, not row-local)",
             value: f32::NAN,
         });
-    }
+    };
     let prep = Prepared::new(pb.rows().saturating_mul(pb.vocab), pb, obj)?;
     check::len("row diagnostics", pb.rows(), rows.len())?;
+    losses_fit(&prep.batch(pb), loss, rows, Some(pb.offsets))?;
     Ok(output(pb, &prep, rows))
 }
 

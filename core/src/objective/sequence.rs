@@ -17,10 +17,10 @@ use alloc::vec::Vec;
 
 use super::kind::Objective;
 use super::pref::{ObjectiveOutput, PrefBatch};
-use super::prepare::{to_f32, Prepared};
+use super::prepare::Prepared;
 use crate::check;
 use crate::dtype::Logit;
-use crate::error::BnfError;
+use crate::error::{BnfError, Site};
 use crate::seq::{check_values, reduce, row_local_error, SeqInputs};
 use crate::stats::RowStats;
 
@@ -90,7 +90,10 @@ fn finish(
     ref_logp: Vec<f32>,
     stats: &[RowStats],
 ) -> Result<ObjectiveOutput, BnfError> {
-    let logp = to_f32(pb.per_response(|r| stats[r].ell as f64));
+    let logp = sums_fit(
+        pb.per_response(|r| stats[r].ell as f64),
+        "summed log-prob log pi(y)",
+    )?;
     let inputs = SeqInputs {
         logp: &logp,
         ref_logp: &ref_logp,
@@ -119,6 +122,27 @@ fn finish(
 }
 
 impl SeqForward {
+    /// Every scored row's gradient `-g_i (pi - onehot)` fits `T` ([`check::grad_fits`]),
+    /// or `Overflow` naming the row's response (its `g_i = dL/dlp_i` is the cause).
+    fn grads_fit<T: Logit>(&self, pb: &PrefBatch<'_>) -> Result<(), BnfError> {
+        let w = &self.out.row_weight;
+        for (i, o) in pb.offsets.windows(2).enumerate() {
+            for r in (o[0]..o[1]).filter(|&r| pb.is_scored(r)) {
+                if let Err(BnfError::Overflow { value, dtype, .. }) =
+                    check::grad_fits::<T>(&self.stats[r], w[r])
+                {
+                    return Err(BnfError::Overflow {
+                        at: Site::Response(i),
+                        what: "gradient -dL/dlp (pi - onehot) of its rows (largest entry)",
+                        value,
+                        dtype,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Step 4 into a separate buffer (its length is checked by the caller).
     pub(crate) fn grad_pass<T: Logit>(
         &self,
@@ -126,6 +150,7 @@ impl SeqForward {
         pb: &PrefBatch<'_>,
         grad: &mut [T],
     ) -> Result<(), BnfError> {
+        self.grads_fit::<T>(pb)?;
         let w = &self.out.row_weight;
         self.prep.batch(pb).grad_pass(logits, grad, |r| {
             pb.is_scored(r).then(|| (self.stats[r], w[r]))
@@ -138,6 +163,7 @@ impl SeqForward {
         logits: &mut [T],
         pb: &PrefBatch<'_>,
     ) -> Result<(), BnfError> {
+        self.grads_fit::<T>(pb)?;
         let w = &self.out.row_weight;
         self.prep
             .batch(pb)
@@ -160,5 +186,17 @@ fn reference_sums(pb: &PrefBatch<'_>, obj: &Objective) -> Result<Vec<f32>, BnfEr
             return Err(BnfError::InvalidRefLogProb { row: r, value: v });
         }
     }
-    Ok(to_f32(pb.per_response(|r| rp[r].min(0.0) as f64)))
+    sums_fit(
+        pb.per_response(|r| rp[r].min(0.0) as f64),
+        "summed reference log-prob log pi_ref(y)",
+    )
+}
+
+/// Per-response `f64` sums rounded to `f32`, each checked to fit (`Overflow` naming the first
+/// response whose sum of finite row values does not).
+fn sums_fit(sums: Vec<f64>, what: &'static str) -> Result<Vec<f32>, BnfError> {
+    sums.into_iter()
+        .enumerate()
+        .map(|(i, v)| check::fits_f32(Site::Response(i), what, v))
+        .collect()
 }

@@ -21,7 +21,7 @@ pub use pair::{
 };
 
 use crate::check;
-use crate::error::BnfError;
+use crate::error::{BnfError, Site};
 use crate::objective::config::KtoConfig;
 use crate::objective::kind::Objective;
 
@@ -157,8 +157,27 @@ pub fn sequence_terms(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqTerms, Bn
 
 /// Step 3 on checked inputs. Every objective is named, so a new one must be routed here; the
 /// row-local ones (BNF, NLL) are an error value, never a silently empty loss.
+///
+/// Finite inputs can still give a term, a derivative or the batch loss beyond `f32` (IPO's
+/// square of a huge log-ratio, say): `Overflow` naming the pair (or KTO's response), the
+/// response, or the batch, before anything is returned.
 pub(crate) fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfError> {
     let SeqTerms { terms, kl_estimate } = terms(obj, s)?;
+    let kto = matches!(obj, Objective::Kto(_));
+    for (k, t) in terms.iter().enumerate() {
+        let at = if kto {
+            Site::Response(k)
+        } else {
+            Site::Pair(k)
+        };
+        check::fits_f32(at, "loss term", t.loss as f64)?;
+        check::fits_f32(
+            at,
+            "d loss / d lp (chosen, or KTO's response)",
+            t.d[0] as f64,
+        )?;
+        check::fits_f32(at, "d loss / d lp (rejected)", t.d[1] as f64)?;
+    }
     let dloss_dlogp = match obj {
         // KTO: the mean over responses, each term reading its own response.
         Objective::Kto(_) => {
@@ -173,12 +192,21 @@ pub(crate) fn reduce(obj: &Objective, s: &SeqInputs<'_>) -> Result<SeqLoss, BnfE
                 g[t.responses[0]] += t.d[0] as f64 / n_pairs;
                 g[t.responses[1]] += t.d[1] as f64 / n_pairs;
             }
-            g.into_iter().map(|x| x as f32).collect()
+            g.into_iter()
+                .enumerate()
+                .map(|(i, x)| check::fits_f32(Site::Response(i), "d loss / d lp", x))
+                .collect::<Result<_, _>>()?
         }
     };
     let losses: Vec<f32> = terms.iter().map(|t| t.loss).collect();
+    let loss = mean(&losses);
+    if !loss.is_finite() {
+        let total: f64 = losses.iter().map(|&t| t as f64).sum();
+        let value = total / losses.len() as f64;
+        check::fits_f32(Site::Batch, "batch loss (mean of the terms)", value)?;
+    }
     Ok(SeqLoss {
-        loss: mean(&losses),
+        loss,
         terms: losses,
         dloss_dlogp,
         kl_estimate,
