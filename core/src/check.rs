@@ -137,10 +137,13 @@ pub(crate) fn grad_bound_fits<T: Logit>(w_bound: f64) -> bool {
 /// `c <= 1`, NLL's exactly) passes [`grad_bound_fits`] for `T`, so no row gradient can
 /// overflow `T` whatever the logits (`Overflow` naming the first row that does not). For
 /// callers that write gradients without a pass that could check the exact values first (the
-/// GPU driver); core's own batch passes use the bound only to skip the exact check.
+/// GPU driver); core's own batch passes use the bound only to skip the exact check. A weight
+/// that is not finite is not an overflow but an invalid weight, the error of
+/// [`scored_rows`]'s checks, so it is skipped here.
 pub fn weights_fit<T: Logit>(b: &Batch<'_>) -> Result<(), BnfError> {
     let n = b.num_responses.max(1) as f64;
-    for r in (0..b.rows()).filter(|&r| b.is_scored(r)) {
+    let finite = |r: &usize| b.weights[*r].is_finite();
+    for r in (0..b.rows()).filter(|&r| b.is_scored(r)).filter(finite) {
         let bound = (b.weights[r] as f64).abs() / n;
         if !grad_bound_fits::<T>(bound) {
             return Err(BnfError::Overflow {

@@ -2,7 +2,7 @@
 //! the row or response it names, so the Python side can say which tensor index was at fault
 //! (a core row is a flattened `(sequence, position)`).
 
-use bnf_core::BnfError;
+use bnf_core::{BnfError, Site};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::PyErr;
@@ -34,6 +34,15 @@ pub fn core_error(e: BnfError) -> PyErr {
             ("label", None, Some(response), None, Some(value))
         }
         BnfError::InvalidPair { pair, .. } => ("pair", None, Some(pair), None, None),
+        // A finite input whose result does not fit the output type; `value` may exceed f32.
+        BnfError::Overflow { at, value, .. } => {
+            let v = Some(value as f32);
+            match at {
+                Site::Row(r) => ("overflow", Some(r), None, None, v),
+                Site::Response(r) | Site::Pair(r) => ("overflow", None, Some(r), None, v),
+                Site::Batch => ("overflow", None, None, None, v),
+            }
+        }
         _ => ("other", None, None, None, None),
     };
     CoreError::new_err((e.to_string(), kind, row, response, col, value))

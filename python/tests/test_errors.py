@@ -147,6 +147,19 @@ def test_non_finite_logits_name_position_and_column():
     assert torch.isfinite(bnf.bnf_loss(x, labels, ref))
 
 
+def test_finite_logits_that_overflow_are_named_as_overflow_not_as_non_finite():
+    # A row whose finite logits span more than f32 (3e38 - (-1e38)) has a log-prob of its
+    # target beyond f32: an overflow, named at the caller's label index, never "non-finite".
+    logits, labels, ref, _ = make_batch(B=2, T=5, V=7)
+    x = logits.detach().clone()
+    y = int(labels[1, 3])
+    x[1, 2] = 0.0
+    x[1, 2, (y + 1) % 7] = 3e38
+    x[1, 2, y] = -1e38
+    msg = raises(ValueError, re.escape("labels[1, 3]"), bnf.nll_loss, x, labels)
+    assert "overflow" in msg and "finite or -inf" not in msg, msg
+
+
 def test_devices():
     logits, labels, ref, _ = make_batch()
     raises(ValueError, "logits must be on a CPU or CUDA device, got meta", bnf.bnf_loss,
