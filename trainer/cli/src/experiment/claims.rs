@@ -9,7 +9,9 @@
 //! Verdicts from a claim's wins `W` and losses `L`: **held** if `W >= 1` and `L = 0`; **partly**
 //! if `W >= 1` and `L >= 1`; **did not hold** if `W = 0`; **not tested** where the rule says.
 
-use super::methods::{is_bnf, is_control, BNF, BNF_UNPAIRED, DPO, KTO_UNPAIRED, METHODS, SFT_CHOSEN};
+use super::methods::{
+    is_bnf, is_control, BNF, BNF_UNPAIRED, DPO, KTO_UNPAIRED, METHODS, SFT_CHOSEN,
+};
 use super::runner::Dataset;
 use super::stats::{interval, paired, show, Interval};
 use super::summary::{collapsed, per_seed, ran, Metric, Rate};
@@ -118,7 +120,14 @@ fn index(label: &str) -> usize {
 }
 
 /// `method` minus `other` seed by seed at `rate`, with its interval.
-pub fn difference(o: &Outcome, d: Dataset, method: usize, other: usize, rate: Rate, metric: Metric) -> Option<Interval> {
+pub fn difference(
+    o: &Outcome,
+    d: Dataset,
+    method: usize,
+    other: usize,
+    rate: Rate,
+    metric: Metric,
+) -> Option<Interval> {
     let a = per_seed(o, d, method, rate, metric)?;
     let b = per_seed(o, d, other, rate, metric)?;
     interval(&paired(&a, &b))
@@ -134,7 +143,12 @@ fn favours(i: &Interval, better: Better) -> i32 {
 
 /// Every rate of the grid, then the target rates.
 fn rates(o: &Outcome) -> Vec<Rate> {
-    o.plan.lrs.iter().map(|&lr| Rate::At(lr)).chain([Rate::Target]).collect()
+    o.plan
+        .lrs
+        .iter()
+        .map(|&lr| Rate::At(lr))
+        .chain([Rate::Target])
+        .collect()
 }
 
 fn rate_name(r: Rate) -> String {
@@ -166,7 +180,11 @@ fn comparison_table(
         METHODS[bnf].label,
         d.name(),
         metric.label(),
-        if better == Better::Higher { "higher" } else { "lower" },
+        if better == Better::Higher {
+            "higher"
+        } else {
+            "lower"
+        },
         METHODS[bnf].label,
         head.join(" | "),
         "---|".repeat(rs.len())
@@ -188,7 +206,11 @@ fn comparison_table(
                 format!("{}{mark}", show(i, scale, digits))
             })
             .collect();
-        t.push_str(&format!("| {} | {} |\n", METHODS[b].label, cells.join(" | ")));
+        t.push_str(&format!(
+            "| {} | {} |\n",
+            METHODS[b].label,
+            cells.join(" | ")
+        ));
     }
     t.push('\n');
     t
@@ -213,11 +235,23 @@ fn claim_a(o: &Outcome) -> Claim {
             std::cmp::Ordering::Greater => -1,
             std::cmp::Ordering::Equal => 0,
         }));
-        per_rate.push(format!("lr {lr:e}: BNF {}/{}, NLL+PLL {}/{}", b.0, b.1, p.0, p.1));
+        per_rate.push(format!(
+            "lr {lr:e}: BNF {}/{}, NLL+PLL {}/{}",
+            b.0, b.1, p.0, p.1
+        ));
     }
     let mut tables = String::new();
     for d in Dataset::ALL {
-        tables += &comparison_table(o, d, bnf, &[pll], Metric::ChosenShift, Better::Higher, |r| r != Rate::Target, &mut board);
+        tables += &comparison_table(
+            o,
+            d,
+            bnf,
+            &[pll],
+            Metric::ChosenShift,
+            Better::Higher,
+            |r| r != Rate::Target,
+            &mut board,
+        );
     }
     let verdict = if pll_any == 0 {
         Verdict::NotTested
@@ -266,7 +300,16 @@ fn claim_b(o: &Outcome) -> Claim {
             }
         }
     }
-    let tables = comparison_table(o, d, bnf, &family, Metric::MathChange, Better::Higher, |_| true, &mut board);
+    let tables = comparison_table(
+        o,
+        d,
+        bnf,
+        &family,
+        Metric::MathChange,
+        Better::Higher,
+        |_| true,
+        &mut board,
+    );
     let verdict = if failed.is_empty() {
         Verdict::NotTested
     } else {
@@ -282,9 +325,17 @@ fn claim_b(o: &Outcome) -> Claim {
              series ({}) at every rate and at the target rates, by the paired interval. Not \
              tested if no baseline failed (a collapsed seed, or a mean math change below -{:.0} \
              points, at some rate). Failed: {}. Score: {}.",
-            family.iter().map(|&m| METHODS[m].label).collect::<Vec<_>>().join(", "),
+            family
+                .iter()
+                .map(|&m| METHODS[m].label)
+                .collect::<Vec<_>>()
+                .join(", "),
             100.0 * FAIL_DROP,
-            if failed.is_empty() { "none".into() } else { failed.join(", ") },
+            if failed.is_empty() {
+                "none".into()
+            } else {
+                failed.join(", ")
+            },
             board.text()
         ),
         tables,
@@ -310,8 +361,26 @@ fn claim_c(o: &Outcome) -> Claim {
         (Dataset::Style, Metric::MathChange),
     ];
     for (d, metric) in specs {
-        tables += &comparison_table(o, d, bnf, &others, metric, Better::Higher, |r| r == Rate::Target, &mut board);
-        let _ = comparison_table(o, d, bnf, &others, metric, Better::Higher, |r| r != Rate::Target, &mut matched);
+        tables += &comparison_table(
+            o,
+            d,
+            bnf,
+            &others,
+            metric,
+            Better::Higher,
+            |r| r == Rate::Target,
+            &mut board,
+        );
+        let _ = comparison_table(
+            o,
+            d,
+            bnf,
+            &others,
+            metric,
+            Better::Higher,
+            |r| r != Rate::Target,
+            &mut matched,
+        );
     }
     Claim {
         id: 'c',
@@ -333,17 +402,31 @@ fn claim_c(o: &Outcome) -> Claim {
 
 fn claim_d(o: &Outcome) -> Claim {
     let zero = index(BNF_UNPAIRED.label);
-    let controls = [index(KTO_UNPAIRED.label), index(SFT_CHOSEN.label), index(BNF.label)];
+    let controls = [
+        index(KTO_UNPAIRED.label),
+        index(SFT_CHOSEN.label),
+        index(BNF.label),
+    ];
     let mut gains = Vec::new();
     let mut positive = 0;
     let mut beaten = Vec::new();
     let mut tables = String::new();
     for d in Dataset::ALL {
-        let g = per_seed(o, d, zero, Rate::Target, Metric::TaskGain).and_then(|v| interval(&v.into_iter().flatten().collect::<Vec<_>>()));
+        let g = per_seed(o, d, zero, Rate::Target, Metric::TaskGain)
+            .and_then(|v| interval(&v.into_iter().flatten().collect::<Vec<_>>()));
         positive += usize::from(g.is_some_and(|g| g.sign() == 1));
         gains.push(format!("{}: {}", d.name(), show(g, 100.0, 1)));
         let mut board = Board::default();
-        tables += &comparison_table(o, d, zero, &controls, Metric::TaskGain, Better::Higher, |r| r == Rate::Target, &mut board);
+        tables += &comparison_table(
+            o,
+            d,
+            zero,
+            &controls,
+            Metric::TaskGain,
+            Better::Higher,
+            |r| r == Rate::Target,
+            &mut board,
+        );
         // The controls (not BNF with pairs) must not beat it at the target rates.
         for &c in &controls[..2] {
             let i = difference(o, d, zero, c, Rate::Target, Metric::TaskGain);
@@ -371,7 +454,11 @@ fn claim_d(o: &Outcome) -> Claim {
              target). Gain at the target rate (points, mean [interval]): {}. Controls that beat \
              it: {}.",
             gains.join("; "),
-            if beaten.is_empty() { "none".into() } else { beaten.join(", ") }
+            if beaten.is_empty() {
+                "none".into()
+            } else {
+                beaten.join(", ")
+            }
         ),
         tables,
     }
@@ -379,7 +466,10 @@ fn claim_d(o: &Outcome) -> Claim {
 
 /// The methods the paper's Figures 3 and 4 compare BNF with.
 pub fn paper_set() -> Vec<usize> {
-    [DPO.label, "IPO", "SimPO"].iter().map(|l| index(l)).collect()
+    [DPO.label, "IPO", "SimPO"]
+        .iter()
+        .map(|l| index(l))
+        .collect()
 }
 
 fn claim_e(o: &Outcome) -> Claim {
@@ -389,9 +479,32 @@ fn claim_e(o: &Outcome) -> Claim {
     let mut matched = Board::default();
     let mut tables = String::new();
     for d in Dataset::ALL {
-        for metric in [Metric::AbsChosen, Metric::AbsOwn, Metric::GiniChosen, Metric::GiniOwn] {
-            tables += &comparison_table(o, d, bnf, &others, metric, Better::Lower, |r| r == Rate::Target, &mut board);
-            let _ = comparison_table(o, d, bnf, &others, metric, Better::Lower, |r| r != Rate::Target, &mut matched);
+        for metric in [
+            Metric::AbsChosen,
+            Metric::AbsOwn,
+            Metric::GiniChosen,
+            Metric::GiniOwn,
+        ] {
+            tables += &comparison_table(
+                o,
+                d,
+                bnf,
+                &others,
+                metric,
+                Better::Lower,
+                |r| r == Rate::Target,
+                &mut board,
+            );
+            let _ = comparison_table(
+                o,
+                d,
+                bnf,
+                &others,
+                metric,
+                Better::Lower,
+                |r| r != Rate::Target,
+                &mut matched,
+            );
         }
     }
     Claim {

@@ -23,7 +23,10 @@ pub fn figure_lr(o: &Outcome, d: Dataset, method: usize) -> (f32, bool) {
 
 fn rate_text(o: &Outcome, d: Dataset, m: usize) -> String {
     let (lr, target) = figure_lr(o, d, m);
-    format!("lr {lr:e}{}", if target { "" } else { ", target not reached" })
+    format!(
+        "lr {lr:e}{}",
+        if target { "" } else { ", target not reached" }
+    )
 }
 
 /// Training curves: per method, the validation log-likelihood shift of chosen and rejected
@@ -36,37 +39,51 @@ pub fn curves(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
         "Training curves on the {} set: validation log-likelihood shift, nats per response (blue chosen, red rejected; grey dashed: collapse threshold)",
         d.name()
     );
-    panels(path, (1500, 320 * rows as u32), (rows, cols), &title, |i, area| {
-        let Some(&m) = methods.get(i) else {
-            return Ok(());
-        };
-        let (lr, _) = figure_lr(o, d, m);
-        let runs: Vec<_> = runs_of(o, d, m, lr)
-            .map(|(_, r)| r)
-            .filter(|r| !r.curve.is_empty())
-            .collect();
-        let Some(first) = runs.first() else {
-            return Ok(());
-        };
-        let mean_at = |k: usize, f: fn(&Probe) -> f64| {
-            let v: Vec<f64> = runs.iter().filter_map(|r| r.curve.get(k).map(f)).collect();
-            mean_std(&v).map_or(f64::NAN, |m| m.0)
-        };
-        let steps: Vec<f64> = first.curve.iter().map(|p| p.step as f64).collect();
-        let line = |f: fn(&Probe) -> f64, color, label: &str| {
-            let pts = steps.iter().enumerate().map(|(k, &x)| (x, mean_at(k, f))).collect();
-            Series::line(label, pts, color)
-        };
-        let mut threshold = Series::line(
-            "collapse",
-            vec![(0.0, -1.0), (*steps.last().unwrap_or(&1.0), -1.0)],
-            7,
-        );
-        threshold.dashed = true;
-        let series = [line(|p| p.chosen, 0, "chosen"), line(|p| p.rejected, 1, "rejected"), threshold];
-        let title = format!("{} ({})", METHODS[m].label, rate_text(o, d, m));
-        line_chart(area, &title, ("step", "nats"), &series, false)
-    })
+    panels(
+        path,
+        (1500, 320 * rows as u32),
+        (rows, cols),
+        &title,
+        |i, area| {
+            let Some(&m) = methods.get(i) else {
+                return Ok(());
+            };
+            let (lr, _) = figure_lr(o, d, m);
+            let runs: Vec<_> = runs_of(o, d, m, lr)
+                .map(|(_, r)| r)
+                .filter(|r| !r.curve.is_empty())
+                .collect();
+            let Some(first) = runs.first() else {
+                return Ok(());
+            };
+            let mean_at = |k: usize, f: fn(&Probe) -> f64| {
+                let v: Vec<f64> = runs.iter().filter_map(|r| r.curve.get(k).map(f)).collect();
+                mean_std(&v).map_or(f64::NAN, |m| m.0)
+            };
+            let steps: Vec<f64> = first.curve.iter().map(|p| p.step as f64).collect();
+            let line = |f: fn(&Probe) -> f64, color, label: &str| {
+                let pts = steps
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &x)| (x, mean_at(k, f)))
+                    .collect();
+                Series::line(label, pts, color)
+            };
+            let mut threshold = Series::line(
+                "collapse",
+                vec![(0.0, -1.0), (*steps.last().unwrap_or(&1.0), -1.0)],
+                7,
+            );
+            threshold.dashed = true;
+            let series = [
+                line(|p| p.chosen, 0, "chosen"),
+                line(|p| p.rejected, 1, "rejected"),
+                threshold,
+            ];
+            let title = format!("{} ({})", METHODS[m].label, rate_text(o, d, m));
+            line_chart(area, &title, ("step", "nats"), &series, false)
+        },
+    )
 }
 
 /// BNF and the paper's comparison set, in that order.
@@ -138,10 +155,30 @@ pub fn figure3(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
     let set = shifts(o, d);
     type Pick = fn(&TokenShifts) -> &[f64];
     let hists: [(&str, &str, Pick, bool); 4] = [
-        ("(a) log-likelihood shift, chosen", "nats", |t| &t.response_logp, false),
-        ("(b) mean |logit shift| per token, chosen", "logit", |t| &t.response_abs_logit, false),
-        ("(d) log-likelihood shift per token, chosen", "nats/token", |t| &t.response_logp_per_token, false),
-        ("(e') log-likelihood shift, own greedy outputs", "nats", |t| &t.response_logp, true),
+        (
+            "(a) log-likelihood shift, chosen",
+            "nats",
+            |t| &t.response_logp,
+            false,
+        ),
+        (
+            "(b) mean |logit shift| per token, chosen",
+            "logit",
+            |t| &t.response_abs_logit,
+            false,
+        ),
+        (
+            "(d) log-likelihood shift per token, chosen",
+            "nats/token",
+            |t| &t.response_logp_per_token,
+            false,
+        ),
+        (
+            "(e') log-likelihood shift, own greedy outputs",
+            "nats",
+            |t| &t.response_logp,
+            true,
+        ),
     ];
     let title = format!(
         "Shifts on the {} test set (seed {}; rates in results.md)",
@@ -155,27 +192,65 @@ pub fn figure3(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
                 .iter()
                 .map(|(m, c, w)| (*m, pick(if own { w } else { c })))
                 .collect();
-            line_chart_y0(area, name, (unit, "fraction of responses"), &histograms(&data), true, true)
+            line_chart_y0(
+                area,
+                name,
+                (unit, "fraction of responses"),
+                &histograms(&data),
+                true,
+                true,
+            )
         }
         2 => {
             let series: Vec<Series> = set
                 .iter()
                 .enumerate()
                 .map(|(k, (m, c, _))| {
-                    let pts = c.response_abs_logit.iter().copied().zip(c.response_logp.iter().copied()).collect();
-                    Series { marker: 1 + k % 3, ..Series::line(METHODS[*m].label, pts, k) }
+                    let pts = c
+                        .response_abs_logit
+                        .iter()
+                        .copied()
+                        .zip(c.response_logp.iter().copied())
+                        .collect();
+                    Series {
+                        marker: 1 + k % 3,
+                        ..Series::line(METHODS[*m].label, pts, k)
+                    }
                 })
                 .collect();
-            scatter(area, "(c) logit shift vs log-likelihood shift, chosen", ("mean |logit shift| per token", "log-likelihood shift (nats)"), &series)
+            scatter(
+                area,
+                "(c) logit shift vs log-likelihood shift, chosen",
+                (
+                    "mean |logit shift| per token",
+                    "log-likelihood shift (nats)",
+                ),
+                &series,
+            )
         }
         _ => {
             let g = |t: &TokenShifts| mean_std(&t.response_logit_gini).map_or(f64::NAN, |s| s.0);
-            let names: Vec<String> = set.iter().map(|(m, _, _)| METHODS[*m].label.to_string()).collect();
+            let names: Vec<String> = set
+                .iter()
+                .map(|(m, _, _)| METHODS[*m].label.to_string())
+                .collect();
             let bars = [
-                ("chosen".to_string(), set.iter().map(|(_, c, _)| g(c)).collect()),
-                ("own outputs".to_string(), set.iter().map(|(_, _, w)| g(w)).collect()),
+                (
+                    "chosen".to_string(),
+                    set.iter().map(|(_, c, _)| g(c)).collect(),
+                ),
+                (
+                    "own outputs".to_string(),
+                    set.iter().map(|(_, _, w)| g(w)).collect(),
+                ),
             ];
-            grouped_bars(area, "(f) Gini of |logit shifts| (mean per response)", ("", "Gini"), &names, &bars)
+            grouped_bars(
+                area,
+                "(f) Gini of |logit shifts| (mean per response)",
+                ("", "Gini"),
+                &names,
+                &bars,
+            )
         }
     })
 }
@@ -220,7 +295,10 @@ pub fn figure4(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
         grouped_bars(
             area,
             "",
-            ("DPO percentile bin (1 = most negative)", "fraction of tokens"),
+            (
+                "DPO percentile bin (1 = most negative)",
+                "fraction of tokens",
+            ),
             &cats,
             &series,
         )

@@ -37,7 +37,12 @@ const fn m(label: &'static str, key: &'static str, objective: Objective) -> Meth
     }
 }
 
-const fn unpaired(label: &'static str, key: &'static str, objective: Objective, ratio: f64) -> Method {
+const fn unpaired(
+    label: &'static str,
+    key: &'static str,
+    objective: Objective,
+    ratio: f64,
+) -> Method {
     Method {
         label,
         key,

@@ -156,10 +156,11 @@ pub fn execute(plan: Plan, workers: usize) -> Result<Outcome, String> {
     .collect::<Result<_, _>>()?;
     for r in &references {
         eprintln!(
-            "  seed {}: SFT loss {:.4} -> {:.4}, task accuracy math {:.1}%, style {:.1}%, \
+            "  seed {}: SFT {} steps, loss {:.4} -> {:.4}, task accuracy math {:.1}%, style {:.1}%, \
              reverse {:.1}%; raw pref. accuracy math {:.1}%, style {:.1}%; {} math training \
              pairs from {} problems ({:.1} tokens differ) ({:.1} s)",
             r.seed,
+            r.sft_loss.len(),
             r.sft_loss.first().copied().unwrap_or(f32::NAN),
             r.sft_loss.last().copied().unwrap_or(f32::NAN),
             100.0 * r.before[0].task_accuracy,

@@ -39,7 +39,10 @@ pub fn token_diff(a: &[u32], b: &[u32]) -> usize {
 
 /// The reference's greedy output for each problem where it is wrong (`None` where greedy
 /// decoding reproduces the correct solution).
-pub fn own_errors(model: &mut Model, problems: &[(usize, usize)]) -> Result<Vec<Option<Vec<u32>>>, String> {
+pub fn own_errors(
+    model: &mut Model,
+    problems: &[(usize, usize)],
+) -> Result<Vec<Option<Vec<u32>>>, String> {
     let right: Vec<Response> = problems
         .iter()
         .enumerate()
@@ -150,7 +153,7 @@ mod tests {
             .iter()
             .map(|&(a, b)| encode(&math_prompt(a, b)))
             .collect();
-        let gens = greedy(&mut model, &prompts, 32, 1).unwrap();
+        let gens = greedy(&mut model, &prompts, math_solution(0, 0).len(), 1).unwrap();
         for (k, pair) in p.pairs.chunks(2).enumerate() {
             let prompt = decode(&pair[0].prompt);
             assert!(check_math(&prompt, &decode(&pair[0].completion)));

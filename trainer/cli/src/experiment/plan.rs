@@ -16,8 +16,12 @@ pub struct Plan {
     pub sizes: TaskSizes,
     /// Seed of the data (the same data for every training seed).
     pub data_seed: u64,
-    /// SFT optimizer steps.
+    /// Most SFT optimizer steps.
     pub sft_steps: usize,
+    /// SFT steps between checks of the math validation accuracy.
+    pub sft_check: usize,
+    /// SFT stops at the first check where the math validation accuracy reaches this.
+    pub sft_stop: f64,
     /// SFT sequences per step.
     pub sft_batch: usize,
     /// SFT peak learning rate.
@@ -56,21 +60,23 @@ impl Plan {
             name: "full",
             model: model(64, 2, 4),
             sizes: TaskSizes {
-                sft_math: 8_000,
+                sft_math: 20_000,
                 sft_style: 20_000,
                 sft_reverse: 20_000,
-                math_pool: 6_000,
+                math_pool: 10_000,
                 style_pairs: 3_000,
                 val: 200,
                 test: 400,
             },
             data_seed: 2024,
-            sft_steps: 1500,
+            sft_steps: 2000,
+            sft_check: 25,
+            sft_stop: 0.75,
             sft_batch: 32,
             sft_lr: 3e-3,
             align_steps: 150,
             align_batch: 16,
-            lrs: vec![3e-5, 1e-4, 3e-4],
+            lrs: vec![1e-5, 3e-5, 1e-4, 3e-4],
             seeds: vec![0, 1, 2, 3, 4],
             probes: 6,
             probe_pairs: 32,
@@ -95,6 +101,8 @@ impl Plan {
             },
             data_seed: 2024,
             sft_steps: 30,
+            sft_check: 10,
+            sft_stop: 0.8,
             sft_batch: 16,
             sft_lr: 3e-3,
             align_steps: 6,

@@ -160,7 +160,11 @@ pub fn line_chart_y0(
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect();
         let w = if s.width == 0 { 2 } else { s.width };
-        let style = if s.width > 3 { c.mix(0.45).stroke_width(w) } else { c.stroke_width(w) };
+        let style = if s.width > 3 {
+            c.mix(0.45).stroke_width(w)
+        } else {
+            c.stroke_width(w)
+        };
         let anno = if s.dashed {
             chart
                 .draw_series(DashedLineSeries::new(pts.clone(), 6, 4, style))
@@ -170,7 +174,10 @@ pub fn line_chart_y0(
                 .draw_series(LineSeries::new(pts.clone(), style))
                 .map_err(err)?
         };
-        let (len, dot) = (if s.dashed { 7 } else { 16 }, if s.marker > 0 { 4 } else { 0 });
+        let (len, dot) = (
+            if s.dashed { 7 } else { 16 },
+            if s.marker > 0 { 4 } else { 0 },
+        );
         if legend {
             anno.label(s.label.clone()).legend(move |(x, y)| {
                 EmptyElement::at((x, y))
@@ -202,7 +209,11 @@ pub fn line_chart_y0(
     Ok(())
 }
 
-type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 /// Markers of kind `kind` (1 circle, 2 triangle, 3 cross) at `points`.
 fn draw_markers<'c, 'a, 'b>(
@@ -434,7 +445,11 @@ pub fn figure1(path: &str, curves: &[Curve]) -> Result<(), String> {
 /// A histogram of `values` over `range`: the bin fractions as a line, and how many values fell
 /// below and above the range (left out of the bins, not piled into the edge ones; the value
 /// at `range.end` itself is in the last bin).
-pub fn histogram(values: &[f64], range: &Range<f64>, bins: usize) -> (Vec<(f64, f64)>, usize, usize) {
+pub fn histogram(
+    values: &[f64],
+    range: &Range<f64>,
+    bins: usize,
+) -> (Vec<(f64, f64)>, usize, usize) {
     let width = (range.end - range.start) / bins as f64;
     let mut counts = vec![0usize; bins];
     let (mut below, mut above) = (0, 0);
@@ -463,7 +478,8 @@ mod tests {
 
     #[test]
     fn histogram_leaves_out_of_range_values_out_and_counts_them() {
-        let (line, below, above) = histogram(&[-5.0, 0.0, 0.1, 0.5, 0.99, 1.0, 7.0, 8.0], &(0.0..1.0), 2);
+        let (line, below, above) =
+            histogram(&[-5.0, 0.0, 0.1, 0.5, 0.99, 1.0, 7.0, 8.0], &(0.0..1.0), 2);
         assert_eq!((below, above), (1, 2));
         // 0, 0.1 in the first bin; 0.5, 0.99 and the end point 1.0 in the second; out of 8.
         assert_eq!(line, vec![(0.25, 2.0 / 8.0), (0.75, 3.0 / 8.0)]);

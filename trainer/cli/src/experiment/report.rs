@@ -108,11 +108,14 @@ fn setup(out: &mut String, o: &Outcome) {
          - *preference accuracy*: fraction of test pairs with \
          `log pi/pi_ref(chosen) > log pi/pi_ref(rejected)` (DPO's implicit reward; the reference \
          itself scores 50%), a tie counting half; *raw*: `log pi(chosen) > log pi(rejected)`.\n\
-         - *task accuracy*: fraction of test prompts for which greedy decoding reproduces the \
-         chosen response exactly (math: the correct solution; style: polite at every item). \
-         Computed in one forward pass: greedy decoding emits a response iff every scored \
-         position's first largest logit is that response's next token (tested against real \
-         generation). *Gain* and *change*: after minus before, per seed against that seed's \
+         - *task accuracy*: math: fraction of test problems for which greedy decoding \
+         reproduces the correct solution exactly, computed in one forward pass (greedy decoding \
+         emits a response iff every scored position's first largest logit is that response's \
+         next token; tested against real generation). Style: fraction of test prompts where \
+         every item's style decision is polite: at the first letter of each item, given the \
+         polite answer so far, the model scores the lowercase letter (polite) above the \
+         uppercase one (shouted). Copying the words is not part of the value being aligned, so \
+         it is not counted. *Gain* and *change*: after minus before, per seed against that seed's \
          reference.\n\
          - *alignment tax*: the change of a skill the alignment data never shows: the reverse \
          skill (after either alignment) and the math task (after aligning on style).\n\
@@ -156,7 +159,13 @@ fn claims_section(out: &mut String, o: &Outcome) {
     );
     let claims = judge(o);
     for c in &claims {
-        let _ = writeln!(out, "| ({}) {} | **{}** |", c.id, c.statement, c.verdict.text());
+        let _ = writeln!(
+            out,
+            "| ({}) {} | **{}** |",
+            c.id,
+            c.statement,
+            c.verdict.text()
+        );
     }
     let _ = writeln!(out);
     for c in &claims {
@@ -272,7 +281,11 @@ pub fn write(o: &Outcome, dir: &str) -> Result<Vec<String>, String> {
          learning rate of the grid and at each method's target rate.\n"
     );
     claims_section(&mut out, o);
-    let _ = writeln!(out, "## Results\n\n### The reference models\n\n{}", references_table(o));
+    let _ = writeln!(
+        out,
+        "## Results\n\n### The reference models\n\n{}",
+        references_table(o)
+    );
     for d in Dataset::ALL {
         let _ = writeln!(
             out,
@@ -326,10 +339,15 @@ pub fn write(o: &Outcome, dir: &str) -> Result<Vec<String>, String> {
 
 fn bins_table(out: &mut String, o: &Outcome, d: Dataset) {
     let Some(bins) = shift_bins(o, d) else {
-        let _ = writeln!(out, "(No DPO b=0.1 shifts to bin on the {} set.)\n", d.name());
+        let _ = writeln!(
+            out,
+            "(No DPO b=0.1 shifts to bin on the {} set.)\n",
+            d.name()
+        );
         return;
     };
-    let _ = writeln!(
+    let _ =
+        writeln!(
         out,
         "**{}** set, fraction of tokens (%) per DPO percentile bin (1 = most negative shift):\n\n\
          | method | {} |\n|---|{}",

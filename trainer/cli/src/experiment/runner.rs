@@ -7,11 +7,13 @@
 //! the model's own greedy outputs. Runs are independent and deterministic, so they are spread
 //! over `jobs` threads (each single-threaded) without changing any number.
 
-use super::measure::{compare, score, token_shifts, Comparison, ResponseScore, TokenShifts};
+use super::measure::{
+    compare, score, token_shifts, Comparison, ResponseScore, TaskMeasure, TokenShifts,
+};
 use super::methods::Method;
 use super::metrics::mean_std;
-use super::near_miss::{math_pairs, MathPairs};
 use super::metrics::CollapseRule;
+use super::near_miss::{math_pairs, MathPairs};
 use super::plan::Plan;
 use super::tasks::Tasks;
 use crate::args::FLAGS;
@@ -45,6 +47,15 @@ pub enum Dataset {
 impl Dataset {
     /// Both, in report order.
     pub const ALL: [Dataset; 2] = [Dataset::Math, Dataset::Style];
+
+    /// How its task counts a test prompt as solved: math, the exact solution by greedy
+    /// decoding; style, every item's style decision polite (the copying is not the value).
+    pub fn measure(self) -> TaskMeasure {
+        match self {
+            Dataset::Math => TaskMeasure::Exact,
+            Dataset::Style => TaskMeasure::CaseDecisions,
+        }
+    }
 
     /// Name in tables and file names.
     pub fn name(self) -> &'static str {
@@ -102,7 +113,11 @@ fn train_until(
 }
 
 /// The held-out `(val, test)` pairs of one dataset (math: this seed's).
-fn held_out<'a>(tasks: &'a Tasks, math: &'a [MathPairs; 3], d: Dataset) -> (&'a [Response], &'a [Response]) {
+fn held_out<'a>(
+    tasks: &'a Tasks,
+    math: &'a [MathPairs; 3],
+    d: Dataset,
+) -> (&'a [Response], &'a [Response]) {
     match d {
         Dataset::Math => (&math[1].pairs, &math[2].pairs),
         Dataset::Style => (&tasks.style_val, &tasks.style_test),
@@ -114,6 +129,20 @@ fn train_set<'a>(tasks: &'a Tasks, math: &'a [MathPairs; 3], d: Dataset) -> &'a 
         Dataset::Math => &math[0].pairs,
         Dataset::Style => &tasks.style_train,
     }
+}
+
+/// The correct solutions of `problems`, as lone preferred responses.
+fn solutions(problems: &[(usize, usize)]) -> Vec<Response> {
+    let items: Vec<(String, String)> = problems
+        .iter()
+        .map(|&(a, b)| {
+            (
+                super::tasks::math_prompt(a, b),
+                super::tasks::math_solution(a, b),
+            )
+        })
+        .collect();
+    super::tasks::singles(&items)
 }
 
 /// Fraction of `set` (lone preferred responses) that greedy decoding reproduces.
@@ -128,8 +157,10 @@ pub struct Reference {
     pub seed: u64,
     /// The SFT model's parameters (every alignment run of this seed starts from them).
     pub params: Vec<f32>,
-    /// SFT loss per step.
+    /// SFT loss per step (its length: the SFT steps taken).
     pub sft_loss: Vec<f32>,
+    /// Math validation accuracy where SFT stopped.
+    pub sft_val_accuracy: f64,
     /// This seed's math pairs: training (own mistakes only), validation and test.
     pub math: [MathPairs; 3],
     /// Reference log-probs of each dataset's training pairs.
@@ -160,14 +191,37 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
         1.0,
     );
     let mut state = TrainState::new(config, tasks.sft.len());
-    let sft_loss = train_until(
-        &mut model,
-        &mut opt,
-        &tasks.sft,
-        None,
-        &mut state,
-        plan.sft_steps,
-    )?;
+    // SFT stops at the first check where the reference solves at least `sft_stop` of the math
+    // validation problems (validation only), so that it is not saturated; or at `sft_steps`.
+    let val_solutions = solutions(&tasks.math_val);
+    let mut sft_loss = Vec::new();
+    let mut sft_val_accuracy = 0.0;
+    while state.step < plan.sft_steps {
+        let until = (state.step + plan.sft_check.max(1)).min(plan.sft_steps);
+        sft_loss.extend(train_until(
+            &mut model, &mut opt, &tasks.sft, None, &mut state, until,
+        )?);
+        sft_val_accuracy = skill_accuracy(&mut model, &val_solutions)?;
+        if sft_val_accuracy >= plan.sft_stop {
+            break;
+        }
+    }
+    if std::env::var_os("BNF_EXPERIMENT_DEBUG").is_some() {
+        let prompts: Vec<Vec<u32>> = tasks
+            .style_test
+            .iter()
+            .step_by(2)
+            .take(12)
+            .map(|r| r.prompt.clone())
+            .collect();
+        for (p, g) in prompts.iter().zip(greedy(&mut model, &prompts, 24, 64)?) {
+            eprintln!(
+                "{} -> {}",
+                bnf_trainer::tokenizer::decode(p),
+                bnf_trainer::tokenizer::decode(&g)
+            );
+        }
+    }
     let mut rng = Rng::new(seed ^ 0x5eed_0f_e44);
     let math = [
         math_pairs(&mut model, &tasks.math_train, false, &mut rng)?,
@@ -195,8 +249,8 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
             score(&mut model, val, EVAL_BATCH)?,
             score(&mut model, test, EVAL_BATCH)?,
         );
-        before.push(compare(test, &t, &t, None)?);
-        before_val.push(compare(val, &v, &v, None)?);
+        before.push(compare(test, &t, &t, d.measure())?);
+        before_val.push(compare(val, &v, &v, d.measure())?);
         scores.push((v, t));
     }
     let reverse_before = skill_accuracy(&mut model, &tasks.reverse_test)?;
@@ -204,6 +258,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
         seed,
         params: model.params.clone(),
         sft_loss,
+        sft_val_accuracy,
         math,
         refs: per_dataset(refs)?,
         scores: per_dataset(scores)?,
@@ -319,7 +374,10 @@ fn shift_summary(
         .map(|r| r.prompt.clone())
         .collect();
     let longest = test.iter().map(|r| r.completion.len()).max().unwrap_or(1);
-    let room = policy.config.block_size.saturating_sub(2 + prompts.iter().map(Vec::len).max().unwrap_or(0));
+    let room = policy
+        .config
+        .block_size
+        .saturating_sub(2 + prompts.iter().map(Vec::len).max().unwrap_or(0));
     let outputs = greedy(policy, &prompts, (longest + 1).min(room.max(1)), EVAL_BATCH)?;
     let own_set: Vec<Response> = prompts
         .into_iter()
@@ -355,7 +413,12 @@ fn probe(
     reference: &[ResponseScore],
     step: usize,
 ) -> Result<Probe, String> {
-    let c = compare(set, &score(model, set, EVAL_BATCH)?, reference, None)?;
+    let c = compare(
+        set,
+        &score(model, set, EVAL_BATCH)?,
+        reference,
+        TaskMeasure::Exact,
+    )?;
     Ok(Probe {
         step,
         chosen: c.chosen_shift,
@@ -429,19 +492,25 @@ fn align_into(
     let curve: Vec<(usize, f64)> = out.curve.iter().map(|p| (p.step, p.chosen)).collect();
     out.collapse_step = CollapseRule::DEFAULT.collapse_step(&curve);
     let test_scores = score(&mut model, test, EVAL_BATCH)?;
+    let measure = job.dataset.measure();
     out.val = Some(compare(
         val,
         &score(&mut model, val, EVAL_BATCH)?,
         ref_val,
-        None,
+        measure,
     )?);
-    out.test = Some(compare(test, &test_scores, ref_test, None)?);
+    out.test = Some(compare(test, &test_scores, ref_test, measure)?);
     out.math = match job.dataset {
         Dataset::Math => out.test.clone(),
         Dataset::Style => {
             let m = &math[2].pairs;
             let scores = score(&mut model, m, EVAL_BATCH)?;
-            Some(compare(m, &scores, &reference.scores[0].1, None)?)
+            Some(compare(
+                m,
+                &scores,
+                &reference.scores[0].1,
+                TaskMeasure::Exact,
+            )?)
         }
     };
     out.reverse = Some(skill_accuracy(&mut model, &tasks.reverse_test)?);

@@ -145,7 +145,10 @@ mod tests {
         // All differences positive but one: the interval may straddle 0.
         let d = interval(&[0.5, 0.4, 0.6, -3.0, 0.5]).unwrap();
         assert_eq!(d.sign(), 0);
-        assert_eq!(interval(&[-0.5, -0.4, -0.6, -0.2, -0.5]).unwrap().sign(), -1);
+        assert_eq!(
+            interval(&[-0.5, -0.4, -0.6, -0.2, -0.5]).unwrap().sign(),
+            -1
+        );
         assert_eq!(show(Some(d), 100.0, 1).matches('[').count(), 1);
     }
 }

@@ -99,7 +99,9 @@ pub fn value(o: &Outcome, job: &Job, r: &RunResult, metric: Metric) -> Option<f6
         Metric::Pref => test(|c| c.pref_accuracy),
         Metric::RawPref => test(|c| c.raw_pref_accuracy),
         Metric::TaskAfter => test(|c| c.task_accuracy),
-        Metric::TaskGain => test(|c| c.task_accuracy).map(|a| a - reference.before[d].task_accuracy),
+        Metric::TaskGain => {
+            test(|c| c.task_accuracy).map(|a| a - reference.before[d].task_accuracy)
+        }
         Metric::ValTaskGain => r
             .val
             .as_ref()
@@ -140,7 +142,13 @@ pub fn ran(o: &Outcome, dataset: Dataset, method: usize) -> bool {
 }
 
 /// `metric` per seed (indexed like the plan's seeds) for `method` on `dataset` at `lr`.
-pub fn per_seed_at(o: &Outcome, dataset: Dataset, method: usize, lr: f32, metric: Metric) -> Vec<Option<f64>> {
+pub fn per_seed_at(
+    o: &Outcome,
+    dataset: Dataset,
+    method: usize,
+    lr: f32,
+    metric: Metric,
+) -> Vec<Option<f64>> {
     let mut out = vec![None; o.plan.seeds.len()];
     for (j, r) in runs_of(o, dataset, method, lr) {
         out[j.seed] = value(o, j, r, metric);
@@ -151,7 +159,10 @@ pub fn per_seed_at(o: &Outcome, dataset: Dataset, method: usize, lr: f32, metric
 /// Seeds that collapsed, of the seeds run, for `method` on `dataset` at `lr`.
 pub fn collapsed(o: &Outcome, dataset: Dataset, method: usize, lr: f32) -> (usize, usize) {
     let runs: Vec<_> = runs_of(o, dataset, method, lr).collect();
-    let c = runs.iter().filter(|(_, r)| r.collapse_step.is_some()).count();
+    let c = runs
+        .iter()
+        .filter(|(_, r)| r.collapse_step.is_some())
+        .count();
     (c, runs.len())
 }
 
@@ -164,7 +175,10 @@ pub fn target_lr(o: &Outcome, dataset: Dataset, method: usize) -> Option<f32> {
             .into_iter()
             .flatten()
             .collect();
-        n > 0 && c == 0 && gains.len() == n && mean_std(&gains).is_some_and(|(m, _)| m >= TARGET_GAIN)
+        n > 0
+            && c == 0
+            && gains.len() == n
+            && mean_std(&gains).is_some_and(|(m, _)| m >= TARGET_GAIN)
     })
 }
 
@@ -177,7 +191,13 @@ pub fn lr_of(o: &Outcome, dataset: Dataset, method: usize, rate: Rate) -> Option
 }
 
 /// `metric` per seed at `rate` (`None` when the method has no such rate).
-pub fn per_seed(o: &Outcome, dataset: Dataset, method: usize, rate: Rate, metric: Metric) -> Option<Vec<Option<f64>>> {
+pub fn per_seed(
+    o: &Outcome,
+    dataset: Dataset,
+    method: usize,
+    rate: Rate,
+    metric: Metric,
+) -> Option<Vec<Option<f64>>> {
     lr_of(o, dataset, method, rate).map(|lr| per_seed_at(o, dataset, method, lr, metric))
 }
 
@@ -243,6 +263,7 @@ pub(crate) mod tests {
                 seed,
                 params: vec![],
                 sft_loss: vec![],
+                sft_val_accuracy: 0.0,
                 math: Default::default(),
                 refs: std::array::from_fn(|_| RefLogps {
                     format: String::new(),
@@ -298,7 +319,7 @@ pub(crate) mod tests {
             (0, 1.0, _) => acc(0.9, 0.5 + TARGET_GAIN / 2.0),
             (0, 2.0, 1) => None,
             (0, _, _) => acc(0.9, 0.5 + 2.0 * TARGET_GAIN),
-            (1, _, s) => acc(0.9, 0.5 + TARGET_GAIN * (0.5 + s as f64)),
+            (1, _, s) => acc(0.9, 0.5 + TARGET_GAIN * (0.5 + 1.5 * s as f64)),
             _ => acc(0.9, 0.5),
         });
         assert_eq!(target_lr(&o, Dataset::Math, 0), Some(3.0));
@@ -307,10 +328,13 @@ pub(crate) mod tests {
         // Per seed, against each seed's reference (0.5).
         let g = per_seed(&o, Dataset::Math, 1, Rate::Target, Metric::TaskGain).unwrap();
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-        assert!(close(g[0].unwrap(), 0.5 * TARGET_GAIN) && close(g[1].unwrap(), 1.5 * TARGET_GAIN));
+        assert!(close(g[0].unwrap(), 0.5 * TARGET_GAIN) && close(g[1].unwrap(), 2.0 * TARGET_GAIN));
         assert_eq!(collapsed(&o, Dataset::Math, 0, 2.0), (1, 2));
         // A collapsed run measured nothing.
-        assert_eq!(per_seed_at(&o, Dataset::Math, 0, 2.0, Metric::Pref)[1], None);
+        assert_eq!(
+            per_seed_at(&o, Dataset::Math, 0, 2.0, Metric::Pref)[1],
+            None
+        );
         let r_dpo = METHODS.iter().position(|m| !m.on_math).unwrap();
         assert!(!ran(&o, Dataset::Math, r_dpo) && ran(&o, Dataset::Style, r_dpo));
         assert_eq!(lr_of(&o, Dataset::Math, r_dpo, Rate::At(1.0)), None);

@@ -24,7 +24,12 @@ fn methods_on(o: &Outcome, d: Dataset) -> Vec<usize> {
 
 /// `metric` for every method on `d`: one column per rate, then the target rate.
 pub fn metric_table(o: &Outcome, d: Dataset, metric: Metric) -> String {
-    let mut t = format!("**{}**, {} set:\n\n{}", metric.label(), d.name(), header(o, "method"));
+    let mut t = format!(
+        "**{}**, {} set:\n\n{}",
+        metric.label(),
+        d.name(),
+        header(o, "method")
+    );
     for m in methods_on(o, d) {
         let cells: Vec<String> = o
             .plan
@@ -63,7 +68,12 @@ pub fn collapse_table(o: &Outcome, d: Dataset) -> String {
             })
             .collect();
         let target = target_lr(o, d, m).map_or("not reached".into(), |lr| format!("{lr:e}"));
-        let _ = writeln!(t, "| {} | {} | {target} |", METHODS[m].label, cells.join(" | "));
+        let _ = writeln!(
+            t,
+            "| {} | {} | {target} |",
+            METHODS[m].label,
+            cells.join(" | ")
+        );
     }
     t.push('\n');
     t

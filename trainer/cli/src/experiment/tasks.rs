@@ -26,7 +26,7 @@ pub const STYLE_ITEMS: usize = 3;
 pub const RUDE_LETTERS: &[u8] = b"qz";
 /// Chance that an SFT style item is polite: for a word starting with one of [`RUDE_LETTERS`],
 /// and for any other word.
-pub const SFT_POLITE: (f64, f64) = (0.1, 0.7);
+pub const SFT_POLITE: (f64, f64) = (0.05, 0.8);
 
 /// The prompt of `a + b`.
 pub fn math_prompt(a: usize, b: usize) -> String {
@@ -152,7 +152,9 @@ pub fn check_style(prompt: &str, completion: &str) -> bool {
 
 /// Whether the SFT data mostly shouts `word`.
 pub fn is_rude(word: &str) -> bool {
-    word.bytes().next().is_some_and(|c| RUDE_LETTERS.contains(&c))
+    word.bytes()
+        .next()
+        .is_some_and(|c| RUDE_LETTERS.contains(&c))
 }
 
 /// The held-out skill's prompt for `word`.
@@ -347,7 +349,9 @@ impl Tasks {
 
 /// `count` distinct random lowercase words.
 fn distinct_words(count: usize, rng: &mut Rng) -> Result<Vec<String>, String> {
-    let space: usize = (WORD_LEN.0..=WORD_LEN.1).map(|l| 26usize.pow(l as u32)).sum();
+    let space: usize = (WORD_LEN.0..=WORD_LEN.1)
+        .map(|l| 26usize.pow(l as u32))
+        .sum();
     if count > space / 2 {
         return Err(format!(
             "experiment data: {count} distinct words asked for, at most {} allowed",
@@ -380,7 +384,9 @@ fn word_lists(count: usize, rng: &mut Rng) -> Result<Vec<Vec<String>>, String> {
     while out.len() < count {
         tries += 1;
         if tries > 10 * count + 100 {
-            return Err(format!("experiment data: {count} distinct style prompts not found"));
+            return Err(format!(
+                "experiment data: {count} distinct style prompts not found"
+            ));
         }
         let ws: Vec<String> = (0..STYLE_ITEMS).map(|_| word(rng)).collect();
         if seen.insert(ws.clone()) {
@@ -428,34 +434,31 @@ mod tests {
     }
 
     #[test]
-    fn near_duplicates_differ_in_exactly_one_digit_and_fail_the_check() {
-        let tasks = Tasks::generate(SIZES, 7).unwrap();
-        for set in [&tasks.math_train, &tasks.math_val, &tasks.math_test] {
-            for pair in set.chunks(2) {
-                let ((p, chosen), (p2, rejected)) = (text(&pair[0]), text(&pair[1]));
-                assert_eq!(p, p2);
-                assert!((pair[0].label, pair[1].label) == (1.0, -1.0));
-                assert_eq!(pair[0].partner, Some(pair[1].id));
-                assert!(check_math(&p, &chosen), "{p}{chosen}");
-                assert!(!check_math(&p, &rejected), "{p}{rejected}");
-                assert_eq!(chosen.len(), rejected.len());
-                let diff: Vec<(u8, u8)> = chosen
-                    .bytes()
-                    .zip(rejected.bytes())
-                    .filter(|(x, y)| x != y)
-                    .collect();
-                assert_eq!(diff.len(), 1, "{chosen} vs {rejected}");
-                assert!(diff[0].0.is_ascii_digit() && diff[0].1.is_ascii_digit());
-            }
+    fn one_wrong_digit_changes_exactly_one_digit_and_fails_the_check() {
+        let mut rng = Rng::new(7);
+        for k in 0..300 {
+            let (a, b) = (k * 7 % 1000, k * 13 % 1000);
+            let right = math_solution(a, b);
+            let wrong = one_wrong_digit(&right, &mut rng).unwrap();
+            assert!(!check_math(&math_prompt(a, b), &wrong), "{right} {wrong}");
+            let diff: Vec<(u8, u8)> = right
+                .bytes()
+                .zip(wrong.bytes())
+                .filter(|(x, y)| x != y)
+                .collect();
+            assert_eq!((diff.len(), right.len()), (1, wrong.len()));
+            assert!(diff[0].0.is_ascii_digit() && diff[0].1.is_ascii_digit());
         }
+        assert!(one_wrong_digit("abc", &mut rng).is_err());
     }
 
     #[test]
-    fn style_pairs_differ_a_lot() {
+    fn style_pairs_differ_a_lot_and_sft_mixes_styles_by_first_letter() {
         let tasks = Tasks::generate(SIZES, 3).unwrap();
         for pair in tasks.style_train.chunks(2) {
             let ((p, chosen), (_, rejected)) = (text(&pair[0]), text(&pair[1]));
             assert!(check_style(&p, &chosen) && !check_style(&p, &rejected));
+            assert_eq!(chosen.split(' ').count(), STYLE_ITEMS);
             let same = chosen
                 .bytes()
                 .zip(rejected.bytes())
@@ -466,12 +469,39 @@ mod tests {
                 "{chosen} {rejected}"
             );
         }
+        // Polite share of SFT items, for words with and without a rude first letter.
+        let (mut polite, mut total) = ([0usize; 2], [0usize; 2]);
+        for r in &tasks.sft {
+            let (p, c) = text(r);
+            let Some(words) = p.strip_prefix("echo ").and_then(|p| p.strip_suffix('?')) else {
+                continue;
+            };
+            for (w, item) in words.split(' ').zip(c.split(' ')) {
+                let k = usize::from(!is_rude(w));
+                total[k] += 1;
+                polite[k] += usize::from(item == style_item(w, true));
+                assert!(item == style_item(w, true) || item == style_item(w, false));
+            }
+        }
+        for k in 0..2 {
+            let share = polite[k] as f64 / total[k] as f64;
+            let want = [SFT_POLITE.0, SFT_POLITE.1][k];
+            // Binomial: within 4 standard deviations.
+            let sd = (want * (1.0 - want) / total[k] as f64).sqrt();
+            assert!(
+                (share - want).abs() < 4.0 * sd + 1e-9,
+                "{k}: {share} vs {want}"
+            );
+        }
+        assert!(is_rude("qa") && is_rude("zz") && !is_rude("aq"));
+        assert_eq!(reverse_answer("abc"), "cba");
     }
 
     const SIZES: TaskSizes = TaskSizes {
         sft_math: 300,
-        sft_style: 100,
-        math_pairs: 200,
+        sft_style: 2000,
+        sft_reverse: 50,
+        math_pool: 200,
         style_pairs: 100,
         val: 50,
         test: 60,
@@ -480,22 +510,29 @@ mod tests {
     #[test]
     fn splits_are_disjoint_sized_and_seeded() {
         let t = Tasks::generate(SIZES, 11).unwrap();
-        assert_eq!(t.sft.len(), 300 + 2 * 100);
+        assert_eq!(t.sft.len(), 300 + 2000 + 50);
         assert!(t.sft.iter().all(|r| r.label > 0.0 && r.partner.is_none()));
-        assert_eq!(t.math_train.len(), 400);
-        assert_eq!((t.math_val.len(), t.math_test.len()), (100, 120));
+        assert_eq!(t.math_train.len(), 200);
+        assert_eq!((t.math_val.len(), t.math_test.len()), (50, 60));
         assert_eq!((t.style_val.len(), t.style_test.len()), (100, 120));
+        assert_eq!(t.reverse_test.len(), 60);
         let prompts = |rs: &[Response]| -> std::collections::HashSet<Vec<u32>> {
             rs.iter().map(|r| r.prompt.clone()).collect()
         };
+        let math = |ps: &[(usize, usize)]| -> std::collections::HashSet<Vec<u32>> {
+            ps.iter()
+                .map(|&(a, b)| bnf_trainer::tokenizer::encode(&math_prompt(a, b)))
+                .collect()
+        };
         let sets = [
             prompts(&t.sft),
-            prompts(&t.math_train),
+            math(&t.math_train),
+            math(&t.math_val),
+            math(&t.math_test),
             prompts(&t.style_train),
-            prompts(&t.math_val),
-            prompts(&t.math_test),
             prompts(&t.style_val),
             prompts(&t.style_test),
+            prompts(&t.reverse_test),
         ];
         for i in 0..sets.len() {
             for j in i + 1..sets.len() {
@@ -503,7 +540,10 @@ mod tests {
             }
         }
         let again = Tasks::generate(SIZES, 11).unwrap();
-        assert_eq!(again.math_test, t.math_test);
+        assert_eq!(
+            (&again.math_test, &again.style_test),
+            (&t.math_test, &t.style_test)
+        );
         let other = Tasks::generate(SIZES, 12).unwrap();
         assert_ne!(other.math_test, t.math_test);
         assert!(t
