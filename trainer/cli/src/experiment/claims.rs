@@ -95,6 +95,13 @@ pub struct Board {
 }
 
 impl Board {
+    fn merge(&mut self, o: &Board) {
+        self.wins += o.wins;
+        self.losses += o.losses;
+        self.ties += o.ties;
+        self.missing += o.missing;
+    }
+
     fn add(&mut self, outcome: Option<i32>) {
         match outcome {
             Some(1) => self.wins += 1,
@@ -158,18 +165,54 @@ fn rate_name(r: Rate) -> String {
     }
 }
 
-/// A table of BNF-minus-baseline differences (rows: baselines, columns: `rates`), scoring
-/// every cell on `board` where `scored(rate)`.
-#[allow(clippy::too_many_arguments)]
+/// One board per rate of [`rates`].
+fn boards(o: &Outcome) -> Vec<Board> {
+    vec![Board::default(); rates(o).len()]
+}
+
+/// The sum of the boards of the rates `pick` takes.
+fn total(o: &Outcome, per_rate: &[Board], pick: impl Fn(Rate) -> bool) -> Board {
+    let mut b = Board::default();
+    for (r, x) in rates(o).into_iter().zip(per_rate) {
+        if pick(r) {
+            b.merge(x);
+        }
+    }
+    b
+}
+
+/// The verdict the rule would give at each rate on its own, for the report.
+fn by_rate(o: &Outcome, per_rate: &[Board]) -> String {
+    let parts: Vec<String> = rates(o)
+        .into_iter()
+        .zip(per_rate)
+        .map(|(r, b)| {
+            format!(
+                "{}: {} ({} W, {} L, {} ties, {} n/c)",
+                rate_name(r),
+                Verdict::of(b.wins, b.losses).text(),
+                b.wins,
+                b.losses,
+                b.ties,
+                b.missing
+            )
+        })
+        .collect();
+    format!(
+        "Verdict at each rate on its own (for reading): {}.",
+        parts.join("; ")
+    )
+}
+
+/// A table of BNF-minus-baseline differences (rows: baselines, columns: [`rates`]), scoring
+/// every cell on the board of its rate.
 fn comparison_table(
     o: &Outcome,
     d: Dataset,
     bnf: usize,
     baselines: &[usize],
-    metric: Metric,
-    better: Better,
-    scored: impl Fn(Rate) -> bool,
-    board: &mut Board,
+    (metric, better): (Metric, Better),
+    per_rate: &mut [Board],
 ) -> String {
     let rs = rates(o);
     let (scale, digits) = metric.display();
@@ -192,12 +235,11 @@ fn comparison_table(
     for &b in baselines.iter().filter(|&&b| ran(o, d, b)) {
         let cells: Vec<String> = rs
             .iter()
-            .map(|&r| {
+            .enumerate()
+            .map(|(k, &r)| {
                 let i = difference(o, d, bnf, b, r, metric);
                 let f = i.map(|i| favours(&i, better));
-                if scored(r) {
-                    board.add(f);
-                }
+                per_rate[k].add(f);
                 let mark = match f {
                     Some(1) => " W",
                     Some(-1) => " L",
@@ -218,10 +260,10 @@ fn comparison_table(
 
 fn claim_a(o: &Outcome) -> Claim {
     let (bnf, pll) = (index(BNF.label), index("NLL+PLL"));
-    let mut board = Board::default();
+    let mut per_rate_boards = boards(o);
     let mut per_rate = Vec::new();
     let mut pll_any = 0;
-    for &lr in &o.plan.lrs {
+    for (k, &lr) in o.plan.lrs.iter().enumerate() {
         let count = |m| {
             Dataset::ALL
                 .iter()
@@ -230,7 +272,7 @@ fn claim_a(o: &Outcome) -> Claim {
         };
         let (b, p) = (count(bnf), count(pll));
         pll_any += p.0;
-        board.add(Some(match b.0.cmp(&p.0) {
+        per_rate_boards[k].add(Some(match b.0.cmp(&p.0) {
             std::cmp::Ordering::Less => 1,
             std::cmp::Ordering::Greater => -1,
             std::cmp::Ordering::Equal => 0,
@@ -247,12 +289,11 @@ fn claim_a(o: &Outcome) -> Claim {
             d,
             bnf,
             &[pll],
-            Metric::ChosenShift,
-            Better::Higher,
-            |r| r != Rate::Target,
-            &mut board,
+            (Metric::ChosenShift, Better::Higher),
+            &mut per_rate_boards,
         );
     }
+    let board = total(o, &per_rate_boards, |r| r != Rate::Target);
     let verdict = if pll_any == 0 {
         Verdict::NotTested
     } else {
@@ -267,9 +308,10 @@ fn claim_a(o: &Outcome) -> Claim {
              NLL+PLL's (both datasets, every seed) and loses if more; and on each dataset it wins \
              or loses on the chosen responses' test log-likelihood shift (higher is better) by \
              the paired interval. Not tested if NLL+PLL never collapsed. Collapsed runs: {}. \
-             Score: {}.",
+             Score over the grid: {}. {}",
             per_rate.join("; "),
-            board.text()
+            board.text(),
+            by_rate(o, &per_rate_boards)
         ),
         tables,
     }
@@ -287,7 +329,7 @@ fn claim_b(o: &Outcome) -> Claim {
     let bnf = index(BNF.label);
     let family = dpo_series();
     let d = Dataset::Math;
-    let mut board = Board::default();
+    let mut per_rate = boards(o);
     let mut failed = Vec::new();
     for &m in family.iter().filter(|&&m| ran(o, d, m)) {
         for &lr in &o.plan.lrs {
@@ -305,11 +347,10 @@ fn claim_b(o: &Outcome) -> Claim {
         d,
         bnf,
         &family,
-        Metric::MathChange,
-        Better::Higher,
-        |_| true,
-        &mut board,
+        (Metric::MathChange, Better::Higher),
+        &mut per_rate,
     );
+    let board = total(o, &per_rate, |_| true);
     let verdict = if failed.is_empty() {
         Verdict::NotTested
     } else {
@@ -324,7 +365,7 @@ fn claim_b(o: &Outcome) -> Claim {
              change (test, points, after minus the seed's reference) against each of the DPO \
              series ({}) at every rate and at the target rates, by the paired interval. Not \
              tested if no baseline failed (a collapsed seed, or a mean math change below -{:.0} \
-             points, at some rate). Failed: {}. Score: {}.",
+             points, at some rate). Failed: {}. Score: {}. {}",
             family
                 .iter()
                 .map(|&m| METHODS[m].label)
@@ -336,7 +377,8 @@ fn claim_b(o: &Outcome) -> Claim {
             } else {
                 failed.join(", ")
             },
-            board.text()
+            board.text(),
+            by_rate(o, &per_rate)
         ),
         tables,
     }
@@ -352,8 +394,7 @@ fn baselines() -> Vec<usize> {
 fn claim_c(o: &Outcome) -> Claim {
     let bnf = index(BNF.label);
     let others = baselines();
-    let mut board = Board::default();
-    let mut matched = Board::default();
+    let mut per_rate = boards(o);
     let mut tables = String::new();
     let specs = [
         (Dataset::Math, Metric::ReverseChange),
@@ -361,27 +402,9 @@ fn claim_c(o: &Outcome) -> Claim {
         (Dataset::Style, Metric::MathChange),
     ];
     for (d, metric) in specs {
-        tables += &comparison_table(
-            o,
-            d,
-            bnf,
-            &others,
-            metric,
-            Better::Higher,
-            |r| r == Rate::Target,
-            &mut board,
-        );
-        let _ = comparison_table(
-            o,
-            d,
-            bnf,
-            &others,
-            metric,
-            Better::Higher,
-            |r| r != Rate::Target,
-            &mut matched,
-        );
+        tables += &comparison_table(o, d, bnf, &others, (metric, Better::Higher), &mut per_rate);
     }
+    let board = total(o, &per_rate, |r| r == Rate::Target);
     Claim {
         id: 'c',
         statement: "BNF pays the least alignment tax (skills kept after preference alignment).",
@@ -392,9 +415,9 @@ fn claim_c(o: &Outcome) -> Claim {
              style (points, after minus the seed's reference; higher is less tax). Judged at the \
              target rates, where every method has reached the same validation gain (a method that \
              barely moved pays no tax and achieves nothing); BNF against every baseline, by the \
-             paired interval. Score at the target rates: {}. For reading only, at matched rates: {}.",
+             paired interval. Score at the target rates: {}. {}",
             board.text(),
-            matched.text()
+            by_rate(o, &per_rate)
         ),
         tables,
     }
@@ -416,16 +439,14 @@ fn claim_d(o: &Outcome) -> Claim {
             .and_then(|v| interval(&v.into_iter().flatten().collect::<Vec<_>>()));
         positive += usize::from(g.is_some_and(|g| g.sign() == 1));
         gains.push(format!("{}: {}", d.name(), show(g, 100.0, 1)));
-        let mut board = Board::default();
+        let mut per_rate = boards(o);
         tables += &comparison_table(
             o,
             d,
             zero,
             &controls,
-            Metric::TaskGain,
-            Better::Higher,
-            |r| r == Rate::Target,
-            &mut board,
+            (Metric::TaskGain, Better::Higher),
+            &mut per_rate,
         );
         // The controls (not BNF with pairs) must not beat it at the target rates.
         for &c in &controls[..2] {
@@ -475,8 +496,7 @@ pub fn paper_set() -> Vec<usize> {
 fn claim_e(o: &Outcome) -> Claim {
     let bnf = index(BNF.label);
     let others = paper_set();
-    let mut board = Board::default();
-    let mut matched = Board::default();
+    let mut per_rate = boards(o);
     let mut tables = String::new();
     for d in Dataset::ALL {
         for metric in [
@@ -485,28 +505,10 @@ fn claim_e(o: &Outcome) -> Claim {
             Metric::GiniChosen,
             Metric::GiniOwn,
         ] {
-            tables += &comparison_table(
-                o,
-                d,
-                bnf,
-                &others,
-                metric,
-                Better::Lower,
-                |r| r == Rate::Target,
-                &mut board,
-            );
-            let _ = comparison_table(
-                o,
-                d,
-                bnf,
-                &others,
-                metric,
-                Better::Lower,
-                |r| r != Rate::Target,
-                &mut matched,
-            );
+            tables += &comparison_table(o, d, bnf, &others, (metric, Better::Lower), &mut per_rate);
         }
     }
+    let board = total(o, &per_rate, |r| r == Rate::Target);
     Claim {
         id: 'e',
         statement: "BNF shifts log-likelihoods least and most evenly across tokens.",
@@ -516,10 +518,9 @@ fn claim_e(o: &Outcome) -> Claim {
              at the target rates (equal validation gain), over all seeds: the mean |log-likelihood \
              shift| and the mean per-response Gini of |target-logit shifts|, each on the chosen \
              test responses and on each model's own greedy outputs for test prompts (lower is \
-             better), by the paired interval. Score at the target rates: {}. For reading only, at \
-             matched rates: {}.",
+             better), by the paired interval. Score at the target rates: {}. {}",
             board.text(),
-            matched.text()
+            by_rate(o, &per_rate)
         ),
         tables,
     }

@@ -342,7 +342,7 @@ pub fn scatter(
         .label_font((FONT, 11))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerLeft)
         .draw()
         .map_err(err)
 }

@@ -54,7 +54,9 @@ fn setup(out: &mut String, o: &Outcome) {
          masked), cosine schedule with 10% warm-up, gradient clipping at 1, and the same \
          learning-rate grid {lrs:?}. Seeds {seeds:?} (each: its own SFT model, math pairs, data \
          order and pair masking). Every loss value and gradient comes from `bnf-core` through the \
-         trainer.\n",
+         trainer. Left out to pay for the controls and the seeds (redundant in the previous run): \
+         DPO b=0.01 (a near duplicate of b=0.1), R-DPO on math (its pairs are mostly of equal \
+         length, where R-DPO is DPO), BNF at 25% pairing, and the rate 1e-3.\n",
         data_seed = p.data_seed,
         digits = super::tasks::DIGITS,
         prompt = math_prompt(a, b),

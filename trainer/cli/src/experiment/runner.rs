@@ -222,7 +222,7 @@ pub fn reference(plan: &Plan, tasks: &Tasks, seed: u64) -> Result<Reference, Str
             );
         }
     }
-    let mut rng = Rng::new(seed ^ 0x5eed_0f_e44);
+    let mut rng = Rng::new(seed ^ 0x5eed_0fe4);
     let math = [
         math_pairs(&mut model, &tasks.math_train, false, &mut rng)?,
         math_pairs(&mut model, &tasks.math_val, true, &mut rng)?,
