@@ -2,7 +2,8 @@
 //! full run (issue 18), never asserted in advance. Methods are compared with BNF seed by seed
 //! (the same reference model), as mean differences with bootstrap intervals ([`super::stats`]);
 //! a comparison is a *win* for BNF when the whole interval favours BNF, a *loss* when it all
-//! favours the other method, and a *tie* otherwise. Each claim is scored at matched learning
+//! favours the other method, a *tie* otherwise, and *not comparable* with fewer than
+//! [`MIN_SEEDS`] seeds measured on both sides. Each claim is scored at matched learning
 //! rates (every rate of the grid) and at each method's target rate (the smallest rate whose
 //! mean validation task gain reaches [`TARGET_GAIN`] with no seed collapsed; validation only).
 //!
@@ -19,6 +20,8 @@ use super::Outcome;
 
 /// The validation target: mean validation task accuracy gain over the seed's reference.
 pub const TARGET_GAIN: f64 = 0.05;
+/// Fewest seeds measured on both sides for a comparison to count (below: not comparable).
+pub const MIN_SEEDS: usize = 3;
 /// A baseline has *failed* on math at a rate (claim (b)) when a seed collapsed there or its
 /// mean math task change is below minus this.
 pub const FAIL_DROP: f64 = 0.05;
@@ -126,7 +129,8 @@ fn index(label: &str) -> usize {
         .unwrap_or_else(|| panic!("no method {label}"))
 }
 
-/// `method` minus `other` seed by seed at `rate`, with its interval.
+/// `method` minus `other` seed by seed at `rate`, with its interval (`None` with fewer than
+/// [`MIN_SEEDS`] seeds measured on both sides).
 pub fn difference(
     o: &Outcome,
     d: Dataset,
@@ -137,7 +141,10 @@ pub fn difference(
 ) -> Option<Interval> {
     let a = per_seed(o, d, method, rate, metric)?;
     let b = per_seed(o, d, other, rate, metric)?;
-    interval(&paired(&a, &b))
+    let diffs = paired(&a, &b);
+    (diffs.len() >= MIN_SEEDS)
+        .then(|| interval(&diffs))
+        .flatten()
 }
 
 /// `+1` if `i` favours the first method given `better`, `-1` if the second, `0` if neither.
@@ -436,7 +443,9 @@ fn claim_d(o: &Outcome) -> Claim {
     let mut tables = String::new();
     for d in Dataset::ALL {
         let g = per_seed(o, d, zero, Rate::Target, Metric::TaskGain)
-            .and_then(|v| interval(&v.into_iter().flatten().collect::<Vec<_>>()));
+            .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+            .filter(|v| v.len() >= MIN_SEEDS)
+            .and_then(|v| interval(&v));
         positive += usize::from(g.is_some_and(|g| g.sign() == 1));
         gains.push(format!("{}: {}", d.name(), show(g, 100.0, 1)));
         let mut per_rate = boards(o);
@@ -538,6 +547,38 @@ mod tests {
 
     fn verdicts(o: &Outcome) -> Vec<Verdict> {
         judge(o).iter().map(|c| c.verdict).collect()
+    }
+
+    #[test]
+    fn too_few_seeds_compare_nothing() {
+        let bnf = index("BNF");
+        let o = synthetic(&[1.0], MIN_SEEDS - 1, |_, m, _, _| {
+            acc(0.9, if m == bnf { 0.9 } else { 0.6 })
+        });
+        assert_eq!(
+            difference(
+                &o,
+                Dataset::Style,
+                bnf,
+                index("IPO"),
+                Rate::At(1.0),
+                Metric::TaskGain
+            ),
+            None
+        );
+        let o = synthetic(&[1.0], MIN_SEEDS, |_, m, _, _| {
+            acc(0.9, if m == bnf { 0.9 } else { 0.6 })
+        });
+        let d = difference(
+            &o,
+            Dataset::Style,
+            bnf,
+            index("IPO"),
+            Rate::At(1.0),
+            Metric::TaskGain,
+        )
+        .unwrap();
+        assert!((d.mean - 0.3).abs() < 1e-12 && d.sign() == 1);
     }
 
     #[test]

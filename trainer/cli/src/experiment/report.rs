@@ -2,7 +2,7 @@
 //! comparisons, the reference models, per-dataset tables at every rate and at the target rates,
 //! the figures, the setup and the runtime.
 
-use super::claims::{judge, FAIL_DROP, TARGET_GAIN};
+use super::claims::{judge, FAIL_DROP, MIN_SEEDS, TARGET_GAIN};
 use super::figure1;
 use super::figures::{curves, figure3, figure4, figure_rates, shift_bins};
 use super::methods::{describe, METHODS};
@@ -135,7 +135,8 @@ fn setup(out: &mut String, o: &Outcome) {
          end and chooses nothing.\n\
          - **paired comparisons**: every method of a seed starts from the same reference, so \
          methods are compared seed by seed; intervals are {level:.0}% percentile bootstrap \
-         intervals of the mean per-seed difference ({resamples} resamples). A baseline *failed* \
+         intervals of the mean per-seed difference ({resamples} resamples), and a comparison \
+         needs at least {min_seeds} seeds measured on both sides. A baseline *failed* \
          on math (claim (b)) at a rate where a seed collapsed or its mean math change is below \
          -{fail:.0} points.\n",
         own = p.own_outputs,
@@ -145,6 +146,7 @@ fn setup(out: &mut String, o: &Outcome) {
         target = 100.0 * TARGET_GAIN,
         level = 100.0 * LEVEL,
         resamples = RESAMPLES,
+        min_seeds = MIN_SEEDS,
         fail = 100.0 * FAIL_DROP,
     );
 }
