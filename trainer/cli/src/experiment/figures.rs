@@ -1,26 +1,43 @@
-//! The experiment's figures from its runs: training curves per method, the distributions of
-//! log-likelihood and logit shifts with Gini coefficients (paper Figure 3), and token-level
-//! shifts in DPO's percentile bins (paper Figure 4). Distributions use the first seed's run of
-//! each method at its chosen learning rate, on the aligned dataset's test responses.
+//! The experiment's figures from its runs: training curves per method, the paper's Figure 3
+//! (distributions of log-likelihood and logit shifts, their scatter, Gini coefficients) and
+//! Figure 4 (token-level shifts in DPO's percentile bins). Each method is drawn at its target
+//! rate ([`super::summary::target_lr`]), or at the middle rate of the grid where it has none
+//! (said in the figure); distributions use the first seed's run.
 
+use super::claims::paper_set;
 use super::measure::TokenShifts;
 use super::methods::{BNF, DPO, METHODS};
-use super::metrics::{bin_fractions, mean_std, percentile_edges};
-use super::plots::{bar_chart, histogram, line_chart, panels, Series};
-use super::summary::{first_seed_run, runs_of, DatasetSummary};
+use super::metrics::{bin_fractions, mean_std, percentile_edges, quantile};
+use super::plots::{grouped_bars, histogram, line_chart, line_chart_y0, panels, scatter, Series};
+use super::runner::{Dataset, Probe};
+use super::summary::{first_seed_run, ran, runs_of, target_lr};
 use super::Outcome;
 
-/// The methods the paper's Figures 3 and 4 compare (those present in the method list).
-pub const PAPER_SET: [&str; 4] = [BNF.label, DPO.label, "IPO", "SimPO"];
+/// The rate a figure shows `method` at: its target rate (`true`), else the grid's middle rate.
+pub fn figure_lr(o: &Outcome, d: Dataset, method: usize) -> (f32, bool) {
+    match target_lr(o, d, method) {
+        Some(lr) => (lr, true),
+        None => (o.plan.lrs[o.plan.lrs.len() / 2], false),
+    }
+}
 
-/// Training curves: per method, the held-out log-likelihood shift of chosen and rejected
-/// responses (mean over responses, nats) against the step, mean over seeds at the chosen rate.
-pub fn curves(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), String> {
+fn rate_text(o: &Outcome, d: Dataset, m: usize) -> String {
+    let (lr, target) = figure_lr(o, d, m);
+    format!(
+        "lr {lr:e}{}",
+        if target { "" } else { ", target not reached" }
+    )
+}
+
+/// Training curves: per method, the validation log-likelihood shift of chosen and rejected
+/// responses (mean over responses, nats) against the step, mean over seeds.
+pub fn curves(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
+    let methods: Vec<usize> = (0..METHODS.len()).filter(|&m| ran(o, d, m)).collect();
     let cols = 5;
-    let rows = s.rows.len().div_ceil(cols);
+    let rows = methods.len().div_ceil(cols);
     let title = format!(
-        "Training curves on the {} set: held-out log-likelihood shift, nats per response (blue chosen, red rejected; dashed: collapse threshold)",
-        s.dataset.name()
+        "Training curves on the {} set: validation log-likelihood shift, nats per response (blue chosen, red rejected; grey dashed: collapse threshold)",
+        d.name()
     );
     panels(
         path,
@@ -28,200 +45,262 @@ pub fn curves(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), S
         (rows, cols),
         &title,
         |i, area| {
-            let Some(row) = s.rows.get(i) else {
+            let Some(&m) = methods.get(i) else {
                 return Ok(());
             };
-            let runs: Vec<_> = runs_of(outcome, s.dataset, row.method, row.lr)
+            let (lr, _) = figure_lr(o, d, m);
+            let runs: Vec<_> = runs_of(o, d, m, lr)
                 .map(|(_, r)| r)
                 .filter(|r| !r.curve.is_empty())
                 .collect();
             let Some(first) = runs.first() else {
                 return Ok(());
             };
-            let mean_at = |k: usize, f: fn(&super::runner::Probe) -> f64| {
+            let mean_at = |k: usize, f: fn(&Probe) -> f64| {
                 let v: Vec<f64> = runs.iter().filter_map(|r| r.curve.get(k).map(f)).collect();
                 mean_std(&v).map_or(f64::NAN, |m| m.0)
             };
             let steps: Vec<f64> = first.curve.iter().map(|p| p.step as f64).collect();
-            let line = |f: fn(&super::runner::Probe) -> f64, color, label: &str| Series {
-                label: label.into(),
-                points: steps
+            let line = |f: fn(&Probe) -> f64, color, label: &str| {
+                let pts = steps
                     .iter()
                     .enumerate()
                     .map(|(k, &x)| (x, mean_at(k, f)))
-                    .collect(),
-                color,
-                dashed: false,
+                    .collect();
+                Series::line(label, pts, color)
             };
-            let threshold = Series {
-                label: "collapse".into(),
-                points: vec![(0.0, -1.0), (*steps.last().unwrap_or(&1.0), -1.0)],
-                color: 7,
-                dashed: true,
-            };
+            let mut threshold = Series::line(
+                "collapse",
+                vec![(0.0, -1.0), (*steps.last().unwrap_or(&1.0), -1.0)],
+                7,
+            );
+            threshold.dashed = true;
             let series = [
                 line(|p| p.chosen, 0, "chosen"),
                 line(|p| p.rejected, 1, "rejected"),
                 threshold,
             ];
-            let title = format!("{} (lr {:e})", METHODS[row.method].label, row.lr);
+            let title = format!("{} ({})", METHODS[m].label, rate_text(o, d, m));
             line_chart(area, &title, ("step", "nats"), &series, false)
         },
     )
 }
 
-/// The first seed's shifts of each method, at its chosen rate, in method order.
-fn shifts<'a>(outcome: &'a Outcome, s: &DatasetSummary) -> Vec<(usize, &'a TokenShifts)> {
-    s.rows
-        .iter()
-        .filter_map(|row| {
-            first_seed_run(outcome, s.dataset, row.method, row.lr)
-                .and_then(|r| r.shifts.as_ref())
-                .map(|t| (row.method, t))
+/// BNF and the paper's comparison set, in that order.
+fn figure_set() -> Vec<usize> {
+    let bnf = METHODS.iter().position(|m| *m == BNF).unwrap_or(0);
+    std::iter::once(bnf).chain(paper_set()).collect()
+}
+
+/// The first seed's shifts (chosen responses, own outputs) of the figure set at their rates.
+fn shifts(o: &Outcome, d: Dataset) -> Vec<(usize, &TokenShifts, &TokenShifts)> {
+    figure_set()
+        .into_iter()
+        .filter_map(|m| {
+            let r = first_seed_run(o, d, m, figure_lr(o, d, m).0)?;
+            Some((m, r.shifts.as_ref()?, r.own_shifts.as_ref()?))
         })
         .collect()
 }
 
-/// Mean per-response Gini coefficient of absolute logit shifts, per method.
-pub fn gini_by_method(outcome: &Outcome, s: &DatasetSummary) -> Vec<(usize, f64)> {
-    shifts(outcome, s)
-        .into_iter()
-        .filter_map(|(m, t)| mean_std(&t.response_logit_gini).map(|g| (m, g.0)))
-        .collect()
-}
-
-/// Mean absolute per-response log-likelihood shift, per method.
-pub fn abs_shift_by_method(outcome: &Outcome, s: &DatasetSummary) -> Vec<(usize, f64)> {
-    shifts(outcome, s)
-        .into_iter()
-        .filter_map(|(m, t)| {
-            let a: Vec<f64> = t.response_logp.iter().map(|x| x.abs()).collect();
-            mean_std(&a).map(|v| (m, v.0))
-        })
-        .collect()
-}
-
-/// A 1st-99th percentile range of the pooled values (robust to a collapsed method's tail).
+/// The 1st to 99th percentile of the pooled values (never empty).
 fn pooled_range(values: &[&[f64]]) -> std::ops::Range<f64> {
     let mut all: Vec<f64> = values
         .iter()
         .flat_map(|v| v.iter().copied())
-        .filter(|x| x.is_finite())
+        .filter(|v| v.is_finite())
         .collect();
     if all.is_empty() {
         return 0.0..1.0;
     }
     all.sort_by(f64::total_cmp);
-    let at = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
-    let (lo, hi) = (at(0.01), at(0.99));
+    let (lo, hi) = (quantile(&all, 0.01), quantile(&all, 0.99));
     if hi > lo {
         lo..hi
     } else {
-        (lo - 1.0)..(hi + 1.0)
+        (lo - 0.5)..(hi + 0.5)
     }
 }
 
-/// Paper Figure 3: (a) log-likelihood shifts, (b) mean absolute logit shifts, (c)
-/// length-normalised log-likelihood shifts of the paper's four methods, and (d) the Gini
-/// coefficient of logit shifts for every method.
-pub fn figure3(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), String> {
-    let all = shifts(outcome, s);
-    let paper: Vec<(usize, &TokenShifts)> = all
-        .iter()
-        .copied()
-        .filter(|(m, _)| PAPER_SET.contains(&METHODS[*m].label))
-        .collect();
+/// Histogram lines of each method's `pick`, over a shared range; out-of-range counts in the
+/// legend.
+fn histograms(set: &[(usize, &[f64])]) -> Vec<Series> {
+    let range = pooled_range(&set.iter().map(|(_, v)| *v).collect::<Vec<_>>());
+    set.iter()
+        .enumerate()
+        .map(|(k, (m, v))| {
+            let (pts, below, above) = histogram(v, &range, 25);
+            let mut label = METHODS[*m].label.to_string();
+            if below + above > 0 {
+                label += &format!(" ({below} below, {above} above the axis)");
+            }
+            styled(Series::line(label, pts, k), k)
+        })
+        .collect()
+}
+
+/// The `k`-th line of a figure, drawn so that lines that coincide stay visible: solid, wide
+/// and pale, dashed, solid with markers.
+fn styled(s: Series, k: usize) -> Series {
+    match k % 4 {
+        1 => Series { width: 7, ..s },
+        2 => Series { dashed: true, ..s },
+        3 => Series { marker: 2, ..s },
+        _ => s,
+    }
+}
+
+/// The paper's Figure 3 as a PNG.
+pub fn figure3(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
+    let set = shifts(o, d);
     type Pick = fn(&TokenShifts) -> &[f64];
-    let panels_spec: [(&str, &str, Pick); 3] = [
-        ("(a) log-likelihood shift", "nats", |t| &t.response_logp),
-        ("(b) mean |logit shift| per token", "logit", |t| {
-            &t.response_abs_logit
-        }),
-        ("(c) log-likelihood shift per token", "nats/token", |t| {
-            &t.response_logp_per_token
-        }),
+    let hists: [(&str, &str, Pick, bool); 4] = [
+        (
+            "(a) log-likelihood shift, chosen",
+            "nats",
+            |t| &t.response_logp,
+            false,
+        ),
+        (
+            "(b) mean |logit shift| per token, chosen",
+            "logit",
+            |t| &t.response_abs_logit,
+            false,
+        ),
+        (
+            "(d) log-likelihood shift per token, chosen",
+            "nats/token",
+            |t| &t.response_logp_per_token,
+            false,
+        ),
+        (
+            "(e') log-likelihood shift, own greedy outputs",
+            "nats",
+            |t| &t.response_logp,
+            true,
+        ),
     ];
-    let ginis = gini_by_method(outcome, s);
     let title = format!(
-        "Shift distributions on the {} test responses (seed {}, each method at its chosen lr)",
-        s.dataset.name(),
-        outcome.plan.seeds.first().copied().unwrap_or(0)
+        "Shifts on the {} test set (seed {}; rates in results.md)",
+        d.name(),
+        o.plan.seeds.first().copied().unwrap_or(0),
     );
-    panels(path, (1400, 900), (2, 2), &title, |i, area| {
-        if i == 3 {
-            let bars: Vec<(String, f64)> = ginis
+    panels(path, (1500, 900), (2, 3), &title, |i, area| match i {
+        0 | 1 | 3 | 4 => {
+            let (name, unit, pick, own) = hists[[0, 1, 9, 2, 3][i]];
+            let data: Vec<(usize, &[f64])> = set
                 .iter()
-                .map(|&(m, g)| (METHODS[m].label.to_string(), g))
+                .map(|(m, c, w)| (*m, pick(if own { w } else { c })))
                 .collect();
-            return bar_chart(
+            line_chart_y0(
                 area,
-                "(d) Gini of |logit shifts| (mean per response)",
-                "Gini",
-                &bars,
-            );
+                name,
+                (unit, "fraction of responses"),
+                &histograms(&data),
+                true,
+                true,
+            )
         }
-        let (name, unit, pick) = panels_spec[i];
-        let range = pooled_range(&paper.iter().map(|(_, t)| pick(t)).collect::<Vec<_>>());
-        let series: Vec<Series> = paper
-            .iter()
-            .enumerate()
-            .map(|(k, (m, t))| Series {
-                label: METHODS[*m].label.into(),
-                points: histogram(pick(t), &range, 30),
-                color: k,
-                dashed: false,
-            })
-            .collect();
-        line_chart(area, name, (unit, "fraction of responses"), &series, true)
+        2 => {
+            let series: Vec<Series> = set
+                .iter()
+                .enumerate()
+                .map(|(k, (m, c, _))| {
+                    let pts = c
+                        .response_abs_logit
+                        .iter()
+                        .copied()
+                        .zip(c.response_logp.iter().copied())
+                        .collect();
+                    Series {
+                        marker: 1 + k % 3,
+                        ..Series::line(METHODS[*m].label, pts, k)
+                    }
+                })
+                .collect();
+            scatter(
+                area,
+                "(c) logit shift vs log-likelihood shift, chosen",
+                (
+                    "mean |logit shift| per token",
+                    "log-likelihood shift (nats)",
+                ),
+                &series,
+            )
+        }
+        _ => {
+            let g = |t: &TokenShifts| mean_std(&t.response_logit_gini).map_or(f64::NAN, |s| s.0);
+            let names: Vec<String> = set
+                .iter()
+                .map(|(m, _, _)| METHODS[*m].label.to_string())
+                .collect();
+            let bars = [
+                (
+                    "chosen".to_string(),
+                    set.iter().map(|(_, c, _)| g(c)).collect(),
+                ),
+                (
+                    "own outputs".to_string(),
+                    set.iter().map(|(_, _, w)| g(w)).collect(),
+                ),
+            ];
+            grouped_bars(
+                area,
+                "(f) Gini of |logit shifts| (mean per response)",
+                ("", "Gini"),
+                &names,
+                &bars,
+            )
+        }
     })
 }
 
-/// Paper Figure 4's numbers: DPO's (beta 0.1) token-level log-likelihood shifts cut into 10
-/// percentile bins; the fraction of each method's token shifts in each bin.
-pub fn shift_bins(outcome: &Outcome, s: &DatasetSummary) -> Option<Vec<(usize, Vec<f64>)>> {
-    let all = shifts(outcome, s);
-    let dpo_index = METHODS.iter().position(|m| *m == DPO)?;
-    let (_, dpo_shifts) = all.iter().find(|(m, _)| *m == dpo_index)?;
+/// Which rate each method of the Figure 3 set is drawn at, for the report.
+pub fn figure_rates(o: &Outcome, d: Dataset) -> String {
+    figure_set()
+        .into_iter()
+        .map(|m| format!("{} at {}", METHODS[m].label, rate_text(o, d, m)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Paper Figure 4's numbers: DPO's (beta 0.1) token-level log-likelihood shifts on the chosen
+/// test responses cut into 10 percentile bins; the fraction of each method's token shifts in
+/// each bin.
+pub fn shift_bins(o: &Outcome, d: Dataset) -> Option<Vec<(usize, Vec<f64>)>> {
+    let all = shifts(o, d);
+    let dpo = METHODS.iter().position(|m| *m == DPO)?;
+    let (_, dpo_shifts, _) = all.iter().find(|(m, _, _)| *m == dpo)?;
     let edges = percentile_edges(&dpo_shifts.token_logp, 10)?;
     Some(
         all.iter()
-            .filter(|(m, _)| PAPER_SET.contains(&METHODS[*m].label))
-            .map(|(m, t)| (*m, bin_fractions(&t.token_logp, &edges)))
+            .map(|(m, t, _)| (*m, bin_fractions(&t.token_logp, &edges)))
             .collect(),
     )
 }
 
-/// Paper Figure 4 as a PNG.
-pub fn figure4(path: &str, outcome: &Outcome, s: &DatasetSummary) -> Result<(), String> {
-    let bins = shift_bins(outcome, s).unwrap_or_default();
-    let series: Vec<Series> = bins
+/// Paper Figure 4 as a PNG: grouped bars, y from 0.
+pub fn figure4(path: &str, o: &Outcome, d: Dataset) -> Result<(), String> {
+    let bins = shift_bins(o, d).unwrap_or_default();
+    let series: Vec<(String, Vec<f64>)> = bins
         .iter()
-        .enumerate()
-        .map(|(k, (m, f))| Series {
-            label: METHODS[*m].label.into(),
-            points: f
-                .iter()
-                .enumerate()
-                .map(|(b, &v)| ((b + 1) as f64, v))
-                .collect(),
-            color: k,
-            dashed: false,
-        })
+        .map(|(m, f)| (METHODS[*m].label.to_string(), f.clone()))
         .collect();
+    let cats: Vec<String> = (1..=10).map(|b| b.to_string()).collect();
     let title = format!(
-        "Token-level log-likelihood shifts in DPO's (b=0.1) percentile bins, {} set",
-        s.dataset.name()
+        "Token-level log-likelihood shifts in DPO's (b=0.1) percentile bins, {} set, chosen responses",
+        d.name()
     );
     panels(path, (900, 540), (1, 1), &title, |_, area| {
-        line_chart(
+        grouped_bars(
             area,
             "",
             (
                 "DPO percentile bin (1 = most negative)",
                 "fraction of tokens",
             ),
+            &cats,
             &series,
-            true,
         )
     })
 }

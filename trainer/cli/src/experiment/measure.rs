@@ -24,19 +24,37 @@ pub struct ResponseScore {
     /// How many leading tokens of this response greedy decoding from the prompt reproduces
     /// (all of them, EOS included, when it produces exactly this response).
     pub greedy_prefix: usize,
+    /// Whether at every word-initial letter (after the prompt or a space) the model scores the
+    /// letter above the same letter in the other case: the style task's decisions
+    /// (`ab.` polite vs `AB!` shouted), teacher-forced along this response.
+    pub case_kept: bool,
+}
+
+/// How a task counts a chosen response as solved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskMeasure {
+    /// Greedy decoding reproduces it exactly.
+    Exact,
+    /// Every case decision goes its way ([`ResponseScore::case_kept`]).
+    CaseDecisions,
+}
+
+/// The same ASCII letter in the other case (`None` for anything else).
+fn other_case(y: usize) -> Option<usize> {
+    let c = u8::try_from(y).ok()?;
+    c.is_ascii_alphabetic().then(|| {
+        (if c.is_ascii_lowercase() {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        }) as usize
+    })
 }
 
 impl ResponseScore {
     /// Whether greedy decoding from the prompt produces exactly this response.
     pub fn greedy_match(&self) -> bool {
         self.greedy_prefix == self.ell.len()
-    }
-
-    /// Whether greedy decoding reproduces at least the first `n` tokens (`None`: all).
-    pub fn greedy_reaches(&self, n: Option<usize>) -> bool {
-        n.map_or(self.greedy_match(), |n| {
-            self.greedy_prefix >= n.min(self.ell.len())
-        })
     }
 
     /// `log pi(y) = sum_i ell_i`, in f64.
@@ -66,8 +84,12 @@ pub fn score(
         let logits = model.logits();
         let ell = row_logps(logits, v, &tb)?;
         for w in tb.offsets.windows(2) {
-            let mut s = ResponseScore::default();
+            let mut s = ResponseScore {
+                case_kept: true,
+                ..ResponseScore::default()
+            };
             let mut on_path = true;
+            let mut first = true;
             for r in (w[0]..w[1]).filter(|&r| tb.scored[r]) {
                 let row = &logits[r * v..(r + 1) * v];
                 let y = tb.targets[r] as usize;
@@ -75,6 +97,12 @@ pub fn score(
                 s.target_logit.push(row[y]);
                 on_path &= is_first_argmax(row, y);
                 s.greedy_prefix += usize::from(on_path);
+                if first || tb.tokens[r] == b' ' as u32 {
+                    if let Some(alt) = other_case(y) {
+                        s.case_kept &= row[y] > row[alt];
+                    }
+                }
+                first = false;
             }
             out.push(s);
         }
@@ -91,8 +119,8 @@ pub struct Comparison {
     pub pref_accuracy: f64,
     /// Fraction of pairs with `log pi(y_w) > log pi(y_l)` (no reference), a tie counting half.
     pub raw_pref_accuracy: f64,
-    /// Fraction of chosen responses that greedy decoding reproduces (the task accuracy; only
-    /// their first `task_prefix` tokens when [`compare`] is given one).
+    /// Fraction of chosen responses solved (the task accuracy, as [`compare`]'s
+    /// [`TaskMeasure`] says).
     pub task_accuracy: f64,
     /// Mean over chosen responses of `log pi(y) - log pi_ref(y)` (summed over tokens).
     pub chosen_shift: f64,
@@ -105,14 +133,13 @@ pub struct Comparison {
 }
 
 /// Compare `policy` and `reference` scores of `responses` (paired: each chosen response's
-/// `partner` is in the list). The task counts a chosen response as solved when greedy decoding
-/// reproduces its first `task_prefix` tokens (`None`: all of it). Errors if the lists do not
-/// line up.
+/// `partner` is in the list). The task counts a chosen response as solved as `task` says.
+/// Errors if the lists do not line up.
 pub fn compare(
     responses: &[Response],
     policy: &[ResponseScore],
     reference: &[ResponseScore],
-    task_prefix: Option<usize>,
+    task: TaskMeasure,
 ) -> Result<Comparison, String> {
     if policy.len() != responses.len() || reference.len() != responses.len() {
         return Err(format!(
@@ -138,7 +165,10 @@ pub fn compare(
             chosen += 1;
             c.chosen_shift += shift(i);
             c.chosen_token_shift += per_token;
-            matches += usize::from(policy[i].greedy_reaches(task_prefix));
+            matches += usize::from(match task {
+                TaskMeasure::Exact => policy[i].greedy_match(),
+                TaskMeasure::CaseDecisions => policy[i].case_kept,
+            });
             if let Some(&j) = r.partner.and_then(|p| index.get(&p)) {
                 pairs += 1;
                 wins += half_wins(shift(i), shift(j));
@@ -304,6 +334,56 @@ mod tests {
         }
     }
 
+    /// Case decisions are read at word-initial letters only, against the other case of the
+    /// same letter: a model forced to prefer `q` everywhere keeps `qa qb` and loses `Qa`, and
+    /// is not asked about letters inside words.
+    #[test]
+    fn case_decisions_at_word_starts() {
+        use bnf_trainer::model::params::Params;
+        let cfg = ModelConfig {
+            vocab: VOCAB,
+            block_size: 24,
+            channels: 16,
+            heads: 2,
+            layers: 1,
+        };
+        let mut model = Model::new(cfg, 1).unwrap();
+        let sizes = model.param_sizes().to_vec();
+        let p = Params::view_mut(&mut model.params, &sizes);
+        p.lnfw.fill(0.0);
+        for (k, b) in p.lnfb.iter_mut().enumerate() {
+            *b = if k % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        let row = b'q' as usize * cfg.channels;
+        for k in 0..cfg.channels {
+            p.wte[row + k] = 10.0 * p.lnfb[k];
+        }
+        let one = |completion: &str| Response {
+            id: 0,
+            line: 1,
+            prompt: bnf_trainer::tokenizer::encode("x?"),
+            completion: bnf_trainer::tokenizer::encode(completion),
+            label: 1.0,
+            partner: None,
+        };
+        let s = score(
+            &mut model,
+            &[one("qa qb"), one("Qa"), one("aQ"), one("12")],
+            4,
+        )
+        .unwrap();
+        assert!(s[0].case_kept);
+        assert!(!s[1].case_kept);
+        // No letters, no decisions.
+        assert!(s[3].case_kept);
+        // `Q` inside a word is not asked about: `aQ` is judged on `a` against `A` only, which
+        // the forced model leaves to its random weights; forcing `A` instead decides it.
+        assert!(s.len() == 4);
+        assert_eq!(other_case(b'a' as usize), Some(b'A' as usize));
+        assert_eq!(other_case(b'1' as usize), None);
+        assert_eq!(other_case(300), None);
+    }
+
     #[test]
     fn comparison_counts_margins_and_shifts() {
         let src = "{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n".repeat(2);
@@ -312,6 +392,7 @@ mod tests {
             ell: ell.to_vec(),
             target_logit: vec![0.0; ell.len()],
             greedy_prefix: if m { ell.len() } else { 1 },
+            case_kept: !m,
         };
         let reference = vec![
             s(&[-1.0, -1.0], true),
@@ -326,7 +407,7 @@ mod tests {
             s(&[-2.0, -1.0], false),
             s(&[-1.0, -1.0], false),
         ];
-        let c = compare(&rs, &policy, &reference, None).unwrap();
+        let c = compare(&rs, &policy, &reference, TaskMeasure::Exact).unwrap();
         assert_eq!(c.pref_accuracy, 0.5);
         // Raw: -1.5 > -4 (win); -3 > -2 (loss).
         assert_eq!(c.raw_pref_accuracy, 0.5);
@@ -334,10 +415,10 @@ mod tests {
         assert!((c.chosen_shift - (-0.25)).abs() < 1e-12);
         assert!((c.rejected_shift - 0.0).abs() < 1e-12);
         assert!((c.chosen_token_shift - (-0.125)).abs() < 1e-12);
-        assert!(compare(&rs, &policy[..3], &reference, None).is_err());
-        // Counting only the first token, every chosen response is solved.
-        let first = compare(&rs, &policy, &reference, Some(1)).unwrap();
-        assert_eq!(first.task_accuracy, 1.0);
+        assert!(compare(&rs, &policy[..3], &reference, TaskMeasure::Exact).is_err());
+        // Counting case decisions: only the second chosen response kept them.
+        let cases = compare(&rs, &policy, &reference, TaskMeasure::CaseDecisions).unwrap();
+        assert_eq!(cases.task_accuracy, 0.5);
         let t = token_shifts(&policy, &reference);
         assert_eq!(t.token_logp, vec![0.5, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0, 0.0]);
         assert_eq!(t.response_logp, vec![0.5, -1.0, -1.0, 1.0]);

@@ -1,7 +1,10 @@
 //! The methods the experiment compares: every objective of the paper's Table 4 with the usual
-//! hyperparameters of `losses.md` (DPO at three betas, after the paper's section 2.3), and BNF
-//! at the pairing ratios of its Table 6. The objectives and their configurations are
-//! `bnf-core`'s; nothing here computes a loss.
+//! hyperparameters of `losses.md` (DPO at two betas, after the paper's section 2.3), BNF at
+//! pairing ratios of its Table 6, and two controls: SFT on the chosen responses only, and KTO on
+//! the same unpaired data as BNF at 0% pairing. Redundant cells are left out: DPO b=0.01 (a near
+//! duplicate of b=0.1 in the previous run) and R-DPO on math, whose pairs are mostly of equal
+//! length, where R-DPO is DPO. The objectives and their configurations are `bnf-core`'s;
+//! nothing here computes a loss.
 
 use bnf_core::{
     CpoConfig, DpoConfig, IpoConfig, KtoConfig, Objective, OrpoConfig, RDpoConfig, SimPoConfig,
@@ -17,8 +20,11 @@ pub struct Method {
     pub key: &'static str,
     /// The objective and its hyperparameters.
     pub objective: Objective,
-    /// Fraction of pairs kept as pairs (paper section 5.2); 1 except for BNF's Table 6 runs.
+    /// Fraction of pairs kept as pairs (paper section 5.2); 1 except for BNF's Table 6 runs
+    /// and the unpaired KTO control.
     pub pairing_ratio: f64,
+    /// Whether it runs on the math pairs (R-DPO does not: see the module doc).
+    pub on_math: bool,
 }
 
 const fn m(label: &'static str, key: &'static str, objective: Objective) -> Method {
@@ -27,15 +33,22 @@ const fn m(label: &'static str, key: &'static str, objective: Objective) -> Meth
         key,
         objective,
         pairing_ratio: 1.0,
+        on_math: true,
     }
 }
 
-const fn bnf_paired(label: &'static str, key: &'static str, ratio: f64) -> Method {
+const fn unpaired(
+    label: &'static str,
+    key: &'static str,
+    objective: Objective,
+    ratio: f64,
+) -> Method {
     Method {
         label,
         key,
-        objective: Objective::Bnf,
+        objective,
         pairing_ratio: ratio,
+        on_math: true,
     }
 }
 
@@ -49,15 +62,25 @@ pub const DPO: Method = m(
     Objective::Dpo(DpoConfig { beta: 0.1 }),
 );
 
+/// SFT on the chosen responses only (`nll` drops the rejected ones): the control for what
+/// preference data adds.
+pub const SFT_CHOSEN: Method = m("SFT chosen", "sft_chosen", Objective::Nll);
+
+/// KTO on the data of BNF at 0% pairing: the control for BNF without pairs.
+pub const KTO_UNPAIRED: Method = unpaired(
+    "KTO pairs 0%",
+    "kto_pair0",
+    Objective::Kto(KtoConfig::DEFAULT),
+    0.0,
+);
+
+/// BNF with no pairs at all (paper Table 6's 0%).
+pub const BNF_UNPAIRED: Method = unpaired("BNF pairs 0%", "bnf_pair0", Objective::Bnf, 0.0);
+
 /// Every method, in report order. Labels and keys are unique.
 pub const METHODS: &[Method] = &[
     BNF,
     m("NLL+PLL", "nll_pll", Objective::NllPll),
-    m(
-        "DPO b=0.01",
-        "dpo_0.01",
-        Objective::Dpo(DpoConfig { beta: 0.01 }),
-    ),
     DPO,
     m(
         "DPO b=0.5",
@@ -69,18 +92,33 @@ pub const METHODS: &[Method] = &[
     m("KTO", "kto", Objective::Kto(KtoConfig::DEFAULT)),
     m("ORPO", "orpo", Objective::Orpo(OrpoConfig::DEFAULT)),
     m("SLiC-HF", "slic_hf", Objective::SlicHf(SlicConfig::DEFAULT)),
-    m("R-DPO", "rdpo", Objective::RDpo(RDpoConfig::DEFAULT)),
     m("CPO", "cpo", Objective::Cpo(CpoConfig::DEFAULT)),
-    bnf_paired("BNF pairs 50%", "bnf_pair50", 0.5),
-    bnf_paired("BNF pairs 25%", "bnf_pair25", 0.25),
-    bnf_paired("BNF pairs 0%", "bnf_pair0", 0.0),
+    Method {
+        on_math: false,
+        ..m("R-DPO", "rdpo", Objective::RDpo(RDpoConfig::DEFAULT))
+    },
+    SFT_CHOSEN,
+    KTO_UNPAIRED,
+    unpaired("BNF pairs 50%", "bnf_pair50", Objective::Bnf, 0.5),
+    BNF_UNPAIRED,
 ];
+
+/// Whether `method` is one of BNF's rows (any pairing ratio).
+pub fn is_bnf(method: &Method) -> bool {
+    method.objective == Objective::Bnf
+}
+
+/// Whether `method` is a control rather than a method of the paper's comparison.
+pub fn is_control(method: &Method) -> bool {
+    *method == SFT_CHOSEN || *method == KTO_UNPAIRED
+}
 
 /// The hyperparameters of `method` as one short string, for the report.
 pub fn describe(method: &Method) -> String {
     match method.objective {
         Objective::Bnf => format!("pairing ratio {}", method.pairing_ratio),
-        Objective::Nll | Objective::NllPll => "none".into(),
+        Objective::Nll => "chosen responses only".into(),
+        Objective::NllPll => "none".into(),
         Objective::Dpo(c) => format!("beta {}", c.beta),
         Objective::Ipo(c) => format!("tau {}", c.tau),
         Objective::SlicHf(c) => format!("margin {}, lambda {}", c.margin, c.lambda),
@@ -89,9 +127,10 @@ pub fn describe(method: &Method) -> String {
         Objective::Cpo(c) => format!("beta {}", c.beta),
         Objective::Orpo(c) => format!("lambda {}", c.lambda),
         Objective::Kto(c) => format!(
-            "beta {}, z0 {}",
+            "beta {}, z0 {}, pairing ratio {}",
             c.beta,
-            c.z0.map_or("batch estimate".into(), |z| z.to_string())
+            c.z0.map_or("batch estimate".into(), |z| z.to_string()),
+            method.pairing_ratio
         ),
     }
 }
@@ -116,10 +155,14 @@ mod tests {
         }
         let ratios: Vec<f64> = METHODS
             .iter()
-            .filter(|m| m.objective == Objective::Bnf)
+            .filter(|m| is_bnf(m))
             .map(|m| m.pairing_ratio)
             .collect();
-        assert_eq!(ratios, vec![1.0, 0.5, 0.25, 0.0]);
+        assert_eq!(ratios, vec![1.0, 0.5, 0.0]);
+        // The unpaired control sees the same data as BNF at 0%.
+        assert_eq!(KTO_UNPAIRED.pairing_ratio, BNF_UNPAIRED.pairing_ratio);
+        assert!(METHODS.contains(&SFT_CHOSEN) && METHODS.contains(&KTO_UNPAIRED));
+        assert_eq!(METHODS.iter().filter(|m| !m.on_math).count(), 1);
         assert!(METHODS.contains(&DPO) && METHODS[0] == BNF);
     }
 }

@@ -33,8 +33,8 @@ pub fn gini(xs: &[f64]) -> Option<f64> {
     Some(2.0 * ranked / (n * total) - (n + 1.0) / n)
 }
 
-/// The value at quantile `q` in `[0, 1]` of sorted `v` (linear interpolation between ranks).
-fn quantile(v: &[f64], q: f64) -> f64 {
+/// The value at quantile `q` in `[0, 1]` of sorted, non-empty `v` (linear interpolation between ranks).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
     let pos = q * (v.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)

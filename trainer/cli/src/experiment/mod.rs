@@ -1,20 +1,26 @@
-//! `bnf experiment`: the paper's findings at small scale (issue 7). Generates the data
-//! ([`tasks`]), trains one SFT reference per seed and aligns it with every method of
-//! [`methods`] on a near-duplicate math preference set and a style preference set
-//! ([`runner`]), measures each run ([`measure`], [`metrics`]) and writes `results.md` with
-//! its plots ([`report`], [`plots`], [`claims`], [`figure1`]).
+//! `bnf experiment`: the paper's findings at small scale (issues 7 and 18). Generates the data
+//! ([`tasks`]), trains one SFT reference per seed, builds its math pairs from its own mistakes
+//! ([`near_miss`]) and aligns it with every method of [`methods`] on those math pairs and on a
+//! style preference set ([`runner`]), measures each run ([`measure`], [`metrics`]), compares
+//! methods seed by seed ([`stats`], [`summary`]), judges the claims ([`claims`]) and writes
+//! `results.md` with its plots ([`report`], [`tables`], [`figures`], [`plots`], [`figure1`]).
+//! [`findings_check`] holds the hand-written reading to the generated numbers.
 
 pub mod claims;
 pub mod figure1;
 pub mod figures;
+pub mod findings_check;
 pub mod measure;
 pub mod methods;
 pub mod metrics;
+pub mod near_miss;
 pub mod plan;
 pub mod plots;
 pub mod report;
 pub mod runner;
+pub mod stats;
 pub mod summary;
+pub mod tables;
 pub mod tasks;
 
 use clap::Args;
@@ -103,7 +109,10 @@ pub struct Outcome {
 pub fn jobs(plan: &Plan) -> Vec<Job> {
     let mut out = Vec::new();
     for dataset in Dataset::ALL {
-        for method in 0..METHODS.len() {
+        for (method, m) in METHODS.iter().enumerate() {
+            if dataset == Dataset::Math && !m.on_math {
+                continue;
+            }
             for &lr in &plan.lrs {
                 for seed in 0..plan.seeds.len() {
                     out.push(Job {
@@ -147,12 +156,21 @@ pub fn execute(plan: Plan, workers: usize) -> Result<Outcome, String> {
     .collect::<Result<_, _>>()?;
     for r in &references {
         eprintln!(
-            "  seed {}: SFT loss {:.4} -> {:.4}, math task accuracy {:.1}%, style {:.1}% ({:.1} s)",
+            "  seed {}: SFT {} steps, loss {:.4} -> {:.4}, task accuracy math {:.1}%, style {:.1}%, \
+             reverse {:.1}%; raw pref. accuracy math {:.1}%, style {:.1}%; {} math training \
+             pairs from {} problems ({:.1} tokens differ) ({:.1} s)",
             r.seed,
+            r.sft_loss.len(),
             r.sft_loss.first().copied().unwrap_or(f32::NAN),
             r.sft_loss.last().copied().unwrap_or(f32::NAN),
             100.0 * r.before[0].task_accuracy,
             100.0 * r.before[1].task_accuracy,
+            100.0 * r.reverse_before,
+            100.0 * r.before[0].raw_pref_accuracy,
+            100.0 * r.before[1].raw_pref_accuracy,
+            r.math[0].own_errors,
+            r.math[0].problems,
+            r.math[0].mean_diff,
             r.seconds
         );
     }
@@ -177,11 +195,8 @@ pub fn execute(plan: Plan, workers: usize) -> Result<Outcome, String> {
             job.lr,
             plan.seeds[job.seed],
             100.0 * pref,
-            if r.collapse_step.is_some() {
-                ", collapsed"
-            } else {
-                ""
-            },
+            r.collapse_step
+                .map_or(String::new(), |s| format!(", collapsed at step {s}")),
             r.error
                 .as_ref()
                 .map_or(String::new(), |e| format!(", error: {e}")),

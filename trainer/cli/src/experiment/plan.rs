@@ -16,8 +16,12 @@ pub struct Plan {
     pub sizes: TaskSizes,
     /// Seed of the data (the same data for every training seed).
     pub data_seed: u64,
-    /// SFT optimizer steps.
+    /// Most SFT optimizer steps.
     pub sft_steps: usize,
+    /// SFT steps between checks of the math validation accuracy.
+    pub sft_check: usize,
+    /// SFT stops at the first check where the math validation accuracy reaches this.
+    pub sft_stop: f64,
     /// SFT sequences per step.
     pub sft_batch: usize,
     /// SFT peak learning rate.
@@ -32,8 +36,10 @@ pub struct Plan {
     pub seeds: Vec<u64>,
     /// Probes of the training curves per run (besides step 0).
     pub probes: usize,
-    /// Held-out pairs in each probe.
+    /// Validation pairs in each probe.
     pub probe_pairs: usize,
+    /// Test prompts whose greedy outputs each run generates (claim (e) on own outputs).
+    pub own_outputs: usize,
 }
 
 fn model(channels: usize, layers: usize, heads: usize) -> ModelConfig {
@@ -47,31 +53,35 @@ fn model(channels: usize, layers: usize, heads: usize) -> ModelConfig {
 }
 
 impl Plan {
-    /// The full experiment: 450 runs, 1715 s (28.6 minutes) of wall time on 2 quiet cores on
-    /// 2026-12-01 (docs/results.md). The grid reaches down to 1e-5 because the DPO family's best
-    /// rate was a 4-rate grid's smallest, 3e-5.
+    /// The full experiment (issue 18): 928 alignment runs. Sized from a 2-seed trial of this
+    /// design (about 3.3 s of one core per run, 30-45 s per reference) to take about 28 minutes
+    /// of wall time on 2 quiet cores, about 35 on cores shared as during that trial.
     pub fn full() -> Plan {
         Plan {
             name: "full",
             model: model(64, 2, 4),
             sizes: TaskSizes {
-                sft_math: 30_000,
-                sft_style: 5_000,
-                math_pairs: 4_000,
-                style_pairs: 4_000,
+                sft_math: 20_000,
+                sft_style: 20_000,
+                sft_reverse: 20_000,
+                math_pool: 10_000,
+                style_pairs: 3_000,
                 val: 200,
-                test: 500,
+                test: 400,
             },
             data_seed: 2024,
-            sft_steps: 800,
+            sft_steps: 2000,
+            sft_check: 25,
+            sft_stop: 0.75,
             sft_batch: 32,
             sft_lr: 3e-3,
             align_steps: 150,
             align_batch: 16,
-            lrs: vec![1e-5, 3e-5, 1e-4, 3e-4, 1e-3],
-            seeds: vec![0, 1, 2],
-            probes: 10,
+            lrs: vec![1e-5, 3e-5, 1e-4, 3e-4],
+            seeds: (0..8).collect(),
+            probes: 6,
             probe_pairs: 32,
+            own_outputs: 64,
         }
     }
 
@@ -84,26 +94,34 @@ impl Plan {
             sizes: TaskSizes {
                 sft_math: 400,
                 sft_style: 100,
-                math_pairs: 64,
+                sft_reverse: 100,
+                math_pool: 64,
                 style_pairs: 64,
                 val: 16,
                 test: 24,
             },
             data_seed: 2024,
             sft_steps: 30,
+            sft_check: 10,
+            sft_stop: 0.8,
             sft_batch: 16,
             sft_lr: 3e-3,
             align_steps: 6,
             align_batch: 4,
-            lrs: vec![1e-3],
+            lrs: vec![1e-3, 3e-3],
             seeds: vec![0, 1],
             probes: 2,
             probe_pairs: 8,
+            own_outputs: 8,
         }
     }
 
-    /// Alignment runs: datasets x methods x learning rates x seeds.
-    pub fn align_runs(&self, methods: usize) -> usize {
-        2 * methods * self.lrs.len() * self.seeds.len()
+    /// Alignment runs: (methods on math + methods on style) x learning rates x seeds.
+    pub fn align_runs(&self) -> usize {
+        let per_rate: usize = super::methods::METHODS
+            .iter()
+            .map(|m| 1 + usize::from(m.on_math))
+            .sum();
+        per_rate * self.lrs.len() * self.seeds.len()
     }
 }

@@ -35,6 +35,24 @@ pub struct Series {
     pub color: usize,
     /// Dashed instead of solid.
     pub dashed: bool,
+    /// Line width in pixels (0: the default, 2).
+    pub width: u32,
+    /// Draw a marker every few points: 0 none, 1 circle, 2 triangle, 3 cross.
+    pub marker: usize,
+}
+
+impl Series {
+    /// A solid line of the default width without markers.
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>, color: usize) -> Series {
+        Series {
+            label: label.into(),
+            points,
+            color,
+            dashed: false,
+            width: 0,
+            marker: 0,
+        }
+    }
 }
 
 /// The palette colour `i`.
@@ -70,7 +88,8 @@ fn bounds(series: &[Series], pick: fn(&(f64, f64)) -> f64) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// Draw a line chart of `series` on `area`.
+/// Draw a line chart of `series` on `area` (the y-axis starts at 0 when `y_from_zero` and every
+/// value is non-negative: for heights a reader compares).
 pub fn line_chart(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     title: &str,
@@ -78,7 +97,28 @@ pub fn line_chart(
     series: &[Series],
     legend: bool,
 ) -> Result<(), String> {
-    let (xr, yr) = (bounds(series, |p| p.0), bounds(series, |p| p.1));
+    line_chart_y0(area, title, (x_desc, y_desc), series, legend, false)
+}
+
+/// [`line_chart`] with the y-axis choice.
+pub fn line_chart_y0(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[Series],
+    legend: bool,
+    y_from_zero: bool,
+) -> Result<(), String> {
+    let xr = bounds(series, |p| p.0);
+    let mut yr = bounds(series, |p| p.1);
+    let lowest = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    if y_from_zero && lowest >= 0.0 {
+        yr.start = 0.0;
+    }
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 16))
         .margin(8)
@@ -119,19 +159,41 @@ pub fn line_chart(
             .copied()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect();
+        let w = if s.width == 0 { 2 } else { s.width };
+        let style = if s.width > 3 {
+            c.mix(0.45).stroke_width(w)
+        } else {
+            c.stroke_width(w)
+        };
         let anno = if s.dashed {
             chart
-                .draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(2)))
+                .draw_series(DashedLineSeries::new(pts.clone(), 6, 4, style))
                 .map_err(err)?
         } else {
             chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .draw_series(LineSeries::new(pts.clone(), style))
                 .map_err(err)?
         };
+        let (len, dot) = (
+            if s.dashed { 7 } else { 16 },
+            if s.marker > 0 { 4 } else { 0 },
+        );
         if legend {
             anno.label(s.label.clone()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (len, 0)], style)
+                    + Circle::new((10, 0), dot, c.filled())
             });
+        }
+        if s.marker > 0 {
+            let step = (pts.len() / 12).max(1);
+            let every: Vec<(f64, f64)> = pts
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| k % step == step / 2)
+                .map(|(_, &p)| p)
+                .collect();
+            draw_markers(&mut chart, &every, s.marker, c)?;
         }
     }
     if legend {
@@ -145,6 +207,144 @@ pub fn line_chart(
             .map_err(err)?;
     }
     Ok(())
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Markers of kind `kind` (1 circle, 2 triangle, 3 cross) at `points`.
+fn draw_markers<'c, 'a, 'b>(
+    chart: &'c mut Chart<'a, 'b>,
+    points: &[(f64, f64)],
+    kind: usize,
+    c: RGBColor,
+) -> Result<&'c mut plotters::chart::SeriesAnno<'a, BitMapBackend<'b>>, String> {
+    let style = c.filled();
+    match kind {
+        2 => chart.draw_series(points.iter().map(|&p| TriangleMarker::new(p, 5, style))),
+        3 => chart.draw_series(points.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2)))),
+        _ => chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, style))),
+    }
+    .map_err(err)
+}
+
+/// Draw vertical bars in groups on `area`: one group per category, one bar per series
+/// `(label, value per category)`; the y-axis starts at 0.
+pub fn grouped_bars(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<(), String> {
+    let max = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-3);
+    let n = categories.len().max(1);
+    let k = series.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 16))
+        .margin(8)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..n as f64, 0.0..max * 1.15)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = (x - 0.5).round();
+            if ((x - 0.5) - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < categories.len() {
+                categories[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .label_style((FONT, 11))
+        .axis_desc_style((FONT, 12))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    let width = 0.8 / k as f64;
+    for (s, (label, values)) in series.iter().enumerate() {
+        let c = color(s);
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                let x0 = i as f64 + 0.1 + s as f64 * width;
+                let v = if v.is_finite() { v } else { 0.0 };
+                Rectangle::new([(x0, 0.0), (x0 + width * 0.9, v)], c.filled())
+            }))
+            .map_err(err)?
+            .label(label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 11))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)
+}
+
+/// Draw a scatter plot of `series` (points only, one marker kind per series) on `area`.
+pub fn scatter(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[Series],
+) -> Result<(), String> {
+    let (xr, yr) = (bounds(series, |p| p.0), bounds(series, |p| p.1));
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 16))
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
+        .build_cartesian_2d(xr, yr)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT, 11))
+        .axis_desc_style((FONT, 12))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    for s in series {
+        let c = color(s.color);
+        let kind = s.marker.max(1);
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        let anno = draw_markers(&mut chart, &pts, kind, c)?.label(s.label.clone());
+        let style = c.filled();
+        match kind {
+            2 => anno.legend(move |(x, y)| TriangleMarker::new((x + 6, y), 5, style)),
+            3 => anno.legend(move |(x, y)| Cross::new((x + 6, y), 4, c.stroke_width(2))),
+            _ => anno.legend(move |(x, y)| Circle::new((x + 6, y), 4, style)),
+        };
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 11))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()
+        .map_err(err)
 }
 
 /// Draw horizontal bars `(label, value)` on `area`.
@@ -223,33 +423,65 @@ pub fn figure1(path: &str, curves: &[Curve]) -> Result<(), String> {
         .iter()
         .enumerate()
         .map(|(i, c)| Series {
+            // Curves come in pairs of equal magnitude (preferred, dispreferred): the first of
+            // each pair wide and pale, the second dashed with markers on top of it.
             label: c.label.clone(),
             points: c.points.clone(),
             color: i / 2,
             dashed: i % 2 == 1,
+            width: if i % 2 == 0 { 7 } else { 2 },
+            marker: if i % 2 == 1 { 1 + i / 2 } else { 0 },
         })
         .collect();
     panels(
         path,
         (800, 520),
         (1, 1),
-        "Figure 1: likelihood-derivative curves (computed by bnf-core)",
+        "Figure 1: |dL/dz_y| against pi(y), computed by bnf-core (each pair of curves coincides)",
         |_, area| line_chart(area, "", ("pi(y)", "|dL/dz_y|"), &series, true),
     )
 }
 
-/// A histogram of `values` over `range` as a line of bin fractions.
-pub fn histogram(values: &[f64], range: &Range<f64>, bins: usize) -> Vec<(f64, f64)> {
+/// A histogram of `values` over `range`: the bin fractions as a line, and how many values fell
+/// below and above the range (left out of the bins, not piled into the edge ones; the value
+/// at `range.end` itself is in the last bin).
+pub fn histogram(
+    values: &[f64],
+    range: &Range<f64>,
+    bins: usize,
+) -> (Vec<(f64, f64)>, usize, usize) {
     let width = (range.end - range.start) / bins as f64;
     let mut counts = vec![0usize; bins];
+    let (mut below, mut above) = (0, 0);
     for &v in values.iter().filter(|v| v.is_finite()) {
-        let k = ((v - range.start) / width).floor();
-        counts[(k.max(0.0) as usize).min(bins - 1)] += 1;
+        if v < range.start {
+            below += 1;
+        } else if v > range.end {
+            above += 1;
+        } else {
+            let k = ((v - range.start) / width).floor() as usize;
+            counts[k.min(bins - 1)] += 1;
+        }
     }
     let n = values.len().max(1) as f64;
-    counts
+    let line = counts
         .iter()
         .enumerate()
         .map(|(k, &c)| (range.start + (k as f64 + 0.5) * width, c as f64 / n))
-        .collect()
+        .collect();
+    (line, below, above)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_leaves_out_of_range_values_out_and_counts_them() {
+        let (line, below, above) =
+            histogram(&[-5.0, 0.0, 0.1, 0.5, 0.99, 1.0, 7.0, 8.0], &(0.0..1.0), 2);
+        assert_eq!((below, above), (1, 2));
+        // 0, 0.1 in the first bin; 0.5, 0.99 and the end point 1.0 in the second; out of 8.
+        assert_eq!(line, vec![(0.25, 2.0 / 8.0), (0.75, 3.0 / 8.0)]);
+    }
 }

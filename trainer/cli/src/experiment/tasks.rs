@@ -3,21 +3,30 @@
 //! - **math**: additions of two `DIGITS`-digit numbers written step by step, least significant
 //!   digit first, each step `x+y+c=s` (digits, incoming carry, two-digit sum), then the
 //!   `DIGITS + 1`-digit answer: `347+589=` -> `7+9+0=16,4+8+1=13,3+5+1=09,0936`. Answers are
-//!   checked by [`check_math`], which parses and re-does the arithmetic.
-//! - **math near-duplicate pairs** (paper section 2.3): chosen = the correct solution,
-//!   rejected = the same text with exactly one digit changed ([`one_wrong_digit`]).
-//! - **style pairs** (pairs that differ a lot): `echo abc?` answered politely
-//!   (`sure: abc.`, preferred) or shouted (`ABC!!!`, dispreferred). The SFT data holds both
-//!   styles equally, so the reference model has no style preference to start from; the style
-//!   task is solved when greedy decoding takes the polite style ([`POLITE`]).
-
+//!   checked by [`check_math`], which parses and re-does the arithmetic. Only the problems are
+//!   drawn here: the preference pairs are built per seed from the reference model's own
+//!   mistakes ([`super::near_miss`], paper section 2.3).
+//! - **style** (a value with several decisions per answer): `echo ab cde fg?` answered item by
+//!   item, each word either politely (`ab.`) or shouted (`AB!`). The preferred answer is polite
+//!   throughout, the rejected one shouts throughout, so a pair differs in almost every token.
+//!   The SFT data decides each item's style at random, mostly polite except for words starting
+//!   with one of [`RUDE_LETTERS`], which it mostly shouts: the reference model is polite on most
+//!   answers but not all, and alignment has to change [`STYLE_ITEMS`] decisions per answer.
+//! - **reverse** (the held-out skill, in SFT only, never aligned on): `rev abcd?` -> `dcba`.
 use bnf_trainer::data::{responses, Example, Response};
 use bnf_trainer::rng::Rng;
 
 /// Digits of each operand.
 pub const DIGITS: usize = 3;
-/// Shortest and longest echo word.
-const WORD_LEN: (usize, usize) = (3, 6);
+/// Shortest and longest word of the style and reverse tasks.
+const WORD_LEN: (usize, usize) = (2, 4);
+/// Words per style prompt (style decisions per answer).
+pub const STYLE_ITEMS: usize = 3;
+/// First letters whose items the SFT data mostly shouts.
+pub const RUDE_LETTERS: &[u8] = b"qz";
+/// Chance that an SFT style item is polite: for a word starting with one of [`RUDE_LETTERS`],
+/// and for any other word.
+pub const SFT_POLITE: (f64, f64) = (0.05, 0.8);
 
 /// The prompt of `a + b`.
 pub fn math_prompt(a: usize, b: usize) -> String {
@@ -96,70 +105,111 @@ pub fn one_wrong_digit(text: &str, rng: &mut Rng) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("one_wrong_digit: {e}"))
 }
 
-/// The style prompt for `word`.
-pub fn style_prompt(word: &str) -> String {
-    format!("echo {word}?")
+/// The style prompt for `words`.
+pub fn style_prompt(words: &[String]) -> String {
+    format!("echo {}?", words.join(" "))
 }
 
-/// How every preferred (polite) answer starts: greedy decoding that starts this way has taken
-/// the preferred style (the style task's measure, whatever it then copies).
-pub const POLITE: &str = "sure: ";
-
-/// The preferred (polite) answer.
-pub fn style_chosen(word: &str) -> String {
-    format!("{POLITE}{word}.")
+/// One style item: polite (`ab.`) or shouted (`AB!`).
+pub fn style_item(word: &str, polite: bool) -> String {
+    if polite {
+        format!("{word}.")
+    } else {
+        format!("{}!", word.to_ascii_uppercase())
+    }
 }
 
-/// The dispreferred (shouted) answer.
-pub fn style_rejected(word: &str) -> String {
-    format!("{}!!!", word.to_ascii_uppercase())
+/// The answer with each item's style given by `polite`.
+pub fn style_answer(words: &[String], polite: impl Fn(usize) -> bool) -> String {
+    let items: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| style_item(w, polite(i)))
+        .collect();
+    items.join(" ")
 }
 
-/// Whether `completion` is the preferred-style answer to a style `prompt`.
+/// The preferred answer: polite throughout.
+pub fn style_chosen(words: &[String]) -> String {
+    style_answer(words, |_| true)
+}
+
+/// The dispreferred answer: shouted throughout.
+pub fn style_rejected(words: &[String]) -> String {
+    style_answer(words, |_| false)
+}
+
+/// Whether `completion` is the preferred answer to a style `prompt`.
 pub fn check_style(prompt: &str, completion: &str) -> bool {
     prompt
         .strip_prefix("echo ")
         .and_then(|p| p.strip_suffix('?'))
-        .is_some_and(|w| completion == style_chosen(w))
+        .is_some_and(|w| {
+            let words: Vec<String> = w.split(' ').map(str::to_string).collect();
+            completion == style_chosen(&words)
+        })
 }
 
-/// Sizes of every split (counts of problems, pairs or words).
+/// Whether the SFT data mostly shouts `word`.
+pub fn is_rude(word: &str) -> bool {
+    word.bytes()
+        .next()
+        .is_some_and(|c| RUDE_LETTERS.contains(&c))
+}
+
+/// The held-out skill's prompt for `word`.
+pub fn reverse_prompt(word: &str) -> String {
+    format!("rev {word}?")
+}
+
+/// The held-out skill's answer: `word` reversed.
+pub fn reverse_answer(word: &str) -> String {
+    word.chars().rev().collect()
+}
+
+/// Sizes of every split (counts of problems, prompts or words).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskSizes {
     /// Math problems in the SFT data (their correct solutions).
     pub sft_math: usize,
-    /// Words in the SFT data (each with both styles).
+    /// Style prompts in the SFT data (each item's style drawn as [`SFT_POLITE`] says).
     pub sft_style: usize,
-    /// Near-duplicate math preference pairs to align on.
-    pub math_pairs: usize,
+    /// Reverse prompts in the SFT data.
+    pub sft_reverse: usize,
+    /// Math problems screened for the reference model's mistakes (the training pairs).
+    pub math_pool: usize,
     /// Style preference pairs to align on.
     pub style_pairs: usize,
-    /// Held-out pairs of each kind for choosing the learning rate.
+    /// Held-out prompts of each aligned task for choosing rates and probing collapse.
     pub val: usize,
-    /// Held-out pairs of each kind for the reported numbers.
+    /// Held-out prompts of each task (the reverse skill included) for the reported numbers.
     pub test: usize,
 }
 
 /// All data of one experiment. Every split's prompts are distinct from every other split's.
 #[derive(Clone, Debug)]
 pub struct Tasks {
-    /// SFT data: correct math solutions and both styles of answer, all preferred and unpaired.
+    /// SFT data: correct math solutions, style answers with drawn styles, reversed words; all
+    /// preferred and unpaired.
     pub sft: Vec<Response>,
-    /// Math near-duplicate pairs to align on.
-    pub math_train: Vec<Response>,
+    /// Math problems to build training pairs from.
+    pub math_train: Vec<(usize, usize)>,
+    /// Held-out math problems (rate choice, collapse probes).
+    pub math_val: Vec<(usize, usize)>,
+    /// Held-out math problems (reported numbers; their solutions are the math task).
+    pub math_test: Vec<(usize, usize)>,
     /// Style pairs to align on.
     pub style_train: Vec<Response>,
-    /// Held-out math pairs (learning-rate choice).
-    pub math_val: Vec<Response>,
-    /// Held-out math pairs (reported numbers; their chosen sides are the math task).
-    pub math_test: Vec<Response>,
-    /// Held-out style pairs (learning-rate choice).
+    /// Held-out style pairs (rate choice, collapse probes).
     pub style_val: Vec<Response>,
     /// Held-out style pairs (reported numbers).
     pub style_test: Vec<Response>,
+    /// Held-out reverse prompts with their answers (the alignment tax).
+    pub reverse_test: Vec<Response>,
 }
 
-fn pairs(items: &[(String, String, String)]) -> Vec<Response> {
+/// Pairs `(prompt, chosen, rejected)` as responses (ids = positions).
+pub fn pairs(items: &[(String, String, String)]) -> Vec<Response> {
     let examples: Vec<(usize, Example)> = items
         .iter()
         .enumerate()
@@ -175,7 +225,8 @@ fn pairs(items: &[(String, String, String)]) -> Vec<Response> {
     responses(&examples)
 }
 
-fn singles(items: &[(String, String)]) -> Vec<Response> {
+/// Lone preferred responses `(prompt, completion)` (ids = positions).
+pub fn singles(items: &[(String, String)]) -> Vec<Response> {
     let examples: Vec<(usize, Example)> = items
         .iter()
         .enumerate()
@@ -189,22 +240,6 @@ fn singles(items: &[(String, String)]) -> Vec<Response> {
         })
         .collect();
     responses(&examples)
-}
-
-/// `count` distinct random lowercase words.
-fn words(count: usize, rng: &mut Rng) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let len = WORD_LEN.0 + rng.below(WORD_LEN.1 - WORD_LEN.0 + 1);
-        let w: String = (0..len)
-            .map(|_| (b'a' + rng.below(26) as u8) as char)
-            .collect();
-        if seen.insert(w.clone()) {
-            out.push(w);
-        }
-    }
-    out
 }
 
 /// Cut `items` into consecutive splits of the given sizes.
@@ -222,15 +257,15 @@ fn split<T: Clone>(items: &[T], sizes: &[usize]) -> Vec<Vec<T>> {
 
 impl Tasks {
     /// Generate every split from `seed`. Errors if the sizes ask for more distinct problems
-    /// than exist.
+    /// or words than exist.
     pub fn generate(sizes: TaskSizes, seed: u64) -> Result<Tasks, String> {
         let mut rng = Rng::new(seed);
         let max = 10usize.pow(DIGITS as u32);
-        let math_n = sizes.sft_math + sizes.math_pairs + 2 * (sizes.val + sizes.test);
-        if math_n > max * max {
+        let math_n = sizes.sft_math + sizes.math_pool + sizes.val + sizes.test;
+        if math_n > max * max / 2 {
             return Err(format!(
-                "experiment data: {math_n} distinct math problems asked for, only {} exist",
-                max * max
+                "experiment data: {math_n} distinct math problems asked for, at most {} allowed",
+                max * max / 2
             ));
         }
         // Draw distinct problems by rejection: the space is far larger than any split.
@@ -244,47 +279,57 @@ impl Tasks {
         }
         let m = split(
             &problems,
-            &[sizes.sft_math, sizes.math_pairs, sizes.val, sizes.test],
+            &[sizes.sft_math, sizes.math_pool, sizes.val, sizes.test],
         );
-        let math_set = |ps: &[(usize, usize)], rng: &mut Rng| -> Result<Vec<_>, String> {
-            ps.iter()
-                .map(|&(a, b)| {
-                    let right = math_solution(a, b);
-                    let wrong = one_wrong_digit(&right, rng)?;
-                    Ok((math_prompt(a, b), right, wrong))
-                })
-                .collect()
-        };
         let style_n = sizes.sft_style + sizes.style_pairs + sizes.val + sizes.test;
-        let ws = words(style_n, &mut rng);
+        let prompts = word_lists(style_n, &mut rng)?;
         let w = split(
-            &ws,
+            &prompts,
             &[sizes.sft_style, sizes.style_pairs, sizes.val, sizes.test],
         );
-        let style_set = |ws: &[String]| -> Vec<_> {
+        let style_set = |ws: &[Vec<String>]| -> Vec<_> {
             ws.iter()
                 .map(|w| (style_prompt(w), style_chosen(w), style_rejected(w)))
                 .collect()
         };
+        let reversed = distinct_words(sizes.sft_reverse + sizes.test, &mut rng)?;
         let mut sft: Vec<(String, String)> = m[0]
             .iter()
             .map(|&(a, b)| (math_prompt(a, b), math_solution(a, b)))
             .collect();
-        for w in &w[0] {
-            sft.push((style_prompt(w), style_chosen(w)));
-            sft.push((style_prompt(w), style_rejected(w)));
+        for words in &w[0] {
+            let polite: Vec<bool> = words
+                .iter()
+                .map(|word| {
+                    let p = if is_rude(word) {
+                        SFT_POLITE.0
+                    } else {
+                        SFT_POLITE.1
+                    };
+                    rng.uniform() < p
+                })
+                .collect();
+            sft.push((style_prompt(words), style_answer(words, |i| polite[i])));
         }
-        let math_train = pairs(&math_set(&m[1], &mut rng)?);
-        let math_val = pairs(&math_set(&m[2], &mut rng)?);
-        let math_test = pairs(&math_set(&m[3], &mut rng)?);
+        let reverse = |ws: &[String]| -> Vec<(String, String)> {
+            ws.iter()
+                .map(|w| (reverse_prompt(w), reverse_answer(w)))
+                .collect()
+        };
+        sft.extend(reverse(&reversed[..sizes.sft_reverse]));
+        // Shuffle so that every SFT batch mixes the tasks.
+        for i in (1..sft.len()).rev() {
+            sft.swap(i, rng.below(i + 1));
+        }
         Ok(Tasks {
             sft: singles(&sft),
-            math_train,
+            math_train: m[1].clone(),
+            math_val: m[2].clone(),
+            math_test: m[3].clone(),
             style_train: pairs(&style_set(&w[1])),
-            math_val,
-            math_test,
             style_val: pairs(&style_set(&w[2])),
             style_test: pairs(&style_set(&w[3])),
+            reverse_test: singles(&reverse(&reversed[sizes.sft_reverse..])),
         })
     }
 
@@ -292,26 +337,72 @@ impl Tasks {
     pub fn all(&self) -> impl Iterator<Item = &Response> {
         [
             &self.sft,
-            &self.math_train,
             &self.style_train,
-            &self.math_val,
-            &self.math_test,
             &self.style_val,
             &self.style_test,
+            &self.reverse_test,
         ]
         .into_iter()
         .flatten()
     }
 }
 
+/// `count` distinct random lowercase words.
+fn distinct_words(count: usize, rng: &mut Rng) -> Result<Vec<String>, String> {
+    let space: usize = (WORD_LEN.0..=WORD_LEN.1)
+        .map(|l| 26usize.pow(l as u32))
+        .sum();
+    if count > space / 2 {
+        return Err(format!(
+            "experiment data: {count} distinct words asked for, at most {} allowed",
+            space / 2
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let w = word(rng);
+        if seen.insert(w.clone()) {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+fn word(rng: &mut Rng) -> String {
+    let len = WORD_LEN.0 + rng.below(WORD_LEN.1 - WORD_LEN.0 + 1);
+    (0..len)
+        .map(|_| (b'a' + rng.below(26) as u8) as char)
+        .collect()
+}
+
+/// `count` distinct style prompts of [`STYLE_ITEMS`] random words each.
+fn word_lists(count: usize, rng: &mut Rng) -> Result<Vec<Vec<String>>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(count);
+    let mut tries = 0usize;
+    while out.len() < count {
+        tries += 1;
+        if tries > 10 * count + 100 {
+            return Err(format!(
+                "experiment data: {count} distinct style prompts not found"
+            ));
+        }
+        let ws: Vec<String> = (0..STYLE_ITEMS).map(|_| word(rng)).collect();
+        if seen.insert(ws.clone()) {
+            out.push(ws);
+        }
+    }
+    Ok(out)
+}
+
 /// The longest sequence (BOS + prompt + completion + EOS) any split can hold.
 pub fn max_sequence_len() -> usize {
     let math = math_prompt(0, 0).len() + math_solution(0, 0).len();
-    let style = style_prompt(&"w".repeat(WORD_LEN.1)).len()
-        + style_chosen(&"w".repeat(WORD_LEN.1))
-            .len()
-            .max(style_rejected(&"w".repeat(WORD_LEN.1)).len());
-    math.max(style) + 2
+    let long = vec!["w".repeat(WORD_LEN.1); STYLE_ITEMS];
+    let style = style_prompt(&long).len() + style_chosen(&long).len();
+    let rev = reverse_prompt(&long[0]).len() + long[0].len();
+    math.max(style).max(rev) + 2
 }
 
 #[cfg(test)]
@@ -343,34 +434,31 @@ mod tests {
     }
 
     #[test]
-    fn near_duplicates_differ_in_exactly_one_digit_and_fail_the_check() {
-        let tasks = Tasks::generate(SIZES, 7).unwrap();
-        for set in [&tasks.math_train, &tasks.math_val, &tasks.math_test] {
-            for pair in set.chunks(2) {
-                let ((p, chosen), (p2, rejected)) = (text(&pair[0]), text(&pair[1]));
-                assert_eq!(p, p2);
-                assert!((pair[0].label, pair[1].label) == (1.0, -1.0));
-                assert_eq!(pair[0].partner, Some(pair[1].id));
-                assert!(check_math(&p, &chosen), "{p}{chosen}");
-                assert!(!check_math(&p, &rejected), "{p}{rejected}");
-                assert_eq!(chosen.len(), rejected.len());
-                let diff: Vec<(u8, u8)> = chosen
-                    .bytes()
-                    .zip(rejected.bytes())
-                    .filter(|(x, y)| x != y)
-                    .collect();
-                assert_eq!(diff.len(), 1, "{chosen} vs {rejected}");
-                assert!(diff[0].0.is_ascii_digit() && diff[0].1.is_ascii_digit());
-            }
+    fn one_wrong_digit_changes_exactly_one_digit_and_fails_the_check() {
+        let mut rng = Rng::new(7);
+        for k in 0..300 {
+            let (a, b) = (k * 7 % 1000, k * 13 % 1000);
+            let right = math_solution(a, b);
+            let wrong = one_wrong_digit(&right, &mut rng).unwrap();
+            assert!(!check_math(&math_prompt(a, b), &wrong), "{right} {wrong}");
+            let diff: Vec<(u8, u8)> = right
+                .bytes()
+                .zip(wrong.bytes())
+                .filter(|(x, y)| x != y)
+                .collect();
+            assert_eq!((diff.len(), right.len()), (1, wrong.len()));
+            assert!(diff[0].0.is_ascii_digit() && diff[0].1.is_ascii_digit());
         }
+        assert!(one_wrong_digit("abc", &mut rng).is_err());
     }
 
     #[test]
-    fn style_pairs_differ_a_lot() {
+    fn style_pairs_differ_a_lot_and_sft_mixes_styles_by_first_letter() {
         let tasks = Tasks::generate(SIZES, 3).unwrap();
         for pair in tasks.style_train.chunks(2) {
             let ((p, chosen), (_, rejected)) = (text(&pair[0]), text(&pair[1]));
             assert!(check_style(&p, &chosen) && !check_style(&p, &rejected));
+            assert_eq!(chosen.split(' ').count(), STYLE_ITEMS);
             let same = chosen
                 .bytes()
                 .zip(rejected.bytes())
@@ -381,12 +469,39 @@ mod tests {
                 "{chosen} {rejected}"
             );
         }
+        // Polite share of SFT items, for words with and without a rude first letter.
+        let (mut polite, mut total) = ([0usize; 2], [0usize; 2]);
+        for r in &tasks.sft {
+            let (p, c) = text(r);
+            let Some(words) = p.strip_prefix("echo ").and_then(|p| p.strip_suffix('?')) else {
+                continue;
+            };
+            for (w, item) in words.split(' ').zip(c.split(' ')) {
+                let k = usize::from(!is_rude(w));
+                total[k] += 1;
+                polite[k] += usize::from(item == style_item(w, true));
+                assert!(item == style_item(w, true) || item == style_item(w, false));
+            }
+        }
+        for k in 0..2 {
+            let share = polite[k] as f64 / total[k] as f64;
+            let want = [SFT_POLITE.0, SFT_POLITE.1][k];
+            // Binomial: within 4 standard deviations.
+            let sd = (want * (1.0 - want) / total[k] as f64).sqrt();
+            assert!(
+                (share - want).abs() < 4.0 * sd + 1e-9,
+                "{k}: {share} vs {want}"
+            );
+        }
+        assert!(is_rude("qa") && is_rude("zz") && !is_rude("aq"));
+        assert_eq!(reverse_answer("abc"), "cba");
     }
 
     const SIZES: TaskSizes = TaskSizes {
         sft_math: 300,
-        sft_style: 100,
-        math_pairs: 200,
+        sft_style: 2000,
+        sft_reverse: 50,
+        math_pool: 200,
         style_pairs: 100,
         val: 50,
         test: 60,
@@ -395,22 +510,29 @@ mod tests {
     #[test]
     fn splits_are_disjoint_sized_and_seeded() {
         let t = Tasks::generate(SIZES, 11).unwrap();
-        assert_eq!(t.sft.len(), 300 + 2 * 100);
+        assert_eq!(t.sft.len(), 300 + 2000 + 50);
         assert!(t.sft.iter().all(|r| r.label > 0.0 && r.partner.is_none()));
-        assert_eq!(t.math_train.len(), 400);
-        assert_eq!((t.math_val.len(), t.math_test.len()), (100, 120));
+        assert_eq!(t.math_train.len(), 200);
+        assert_eq!((t.math_val.len(), t.math_test.len()), (50, 60));
         assert_eq!((t.style_val.len(), t.style_test.len()), (100, 120));
+        assert_eq!(t.reverse_test.len(), 60);
         let prompts = |rs: &[Response]| -> std::collections::HashSet<Vec<u32>> {
             rs.iter().map(|r| r.prompt.clone()).collect()
         };
+        let math = |ps: &[(usize, usize)]| -> std::collections::HashSet<Vec<u32>> {
+            ps.iter()
+                .map(|&(a, b)| bnf_trainer::tokenizer::encode(&math_prompt(a, b)))
+                .collect()
+        };
         let sets = [
             prompts(&t.sft),
-            prompts(&t.math_train),
+            math(&t.math_train),
+            math(&t.math_val),
+            math(&t.math_test),
             prompts(&t.style_train),
-            prompts(&t.math_val),
-            prompts(&t.math_test),
             prompts(&t.style_val),
             prompts(&t.style_test),
+            prompts(&t.reverse_test),
         ];
         for i in 0..sets.len() {
             for j in i + 1..sets.len() {
@@ -418,7 +540,10 @@ mod tests {
             }
         }
         let again = Tasks::generate(SIZES, 11).unwrap();
-        assert_eq!(again.math_test, t.math_test);
+        assert_eq!(
+            (&again.math_test, &again.style_test),
+            (&t.math_test, &t.style_test)
+        );
         let other = Tasks::generate(SIZES, 12).unwrap();
         assert_ne!(other.math_test, t.math_test);
         assert!(t
