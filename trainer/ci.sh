@@ -67,6 +67,7 @@ x=(--init "$work/sft.safetensors" --out "$work/x.safetensors")
 fails pairwise "line 4" -- $bnf align --objective dpo --data "$work/data.jsonl" "${x[@]}"
 fails pairwise "pairing ratio 0.5" -- $bnf align --objective simpo --pairing-ratio 0.5 --data "$work/pairs.jsonl" "${x[@]}"
 fails "does not use --gamma" -- $bnf align --objective dpo --gamma 1 --data "$work/pairs.jsonl" "${x[@]}"
+fails "--init" "--from-scratch" -- $bnf align --objective bnf --data "$work/data.jsonl" --out "$work/x.safetensors"
 fails "unknown objective" -- $bnf align --objective zzz --data "$work/pairs.jsonl" "${x[@]}"
 fails "align --objective kto" -- $bnf sft --objective kto --data "$work/data.jsonl" --out "$work/x.safetensors"
 cp "$work/pairs.jsonl" "$work/noref.jsonl"

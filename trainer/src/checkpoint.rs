@@ -1,12 +1,19 @@
 //! Checkpoints: one safetensors file with the parameters (named as [`Params::NAMES`]), and,
 //! for training checkpoints, the AdamW moments and the training state in its metadata; plus a
 //! JSON copy of the config beside it (`<path>.json`) for people. Every file is written to a
-//! temporary name and renamed, so a crash leaves the previous good checkpoint.
+//! temporary name and renamed, so a crash leaves the previous good checkpoint. The JSON copy
+//! is written first: a crash between the two leaves it one save ahead of the checkpoint, never
+//! behind it (nothing reads it back; the checkpoint's own metadata is what loads).
 //!
-//! Formats: [`FORMAT`] (`bnf-checkpoint/2`) records, in the training state, a fingerprint of
-//! the training data, checked on `--resume`. The first format had no tag and no fingerprint:
-//! its weights still load (`--init`, `eval`, `generate`), but its runs cannot be resumed.
+//! Formats: [`FORMAT`] (`bnf-checkpoint/3`) records a checksum of its tensors' bytes
+//! ([`tensor_checksum`]), verified on load, and, in the training state, fingerprints of the
+//! training data and reference, checked on resume. `bnf-checkpoint/2` (no checksum) still
+//! loads, unverified. The first format had no tag and no fingerprint: its weights still load
+//! (`--init`, `eval`, `generate`), but its runs cannot be resumed. Whatever the format, a
+//! checkpoint whose parameters or optimizer moments are not all finite is neither written
+//! nor loaded: the error names the file, the tensor and the element.
 
+use crate::fingerprint::tensor_checksum;
 use crate::model::params::{param_shapes, Params};
 use crate::model::{Model, ModelConfig};
 use crate::optim::{AdamW, AdamWConfig};
@@ -18,7 +25,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The format tag of the checkpoints this version writes.
-pub const FORMAT: &str = "bnf-checkpoint/2";
+pub const FORMAT: &str = "bnf-checkpoint/3";
+
+/// The previous format: as [`FORMAT`] without the checksum. Loaded without verification.
+const FORMAT_2: &str = "bnf-checkpoint/2";
 
 /// What the JSON beside a checkpoint (and the safetensors metadata) holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +44,10 @@ pub struct CheckpointInfo {
     pub optimizer_steps: Option<u64>,
     /// Where training stands, for a training checkpoint.
     pub train: Option<TrainState>,
+    /// [`tensor_checksum`] of the parameters, then (for a training checkpoint) the AdamW
+    /// first and second moments, as 16 hex digits; absent before [`FORMAT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// A loaded checkpoint.
@@ -62,6 +76,10 @@ pub fn config_json(
         optimizer: optimizer.map(|o| o.config),
         optimizer_steps: optimizer.map(|o| o.t),
         train: train.cloned(),
+        checksum: Some(checksum(
+            &model.params,
+            optimizer.map(|o| (&o.m[..], &o.v[..])),
+        )),
     };
     let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
     let back = serde_json::from_str::<CheckpointInfo>(&json);
@@ -78,17 +96,64 @@ pub fn config_json(
     Ok(json)
 }
 
-/// Save `model` (and optionally the optimizer and training state) to `path`.
+/// The checksum a checkpoint records of its parameters and (if any) AdamW moments.
+fn checksum(params: &[f32], moments: Option<(&[f32], &[f32])>) -> String {
+    let sum = match moments {
+        Some((m, v)) => tensor_checksum(&[params, m, v]),
+        None => tensor_checksum(&[params]),
+    };
+    format!("{sum:016x}")
+}
+
+/// The first element of `buf` (laid out as [`Params`], tensor names prefixed by `prefix`)
+/// that is not finite, as "tensor NAME element I is V", or `None`.
+fn non_finite(buf: &[f32], prefix: &str, shapes: &[Vec<usize>]) -> Option<String> {
+    let i = buf.iter().position(|v| !v.is_finite())?;
+    let mut start = 0;
+    for (name, shape) in Params::NAMES.iter().zip(shapes) {
+        let n: usize = shape.iter().product();
+        if i < start + n {
+            return Some(format!(
+                "tensor {prefix}{name} element {} is {}",
+                i - start,
+                buf[i]
+            ));
+        }
+        start += n;
+    }
+    Some(format!("element {i} is {}", buf[i]))
+}
+
+/// The first non-finite value of the parameters or moments, named as [`non_finite`] does.
+fn first_non_finite(
+    params: &[f32],
+    optimizer: Option<(&[f32], &[f32])>,
+    shapes: &[Vec<usize>],
+) -> Option<String> {
+    non_finite(params, "", shapes).or_else(|| {
+        let (m, v) = optimizer?;
+        non_finite(m, "adam_m.", shapes).or_else(|| non_finite(v, "adam_v.", shapes))
+    })
+}
+
+/// Save `model` (and optionally the optimizer and training state) to `path`. Refused, with the
+/// previous file kept, when a parameter or moment is not finite.
 pub fn save(
     path: &str,
     model: &Model,
     optimizer: Option<&AdamW>,
     train: Option<&TrainState>,
 ) -> Result<(), String> {
+    let shapes = param_shapes(&model.config);
+    let moments = optimizer.map(|o| (&o.m[..], &o.v[..]));
+    if let Some(bad) = first_non_finite(&model.params, moments, &shapes) {
+        return Err(format!(
+            "{path}: not written: {bad} (training diverged); the previous file, if any, is kept"
+        ));
+    }
     let json = config_json(path, model, optimizer, train)?;
     // One metadata key, so the header's bytes do not depend on hash order.
     let meta = HashMap::from([("bnf".to_string(), json.clone())]);
-    let shapes = param_shapes(&model.config);
     let mut tensors: Vec<(String, TensorView<'_>)> = Vec::new();
     add_views(&mut tensors, "", &model.params, &shapes)?;
     if let Some(o) = optimizer {
@@ -101,8 +166,9 @@ pub fn save(
     let json_path = crate::paths::json_copy_path(path);
     crate::paths::check_target("checkpoint", path)?;
     crate::paths::check_target("checkpoint's JSON copy", &json_path)?;
-    write_atomic(path, &bytes)?;
-    write_atomic(&json_path, json.as_bytes())
+    // The copy first: a crash between the two leaves it ahead of the checkpoint, not behind.
+    write_atomic(&json_path, json.as_bytes())?;
+    write_atomic(path, &bytes)
 }
 
 /// Append one named view per parameter tensor of `buf` (laid out as [`Params`]).
@@ -241,11 +307,16 @@ pub fn load(path: &str) -> Result<Checkpoint, String> {
         .ok_or_else(|| format!("{path}: no \"bnf\" metadata (not a bnf-trainer checkpoint)"))?;
     let info: CheckpointInfo =
         serde_json::from_str(json).map_err(|e| format!("{path}: metadata: {e}"))?;
-    if !info.format.is_empty() && info.format != FORMAT {
+    if !["", FORMAT_2, FORMAT].contains(&info.format.as_str()) {
         return Err(format!(
             "{path}: checkpoint format \"{}\", this version reads \"{FORMAT}\" (and the \
-             first, untagged one); it was written by another version of bnf",
+             older \"{FORMAT_2}\" and untagged ones); it was written by another version of bnf",
             info.format
+        ));
+    }
+    if info.format == FORMAT && info.checksum.is_none() {
+        return Err(format!(
+            "{path}: format \"{FORMAT}\" without its checksum: the metadata was edited or damaged"
         ));
     }
     info.model.validate().map_err(|e| format!("{path}: {e}"))?;
@@ -263,6 +334,23 @@ pub fn load(path: &str) -> Result<Checkpoint, String> {
         }
         None => None,
     };
+    let moments = optimizer.as_ref().map(|o| (&o.m[..], &o.v[..]));
+    if let Some(want) = &info.checksum {
+        let got = checksum(&model.params, moments);
+        if &got != want {
+            return Err(format!(
+                "{path}: damaged checkpoint: its tensors' checksum is {got}, the checkpoint \
+                 recorded {want} when it was written (a flipped bit on disk or a copy that went \
+                 wrong); use another copy or an earlier checkpoint"
+            ));
+        }
+    }
+    if let Some(bad) = first_non_finite(&model.params, moments, &shapes) {
+        return Err(format!(
+            "{path}: {bad}: a checkpoint's parameters and optimizer moments must be finite \
+             (the run that wrote it diverged, or the file was edited)"
+        ));
+    }
     Ok(Checkpoint {
         model,
         optimizer,

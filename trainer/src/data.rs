@@ -123,11 +123,36 @@ fn text(obj: &Value, key: &str, is_prompt: bool) -> Result<String, String> {
     }
 }
 
+/// The error for a line without `"prompt"`, with how to convert the TRL format it looks like
+/// (the README's data section says the same).
+fn missing_prompt(v: &Value) -> String {
+    let has = |k: &str| v.get(k).is_some();
+    let how = if has("chosen") || has("rejected") {
+        "it looks like TRL's implicit-prompt preference format: move the shared first messages \
+         of \"chosen\" and \"rejected\" (all but the last assistant turn) into \"prompt\", \
+         keeping the last turn as each side"
+    } else if has("messages") {
+        "it looks like TRL's conversational language-modelling format (\"messages\" only): \
+         put every message before the last assistant turn in \"prompt\" and that turn in \
+         \"completion\", with \"label\": true"
+    } else if has("text") {
+        "it looks like TRL's language-modelling format (\"text\"): split each text into \
+         \"prompt\" and \"completion\", with \"label\": true"
+    } else {
+        "every line needs \"prompt\" with either \"chosen\"/\"rejected\" or \
+         \"completion\"/\"label\""
+    };
+    format!("missing field \"prompt\": {how} (see trainer/README.md, Data format)")
+}
+
 /// Parse one JSON object into an example.
 fn parse_line(line: &str) -> Result<Example, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
     if !v.is_object() {
         return Err("expected a JSON object".into());
+    }
+    if v.get("prompt").is_none() {
+        return Err(missing_prompt(&v));
     }
     let prompt = text(&v, "prompt", true)?;
     let paired = v.get("chosen").is_some() || v.get("rejected").is_some();
@@ -302,6 +327,35 @@ pub fn apply_pairing_ratio(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line of another TRL format, without "prompt", is refused with how to convert it.
+    #[test]
+    fn other_trl_formats_are_refused_with_how_to_convert_them() {
+        let cases = [
+            (
+                r#"{"chosen":[{"role":"user","content":"a"}],"rejected":[]}"#,
+                "implicit-prompt",
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":"a"}]}"#,
+                "\"messages\" only",
+            ),
+            (r#"{"text":"abc"}"#, "language-modelling format (\"text\")"),
+            (
+                r#"{"completion":"abc","label":true}"#,
+                "every line needs \"prompt\"",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse_jsonl(line).unwrap_err().to_string();
+            assert!(
+                err.contains("line 1")
+                    && err.contains("missing field \"prompt\"")
+                    && err.contains(want),
+                "{line}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn both_formats_strings_and_messages() {

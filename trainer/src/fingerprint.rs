@@ -50,3 +50,20 @@ pub fn ref_fingerprint(logps: &[Vec<f32>], responses: &[Response]) -> u64 {
             .fold(h, |h, v| fnv1a(h, &v.to_bits().to_le_bytes()))
     })
 }
+
+/// FNV-1a (64-bit) of the bytes of `tensors` in order (each `f32` as its 4 little-endian
+/// bytes, as a checkpoint stores it): a checkpoint records it, and loading recomputes it, so a
+/// file changed after it was written (a flipped bit, a bad copy) is refused. Any change of one
+/// byte changes it (each FNV-1a step is a bijection of the running value).
+pub fn tensor_checksum(tensors: &[&[f32]]) -> u64 {
+    tensors.iter().fold(FNV_OFFSET, |h, t| {
+        t.iter().fold(h, |h, v| fnv1a(h, &v.to_le_bytes()))
+    })
+}
+
+/// A model's fingerprint: [`tensor_checksum`] of its parameters, as 16 hex digits. A reference
+/// file records the fingerprint of the model that computed it, and an aligned checkpoint
+/// that of its reference model, so that a reference file of another model is refused.
+pub fn model_fingerprint(params: &[f32]) -> String {
+    format!("{:016x}", tensor_checksum(&[params]))
+}

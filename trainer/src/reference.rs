@@ -1,10 +1,13 @@
 //! The reference model's per-token target log-probs, computed once ([`RefLogps::compute`]) and saved
 //! beside the data (`<data>.ref.json`), so the reference model never runs while aligning. Each
 //! response's log-probs are stored with a fingerprint of its tokens, so a file computed for
-//! other data (an edited data file with the same lengths, say) is refused, not silently used.
+//! other data (an edited data file with the same lengths, say) is refused, not silently used;
+//! and with the fingerprint of the model that computed them ([`model_fingerprint`]), so that a
+//! run aligning another model against them, or an evaluation against another model's
+//! reference, is refused ([`RefLogps::check_model`]).
 
 use crate::data::Response;
-use crate::fingerprint::fingerprint;
+use crate::fingerprint::{fingerprint, model_fingerprint};
 use crate::model::Model;
 use crate::names::Names;
 use crate::objective::row_logps;
@@ -12,9 +15,11 @@ use crate::seq::TokenBatch;
 use serde::{Deserialize, Serialize};
 
 /// The format tag of files this version writes and reads.
-pub const FORMAT: &str = "bnf-ref-logp/2";
+pub const FORMAT: &str = "bnf-ref-logp/3";
 /// The tag of the first format (no fingerprints): refused, with a request to recompute.
 const FORMAT_1: &str = "bnf-ref-logp/1";
+/// The tag of the second format (no model fingerprint): refused, with a request to recompute.
+const FORMAT_2: &str = "bnf-ref-logp/2";
 
 /// `log pi_ref(y)` for every scored row of every response of a data file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +32,9 @@ pub struct RefLogps {
     /// [`fingerprint`] of each response the log-probs were computed for (same order).
     #[serde(default)]
     pub fingerprints: Vec<u64>,
+    /// [`model_fingerprint`] of the model that computed them.
+    #[serde(default)]
+    pub model: String,
 }
 
 /// The advice every mismatch ends with, in the caller's words (`names`).
@@ -75,6 +83,7 @@ impl RefLogps {
             format: FORMAT.into(),
             fingerprints: responses.iter().map(fingerprint).collect(),
             responses: out,
+            model: model_fingerprint(&model.params),
         })
     }
 
@@ -85,6 +94,11 @@ impl RefLogps {
             FORMAT_1 => Err(format!(
                 "reference file: format \"{FORMAT_1}\" (written by an older version, without \
                  the fingerprints that tie it to its data); {}",
+                rerun(names)
+            )),
+            FORMAT_2 => Err(format!(
+                "reference file: format \"{FORMAT_2}\" (written by an older version, without \
+                 the fingerprint of the model that computed it); {}",
                 rerun(names)
             )),
             other => Err(format!(
@@ -145,6 +159,23 @@ impl RefLogps {
             }
         }
         Ok(())
+    }
+
+    /// Check that these log-probs were computed by the model whose fingerprint is `expected`
+    /// ([`model_fingerprint`]); `whose` says what that model is, in the caller's words (say,
+    /// "`init` model.safetensors"). A file of another model is refused with the step that
+    /// recomputes it.
+    pub fn check_model(&self, expected: &str, whose: &str, names: Names) -> Result<(), String> {
+        if self.model == expected {
+            return Ok(());
+        }
+        Err(format!(
+            "reference file: computed by the model with fingerprint {}, not by {whose} \
+             (fingerprint {expected}): alignment needs the reference log-probs of its own \
+             reference model; {} with that model",
+            self.model,
+            rerun(names)
+        ))
     }
 
     /// [`RefLogps::check`], with the message naming the reference file (`path`) and the data

@@ -118,6 +118,11 @@ pub struct TrainState {
     /// resumed with another reference file (of the same data) is refused.
     #[serde(default)]
     pub ref_fingerprint: Option<u64>,
+    /// The reference file's [`crate::fingerprint::model_fingerprint`] of the reference model,
+    /// for an objective that reads it: recorded at the start of a run, so that evaluating the
+    /// trained model against another model's reference file is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_model: Option<String>,
 }
 
 impl TrainState {
@@ -129,6 +134,7 @@ impl TrainState {
             responses,
             data_fingerprint: None,
             ref_fingerprint: None,
+            ref_model: None,
         }
     }
 }

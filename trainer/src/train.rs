@@ -33,6 +33,7 @@ fn check_ref_fingerprint(
     let now = refs.map(|r| ref_fingerprint(&r.responses, responses));
     if state.step == 0 {
         state.ref_fingerprint = now;
+        state.ref_model = refs.map(|r| r.model.clone());
         return Ok(());
     }
     if now != state.ref_fingerprint {

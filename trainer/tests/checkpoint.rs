@@ -80,6 +80,7 @@ fn a_config_that_would_not_read_back_is_not_written() {
         responses: 4,
         data_fingerprint: None,
         ref_fingerprint: None,
+        ref_model: None,
     };
     save(path, &model, Some(&opt), Some(&state)).unwrap();
     let good = std::fs::read(path).unwrap();
@@ -117,6 +118,7 @@ fn f64_pairing_ratios_survive_a_save() {
         responses: 4,
         data_fingerprint: Some(7),
         ref_fingerprint: None,
+        ref_model: None,
     };
     // Reproducible pseudo-random ratios in [0, 1), plus the two the review found.
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -240,6 +242,100 @@ fn a_file_that_is_not_a_checkpoint_is_described() {
                 "JSON copy of the config beside the checkpoint {}",
                 p("m.safetensors")
             )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A training checkpoint of `CFG` (parameters and AdamW moments all non-zero) at `path`.
+fn training_checkpoint(path: &str) -> (Model, AdamW) {
+    let model = Model::new(CFG, 3).unwrap();
+    let mut opt = AdamW::new(AdamWConfig::default(), Params::NAMES, model.param_sizes());
+    for (i, (m, v)) in opt.m.iter_mut().zip(opt.v.iter_mut()).enumerate() {
+        *m = (i as f32 * 0.37).sin();
+        *v = 1.0 + (i % 7) as f32;
+    }
+    opt.t = 4;
+    save(path, &model, Some(&opt), None).unwrap();
+    (model, opt)
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bnf-ckpt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A single flipped bit anywhere in the tensors' bytes (parameters or moments) is refused on
+/// load, naming the file, while the untouched file loads.
+#[test]
+fn a_flipped_bit_in_any_tensor_is_refused_naming_the_file() {
+    let dir = temp_dir("flip");
+    let good = dir.join("good.safetensors");
+    let good = good.to_str().unwrap();
+    training_checkpoint(good);
+    assert!(load(good).is_ok());
+    let bytes = std::fs::read(good).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let data = 8 + header..bytes.len();
+    let bad = dir.join("bad.safetensors");
+    let bad = bad.to_str().unwrap();
+    // 101 positions spread over the data section (first and last bytes included), each bit.
+    let positions = (0..=100).map(|k| data.start + k * (data.len() - 1) / 100);
+    for (k, pos) in positions.enumerate() {
+        let mut flipped = bytes.clone();
+        flipped[pos] ^= 1 << (k % 8);
+        std::fs::write(bad, &flipped).unwrap();
+        let err = load(bad).err().expect("a flipped bit must not load");
+        assert!(
+            err.starts_with(bad) && err.contains("damaged checkpoint"),
+            "byte {pos}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Non-finite parameters are not written (the previous file is kept), and a checkpoint with
+/// `+inf` in an AdamW moment (one of the previous format, which had no checksum) is refused on
+/// load, naming the file and the tensor.
+#[test]
+fn non_finite_parameters_or_moments_are_neither_saved_nor_loaded() {
+    let dir = temp_dir("nonfinite");
+    let path = dir.join("run.safetensors");
+    let path = path.to_str().unwrap();
+    let (mut model, _) = training_checkpoint(path);
+    let before = std::fs::read(path).unwrap();
+    let i = model.param_sizes()[0] + 5; // wpe, element 5
+    model.params[i] = f32::NAN;
+    let err = save(path, &model, None, None).unwrap_err();
+    assert!(err.contains("tensor wpe element 5 is NaN"), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), before);
+
+    // The same checkpoint in format 2 (no checksum), with adam_m.ln1w's element 3 at +inf.
+    let st = safetensors::SafeTensors::deserialize(&before).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&before).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&header.metadata().as_ref().unwrap()["bnf"]).unwrap();
+    meta["format"] = "bnf-checkpoint/2".into();
+    meta.as_object_mut().unwrap().remove("checksum").unwrap();
+    let m = st.tensor("adam_m.ln1w").unwrap();
+    let mut inf = m.data().to_vec();
+    inf[12..16].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    let mut tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != "adam_m.ln1w")
+        .collect();
+    let view = safetensors::tensor::TensorView::new(m.dtype(), m.shape().to_vec(), &inf).unwrap();
+    tensors.push(("adam_m.ln1w".into(), view));
+    let meta = std::collections::HashMap::from([("bnf".to_string(), meta.to_string())]);
+    let old = dir.join("old.safetensors");
+    let old = old.to_str().unwrap();
+    std::fs::write(old, safetensors::serialize(tensors, &Some(meta)).unwrap()).unwrap();
+    let err = load(old).err().unwrap();
+    assert!(
+        err.starts_with(old) && err.contains("tensor adam_m.ln1w element 3 is inf"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

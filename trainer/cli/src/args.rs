@@ -277,6 +277,11 @@ pub struct TrainArgs {
     /// Start from this checkpoint's weights (for `align`: the SFT model).
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<String>,
+    /// `align` only: train a freshly initialised model instead of one from `--init` (the
+    /// reference log-probs then come from another model than the one trained; refused
+    /// without this flag).
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
+    pub from_scratch: bool,
     /// Continue the run saved in this checkpoint, bit for bit: its objective, training flags
     /// and shape are the run's (a flag given that differs is an error).
     #[arg(long)]
@@ -361,6 +366,7 @@ impl TrainArgs {
             data: data.into(),
             out: out.into(),
             init: None,
+            from_scratch: false,
             resume: None,
             until: None,
             objective: ObjectiveArgs::default(),

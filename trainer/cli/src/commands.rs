@@ -5,6 +5,7 @@ use super::args::{EvalArgs, RefArgs, TrainArgs, FLAGS};
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{self, Response};
 use bnf_trainer::eval::evaluate;
+use bnf_trainer::fingerprint::model_fingerprint;
 use bnf_trainer::model::params::Params;
 use bnf_trainer::model::Model;
 use bnf_trainer::objective::params::display;
@@ -125,6 +126,21 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
                 .into(),
         );
     }
+    if sft && args.from_scratch {
+        return Err(
+            "--from-scratch applies to `bnf align`; sft starts from scratch unless \
+                    --init is given"
+                .into(),
+        );
+    }
+    if !sft && args.init.is_none() && args.resume.is_none() && !args.from_scratch {
+        return Err(
+            "align: no model to align: give --init with the SFT model (the one that computed \
+             the reference log-probs), or --resume to continue a run; --from-scratch aligns a \
+             freshly initialised model instead"
+                .into(),
+        );
+    }
     let (mut model, mut opt, mut state) = match &args.resume {
         Some(path) => {
             let ck = checkpoint::load(path)?;
@@ -232,6 +248,11 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
         let refs = RefLogps::load(&path, FLAGS)
             .map_err(|e| format!("objective {}: {e}", objective.name()))?;
         refs.check_file(&path, &args.data, &responses, FLAGS)?;
+        if let (Some(init), None) = (&args.init, &args.resume) {
+            let whose = format!("the --init model {init}");
+            refs.check_model(&model_fingerprint(&model.params), &whose, FLAGS)
+                .map_err(|e| format!("{path}: {}", e.trim_start_matches("reference file: ")))?;
+        }
         Some(refs)
     } else {
         None
@@ -290,7 +311,8 @@ pub fn run_precompute(args: &RefArgs) -> Result<String, String> {
 
 /// `eval`.
 pub fn run_eval(args: &EvalArgs) -> Result<bnf_trainer::eval::EvalReport, String> {
-    let mut model = checkpoint::load(&args.model)?.model;
+    let ck = checkpoint::load(&args.model)?;
+    let mut model = ck.model;
     let responses = load_responses(&args.data)?;
     let source = format!("--model {}", args.model);
     let from = BlockFrom::Checkpoint(&source);
@@ -299,6 +321,15 @@ pub fn run_eval(args: &EvalArgs) -> Result<bnf_trainer::eval::EvalReport, String
     let refs = if args.reference.is_some() || std::path::Path::new(&path).exists() {
         let refs = RefLogps::load(&path, FLAGS)?;
         refs.check_file(&path, &args.data, &responses, FLAGS)?;
+        // An aligned model is compared with its own reference model.
+        if let Some(f) = ck.train.as_ref().and_then(|t| t.ref_model.as_deref()) {
+            let whose = format!(
+                "the reference model that --model {} was aligned against",
+                args.model
+            );
+            refs.check_model(f, &whose, FLAGS)
+                .map_err(|e| format!("{path}: {}", e.trim_start_matches("reference file: ")))?;
+        }
         Some(refs)
     } else {
         None

@@ -4,7 +4,7 @@
 //! alignment on the pairs, and metrics before and after on held-out problems.
 
 use crate::args::{EvalArgs, RefArgs, ShapeArgs, TrainArgs};
-use crate::commands::{run_eval, run_precompute, run_training};
+use crate::commands::{run_eval, run_precompute, run_sft, run_training};
 use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::eval::EvalReport;
 use bnf_trainer::objective::{Device, Objective};
@@ -129,16 +129,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
 
     let sft_path = format!("{dir}/sft.safetensors");
     println!("[1/4] SFT (nll) for {} steps", args.sft_steps);
-    run_training(
-        &train_args(
-            &train_path,
-            &sft_path,
-            args.sft_steps,
-            args.seed,
-            args.device,
-        ),
-        Objective::Nll,
-    )?;
+    run_sft(&train_args(
+        &train_path,
+        &sft_path,
+        args.sft_steps,
+        args.seed,
+        args.device,
+    ))?;
 
     println!("[2/4] reference log-probs from the SFT model");
     for data in [&train_path, &eval_path] {

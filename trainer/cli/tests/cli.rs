@@ -9,7 +9,16 @@ use bnf_cli::{
 use bnf_core::OBJECTIVE_NAMES;
 use bnf_trainer::checkpoint;
 use bnf_trainer::objective::Objective;
+use bnf_trainer::train::StepLog;
 use std::path::{Path, PathBuf};
+
+/// `bnf align` with `a`, from scratch where `a` names no model to start from (the tests of
+/// other things than that refusal train tiny models from scratch).
+fn align_run(a: &TrainArgs, objective: Objective) -> Result<Vec<StepLog>, String> {
+    let mut a = a.clone();
+    a.from_scratch = a.init.is_none() && a.resume.is_none();
+    run_training(&a, objective)
+}
 
 fn args(data: &str, out: &str) -> TrainArgs {
     let mut a = TrainArgs::new(data, out);
@@ -31,13 +40,13 @@ fn sft_reference_align_eval() {
     )
     .unwrap();
 
-    let sft = run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    let sft = align_run(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
     assert_eq!(sft.len(), 3);
     // Aligning before the reference exists is refused.
     let mut align = args(&p("d.jsonl"), &p("bnf.safetensors"));
     align.init = Some(p("sft.safetensors"));
     align.objective.objective = Some("bnf".into());
-    let err = run_training(&align, Objective::Bnf).unwrap_err();
+    let err = align_run(&align, Objective::Bnf).unwrap_err();
     assert!(err.contains("precompute-ref"), "{err}");
 
     let refs = run_precompute(&RefArgs {
@@ -65,10 +74,53 @@ fn sft_reference_align_eval() {
     assert_eq!(before.pairs, 3);
     assert_eq!(before.task.1, 5);
 
-    let logs = run_training(&align, Objective::Bnf).unwrap();
+    let logs = align_run(&align, Objective::Bnf).unwrap();
     assert!(logs.iter().all(|l| l.loss.is_finite()));
     let after = eval(&p("bnf.safetensors"));
     assert!(after.chosen_shift.unwrap() != 0.0);
+
+    // Align without a model to start from is refused, before anything is written.
+    let mut bare = align.clone();
+    bare.init = None;
+    bare.out = p("bare.safetensors");
+    let err = run_training(&bare, Objective::Bnf).unwrap_err();
+    assert!(
+        err.contains("--init") && err.contains("--from-scratch"),
+        "{err}"
+    );
+    assert!(!Path::new(&p("bare.safetensors")).exists());
+    // A reference file of another model: refused for align --init, and for eval of a model
+    // aligned against the first one.
+    let mut other = args(&p("d.jsonl"), &p("sft2.safetensors"));
+    other.steps = Some(2);
+    assert_eq!(align_run(&other, Objective::Nll).unwrap().len(), 2);
+    let mut sft2 = align.clone();
+    sft2.init = Some(p("sft2.safetensors"));
+    sft2.out = p("bnf2.safetensors");
+    let err = run_training(&sft2, Objective::Bnf).unwrap_err();
+    assert!(
+        err.contains("d.jsonl.ref.json") && err.contains("sft2.safetensors"),
+        "{err}"
+    );
+    assert!(!Path::new(&p("bnf2.safetensors")).exists());
+    run_precompute(&RefArgs {
+        model: p("sft2.safetensors"),
+        data: p("d.jsonl"),
+        out: Some(p("other.ref.json")),
+    })
+    .unwrap();
+    let err = run_eval(&EvalArgs {
+        model: p("bnf.safetensors"),
+        data: p("d.jsonl"),
+        reference: Some(p("other.ref.json")),
+        max_new: 2,
+    })
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("other.ref.json") && err.contains("aligned against"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -78,7 +130,7 @@ fn bad_line_stops_before_training() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("x.safetensors").to_str().unwrap().to_string();
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/bad.jsonl");
-    let err = run_training(&args(data, &out), Objective::Nll).unwrap_err();
+    let err = align_run(&args(data, &out), Objective::Nll).unwrap_err();
     assert!(err.contains("line 2") && err.contains("rejected"), "{err}");
     assert!(!std::path::Path::new(&out).exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -119,7 +171,7 @@ fn precompute_both(p: &impl Fn(&str) -> String) {
 #[test]
 fn align_with_every_objective() {
     let (dir, p) = workdir("all");
-    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    align_run(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
     precompute_both(&p);
     for name in OBJECTIVE_NAMES {
         let mut objective = ObjectiveArgs {
@@ -140,7 +192,7 @@ fn align_with_every_objective() {
         let mut a = args(&p(data), &out);
         a.init = Some(p("sft.safetensors"));
         a.objective = objective;
-        let logs = run_training(&a, obj).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let logs = align_run(&a, obj).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(logs.len(), 3, "{name}");
         assert!(logs.iter().all(|l| l.loss.is_finite()), "{name}: {logs:?}");
         let saved = checkpoint::load(&out).unwrap().train.unwrap();
@@ -155,7 +207,7 @@ fn align_with_every_objective() {
 #[test]
 fn objective_data_mismatches_fail_before_training() {
     let (dir, p) = workdir("mismatch");
-    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    align_run(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
     let out = p("x.safetensors");
     let align = |data: &str, objective: &str, extra: fn(&mut TrainArgs)| {
         let mut a = args(&p(data), &out);
@@ -163,7 +215,7 @@ fn objective_data_mismatches_fail_before_training() {
         a.objective.objective = Some(objective.into());
         extra(&mut a);
         let obj = a.objective.resolve("bnf")?;
-        run_training(&a, obj)
+        align_run(&a, obj)
     };
     let fails = |r: Result<Vec<_>, String>, words: &[&str]| {
         let err = r.unwrap_err();
@@ -204,14 +256,14 @@ fn objective_data_mismatches_fail_before_training() {
     first.init = Some(p("sft.safetensors"));
     first.objective.objective = Some("kto".into());
     first.until = Some(1);
-    run_training(&first, first.objective.resolve("bnf").unwrap()).unwrap();
+    align_run(&first, first.objective.resolve("bnf").unwrap()).unwrap();
     let mut resume = args(&p("d.jsonl"), &p("kto.safetensors"));
     resume.resume = Some(p("kto.safetensors"));
     resume.objective.objective = Some("bnf".into());
-    let err = run_training(&resume, Objective::Bnf).unwrap_err();
+    let err = align_run(&resume, Objective::Bnf).unwrap_err();
     assert!(err.contains("started with objective kto(beta=0.1"), "{err}");
     resume.objective = ObjectiveArgs::default();
-    assert_eq!(run_training(&resume, Objective::Bnf).unwrap().len(), 2);
+    assert_eq!(align_run(&resume, Objective::Bnf).unwrap().len(), 2);
 
     // The same mixed data trains unpaired objectives at any pairing ratio.
     for name in ["bnf", "kto"] {
@@ -220,7 +272,7 @@ fn objective_data_mismatches_fail_before_training() {
         a.pairing_ratio = Some(0.5);
         a.objective.objective = Some(name.into());
         let obj = a.objective.resolve("bnf").unwrap();
-        run_training(&a, obj).unwrap();
+        align_run(&a, obj).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -233,7 +285,7 @@ fn refused_input_says_what_and_where() {
     let (dir, p) = workdir("refused");
     let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
     zero.steps = Some(0);
-    let err = run_training(&zero, Objective::Nll).unwrap_err();
+    let err = align_run(&zero, Objective::Nll).unwrap_err();
     assert!(err.contains("--steps is 0"), "{err}");
     assert!(!Path::new(&p("x.safetensors")).exists());
 
@@ -241,14 +293,13 @@ fn refused_input_says_what_and_where() {
     let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
     bytes[second + 13] = 0xff; // inside line 2's prompt string
     std::fs::write(p("bad.jsonl"), &bytes).unwrap();
-    let err =
-        run_training(&args(&p("bad.jsonl"), &p("x.safetensors")), Objective::Nll).unwrap_err();
+    let err = align_run(&args(&p("bad.jsonl"), &p("x.safetensors")), Objective::Nll).unwrap_err();
     assert!(
         err.contains("bad.jsonl: line 2: not valid UTF-8 (byte 0xff"),
         "{err}"
     );
 
-    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    align_run(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
     precompute_both(&p);
     let eval = |data: &str| {
         run_eval(&EvalArgs {
@@ -277,7 +328,7 @@ fn refused_input_says_what_and_where() {
     let mut align = args(&p("d.jsonl"), &p("x.safetensors"));
     align.init = Some(p("sft.safetensors"));
     align.shape = ShapeArgs::default();
-    let err = run_training(&align, Objective::Bnf).unwrap_err();
+    let err = align_run(&align, Objective::Bnf).unwrap_err();
     assert!(
         err.contains(&named) && err.contains("precompute-ref"),
         "{err}"
@@ -292,7 +343,7 @@ fn refused_input_says_what_and_where() {
 #[test]
 fn unusable_hyperparameters_are_refused_before_training() {
     let (dir, p) = workdir("hyper");
-    run_training(&args(&p("d.jsonl"), &p("good.safetensors")), Objective::Nll).unwrap();
+    align_run(&args(&p("d.jsonl"), &p("good.safetensors")), Objective::Nll).unwrap();
     let good = std::fs::read(p("good.safetensors")).unwrap();
     type Set = fn(&mut TrainArgs, f32);
     let cases: [(&str, Set, &[f32]); 3] = [
@@ -317,7 +368,7 @@ fn unusable_hyperparameters_are_refused_before_training() {
             let mut a = args(&p("d.jsonl"), &p("good.safetensors"));
             a.save_every = Some(1);
             set(&mut a, v);
-            let err = run_training(&a, Objective::Nll).unwrap_err();
+            let err = align_run(&a, Objective::Nll).unwrap_err();
             assert!(err.contains(&format!("{flag} {v} ")), "{flag} {v}: {err}");
             assert_eq!(
                 std::fs::read(p("good.safetensors")).unwrap(),
@@ -339,7 +390,7 @@ fn unusable_hyperparameters_are_refused_before_training() {
     let mut a = args(&p("d.jsonl"), &p("off.safetensors"));
     a.grad_clip = Some(0.0);
     a.weight_decay = Some(0.0);
-    run_training(&a, Objective::Nll).unwrap();
+    align_run(&a, Objective::Nll).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -359,7 +410,7 @@ fn huge_shapes_and_batches_are_errors_not_aborts() {
     for (shape, words) in cases {
         let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
         a.shape = shape;
-        let err = run_training(&a, Objective::Nll).unwrap_err();
+        let err = align_run(&a, Objective::Nll).unwrap_err();
         assert!(
             err.contains(words) && err.contains("more than the limit of 1073741824 parameters"),
             "{words}: {err}"
@@ -378,13 +429,13 @@ fn huge_shapes_and_batches_are_errors_not_aborts() {
         let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
         a.batch = Some(batch);
         a.accum = Some(accum);
-        let err = run_training(&a, Objective::Nll).unwrap_err();
+        let err = align_run(&a, Objective::Nll).unwrap_err();
         assert!(err.contains(words), "{words}: {err}");
     }
     let mut a = args(&p("d.jsonl"), &p("x.safetensors"));
     a.steps = Some(usize::MAX);
     a.batch = Some(4);
-    let err = run_training(&a, Objective::Nll).unwrap_err();
+    let err = align_run(&a, Objective::Nll).unwrap_err();
     assert!(err.contains("--steps 18446744073709551615"), "{err}");
     assert!(!Path::new(&p("x.safetensors")).exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -396,7 +447,7 @@ fn huge_shapes_and_batches_are_errors_not_aborts() {
 #[test]
 fn an_output_that_is_an_input_is_refused() {
     let (dir, p) = workdir("same");
-    run_training(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
+    align_run(&args(&p("d.jsonl"), &p("sft.safetensors")), Objective::Nll).unwrap();
     let data = std::fs::read(p("d.jsonl")).unwrap();
     let model = std::fs::read(p("sft.safetensors")).unwrap();
     std::fs::hard_link(p("d.jsonl"), p("link.jsonl")).unwrap();
@@ -405,16 +456,16 @@ fn an_output_that_is_an_input_is_refused() {
         p("link.jsonl"),
         format!("{}/./d.jsonl", dir.display()),
     ] {
-        let err = run_training(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
+        let err = align_run(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
         assert!(err.contains("same file as --data"), "{err}");
     }
     let mut init = args(&p("d.jsonl"), &p("sft.safetensors"));
     init.init = Some(p("sft.safetensors"));
-    let err = run_training(&init, Objective::Nll).unwrap_err();
+    let err = align_run(&init, Objective::Nll).unwrap_err();
     assert!(err.contains("same file as --init"), "{err}");
     // The data beside a checkpoint's JSON copy: `--out d` would write `d.json`.
     std::fs::copy(p("d.jsonl"), p("e.json")).unwrap();
-    let err = run_training(&args(&p("e.json"), &p("e")), Objective::Nll).unwrap_err();
+    let err = align_run(&args(&p("e.json"), &p("e")), Objective::Nll).unwrap_err();
     assert!(
         err.contains("JSON copy") && err.contains("same file as --data"),
         "{err}"
@@ -434,7 +485,7 @@ fn an_output_that_is_an_input_is_refused() {
     // An input where an output's temporary file goes: the write would truncate it, and the
     // rename take it away.
     std::fs::copy(p("d.jsonl"), p("t.tmp")).unwrap();
-    let err = run_training(&args(&p("t.tmp"), &p("t")), Objective::Nll).unwrap_err();
+    let err = align_run(&args(&p("t.tmp"), &p("t")), Objective::Nll).unwrap_err();
     assert!(
         err.contains("its temporary file") && err.contains("same file as --data"),
         "{err}"
@@ -442,7 +493,7 @@ fn an_output_that_is_an_input_is_refused() {
     std::fs::copy(p("sft.safetensors"), p("m.tmp")).unwrap();
     let mut init = args(&p("d.jsonl"), &p("m"));
     init.init = Some(p("m.tmp"));
-    let err = run_training(&init, Objective::Nll).unwrap_err();
+    let err = align_run(&init, Objective::Nll).unwrap_err();
     assert!(err.contains("same file as --init"), "{err}");
     let err = run_precompute(&RefArgs {
         model: p("sft.safetensors"),
@@ -456,15 +507,15 @@ fn an_output_that_is_an_input_is_refused() {
     // A reference file the objective does not read is not an input: sft may write over it.
     std::fs::write(p("d.jsonl.ref.json"), "stale").unwrap();
     let sft = args(&p("d.jsonl"), &p("d.jsonl.ref.json"));
-    run_training(&sft, Objective::Nll).unwrap();
+    align_run(&sft, Objective::Nll).unwrap();
     assert_eq!(std::fs::read(p("sft.safetensors")).unwrap(), model);
     // Continuing a run into its own checkpoint is the point of --resume.
     let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
     first.until = Some(1);
-    run_training(&first, Objective::Nll).unwrap();
+    align_run(&first, Objective::Nll).unwrap();
     let mut resume = args(&p("d.jsonl"), &p("run.safetensors"));
     resume.resume = Some(p("run.safetensors"));
-    assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
+    assert_eq!(align_run(&resume, Objective::Nll).unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -489,7 +540,7 @@ fn unwritable_outputs_fail_before_training() {
         ),
     ];
     for (out, words) in cases {
-        let err = run_training(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
+        let err = align_run(&args(&p("d.jsonl"), &out), Objective::Nll).unwrap_err();
         assert!(
             err.contains("--out") && err.contains(&words),
             "{out}: {err}"
@@ -525,7 +576,7 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     let (dir, p) = workdir("resume-flags");
     let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
     first.until = Some(1);
-    run_training(&first, Objective::Nll).unwrap();
+    align_run(&first, Objective::Nll).unwrap();
     let saved = std::fs::read(p("run.safetensors")).unwrap();
     let resume = || {
         let mut a = args(&p("d.jsonl"), &p("run.safetensors"));
@@ -557,7 +608,7 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     for (set, words) in cases {
         let mut a = resume();
         set(&mut a);
-        let err = run_training(&a, Objective::Nll).unwrap_err();
+        let err = align_run(&a, Objective::Nll).unwrap_err();
         assert!(err.contains(words), "{words}: {err}");
         assert_eq!(
             std::fs::read(p("run.safetensors")).unwrap(),
@@ -567,7 +618,7 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     }
     let mut both = resume();
     both.init = Some(p("run.safetensors"));
-    let err = run_training(&both, Objective::Nll).unwrap_err();
+    let err = align_run(&both, Objective::Nll).unwrap_err();
     assert!(
         err.contains("--init and --resume exclude each other"),
         "{err}"
@@ -576,7 +627,7 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     for until in [0, 1] {
         let mut a = resume();
         a.until = Some(until);
-        let err = run_training(&a, Objective::Nll).unwrap_err();
+        let err = align_run(&a, Objective::Nll).unwrap_err();
         assert!(
             err.contains(&format!("--until {until} is not after the run's step 1")),
             "{err}"
@@ -584,8 +635,8 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     }
     assert_eq!(std::fs::read(p("run.safetensors")).unwrap(), saved);
     // The flags the run was started with agree, and it runs to its end; then it is finished.
-    assert_eq!(run_training(&resume(), Objective::Nll).unwrap().len(), 2);
-    let err = run_training(&resume(), Objective::Nll).unwrap_err();
+    assert_eq!(align_run(&resume(), Objective::Nll).unwrap().len(), 2);
+    let err = align_run(&resume(), Objective::Nll).unwrap_err();
     assert!(
         err.contains("is finished (step 3 of 3)") && err.contains("--init"),
         "{err}"
@@ -593,7 +644,7 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     // A new run with --until 0 trains nothing either.
     let mut zero = args(&p("d.jsonl"), &p("x.safetensors"));
     zero.until = Some(0);
-    let err = run_training(&zero, Objective::Nll).unwrap_err();
+    let err = align_run(&zero, Objective::Nll).unwrap_err();
     assert!(
         err.contains("--until 0 is not after the run's step 0"),
         "{err}"
@@ -603,13 +654,13 @@ fn resume_refuses_flags_that_differ_from_the_run() {
     let mut init = args(&p("d.jsonl"), &p("x.safetensors"));
     init.init = Some(p("run.safetensors"));
     init.shape.heads = Some(4);
-    let err = run_training(&init, Objective::Nll).unwrap_err();
+    let err = align_run(&init, Objective::Nll).unwrap_err();
     assert!(
         err.contains("--init") && err.contains("--heads 4 (the model's: 2)"),
         "{err}"
     );
     init.shape = ShapeArgs::default();
-    run_training(&init, Objective::Nll).unwrap();
+    align_run(&init, Objective::Nll).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -634,7 +685,7 @@ fn sft_refuses_what_only_align_uses() {
     let mut simpo = args(&p("pairs.jsonl"), &p("x.safetensors"));
     simpo.objective.objective = Some("simpo".into());
     simpo.reference = Some(p("pairs.jsonl.ref.json"));
-    let err = run_training(&simpo, simpo.objective.resolve("bnf").unwrap()).unwrap_err();
+    let err = align_run(&simpo, simpo.objective.resolve("bnf").unwrap()).unwrap_err();
     assert!(
         err.contains("--ref does not apply to objective simpo"),
         "{err}"
@@ -653,7 +704,7 @@ fn sft_refuses_what_only_align_uses() {
     dpo.objective.objective = Some("dpo".into());
     dpo.init = Some(p("sft.safetensors"));
     dpo.until = Some(1);
-    run_training(&dpo, dpo.objective.resolve("bnf").unwrap()).unwrap();
+    align_run(&dpo, dpo.objective.resolve("bnf").unwrap()).unwrap();
     let mut again = args(&p("pairs.jsonl"), &p("dpo.safetensors"));
     again.resume = Some(p("dpo.safetensors"));
     let err = run_sft(&again).unwrap_err();
@@ -687,14 +738,14 @@ fn sft_refuses_what_only_align_uses() {
 #[test]
 fn resume_with_another_reference_is_refused() {
     let (dir, p) = workdir("resume-ref");
-    run_training(
+    align_run(
         &args(&p("pairs.jsonl"), &p("sft.safetensors")),
         Objective::Nll,
     )
     .unwrap();
     let mut other = args(&p("pairs.jsonl"), &p("sft2.safetensors"));
     other.seed = Some(9);
-    run_training(&other, Objective::Nll).unwrap();
+    align_run(&other, Objective::Nll).unwrap();
     let reference = |model: &str, out: &str| {
         run_precompute(&RefArgs {
             model: p(model),
@@ -720,7 +771,7 @@ fn resume_with_another_reference_is_refused() {
             a.init = Some(p("sft.safetensors"));
             a.until = Some(1);
         }
-        run_training(&a, Objective::Dpo(Default::default()))
+        align_run(&a, Objective::Dpo(Default::default()))
     };
     align(false, "r1.json").unwrap();
     let saved = checkpoint::load(&p("dpo.safetensors"))
@@ -746,7 +797,7 @@ fn resume_on_other_data_is_refused() {
     let (dir, p) = workdir("resume-data");
     let mut first = args(&p("d.jsonl"), &p("run.safetensors"));
     first.until = Some(1);
-    run_training(&first, Objective::Nll).unwrap();
+    align_run(&first, Objective::Nll).unwrap();
     let saved = checkpoint::load(&p("run.safetensors"))
         .unwrap()
         .train
@@ -758,7 +809,7 @@ fn resume_on_other_data_is_refused() {
     std::fs::write(p("edited.jsonl"), edited).unwrap();
     let mut resume = args(&p("edited.jsonl"), &p("run.safetensors"));
     resume.resume = Some(p("run.safetensors"));
-    let err = run_training(&resume, Objective::Nll).unwrap_err();
+    let err = align_run(&resume, Objective::Nll).unwrap_err();
     assert!(
         err.contains("not the data the run was started on") && err.contains("as many responses"),
         "{err}"
@@ -786,21 +837,21 @@ fn resume_on_other_data_is_refused() {
     assert_eq!(old.train.unwrap().data_fingerprint, None);
     let mut again = args(&p("d.jsonl"), &p("old.safetensors"));
     again.resume = Some(p("old.safetensors"));
-    let err = run_training(&again, Objective::Nll).unwrap_err();
+    let err = align_run(&again, Objective::Nll).unwrap_err();
     assert!(
         err.contains("first format") && err.contains("--init"),
         "{err}"
     );
     let mut init = args(&p("d.jsonl"), &p("new.safetensors"));
     init.init = Some(p("old.safetensors"));
-    run_training(&init, Objective::Nll).unwrap();
+    align_run(&init, Objective::Nll).unwrap();
     meta["format"] = "bnf-checkpoint/9".into();
     write_with(&meta, &p("future.safetensors"));
     let err = checkpoint::load(&p("future.safetensors")).err().unwrap();
     assert!(err.contains("bnf-checkpoint/9"), "{err}");
     // The same data resumes.
     resume.data = p("d.jsonl");
-    assert_eq!(run_training(&resume, Objective::Nll).unwrap().len(), 2);
+    assert_eq!(align_run(&resume, Objective::Nll).unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -830,7 +881,7 @@ fn a_response_too_long_names_its_file_field_and_fix() {
     let mut align = args(&p("long-rejected.jsonl"), &p("x.safetensors"));
     align.init = Some(p("sft.safetensors"));
     align.shape = ShapeArgs::default();
-    let err = run_training(&align, Objective::Bnf).unwrap_err();
+    let err = align_run(&align, Objective::Bnf).unwrap_err();
     assert!(
         err.contains("line 4: the \"rejected\" response has 46 tokens")
             && err.contains(&format!("model from --init {}", p("sft.safetensors")))
@@ -843,7 +894,7 @@ fn a_response_too_long_names_its_file_field_and_fix() {
     let mut named = 0;
     for seed in 0..8 {
         align.seed = Some(seed);
-        let err = run_training(&align, Objective::Bnf).unwrap_err();
+        let err = align_run(&align, Objective::Bnf).unwrap_err();
         if err.contains("line 4") {
             assert!(err.contains("line 4: the \"rejected\" response"), "{err}");
             named += 1;

@@ -3,7 +3,7 @@
 //! `precompute-ref` and `align` through files.
 
 use bnf_cli::FLAGS;
-use bnf_cli::{run_precompute, run_training, RefArgs, ShapeArgs, TrainArgs};
+use bnf_cli::{run_precompute, run_sft, run_training, RefArgs, ShapeArgs, TrainArgs};
 use bnf_trainer::arithmetic::arithmetic_data;
 use bnf_trainer::checkpoint;
 use bnf_trainer::data::{parse_jsonl, responses};
@@ -57,11 +57,7 @@ fn train_run_matches_the_command_line() {
     let dpo = build("dpo", &[("beta", 0.5)]).unwrap();
 
     // Through files, as the command line runs.
-    let sft_logs = run_training(
-        &args(&p("d.jsonl"), &p("sft.safetensors"), 4),
-        Objective::Nll,
-    )
-    .unwrap();
+    let sft_logs = run_sft(&args(&p("d.jsonl"), &p("sft.safetensors"), 4)).unwrap();
     run_precompute(&RefArgs {
         model: p("sft.safetensors"),
         data: p("d.jsonl"),

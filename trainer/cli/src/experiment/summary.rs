@@ -269,6 +269,7 @@ pub(crate) mod tests {
                     format: String::new(),
                     responses: vec![],
                     fingerprints: vec![],
+                    model: String::new(),
                 }),
                 scores: Default::default(),
                 before: [before.clone(), before.clone()],
