@@ -134,7 +134,7 @@ pub(crate) fn grad_bound_fits<T: Logit>(w_bound: f64) -> bool {
 }
 
 /// Every scored row's gradient weight bound `|s| / num_responses` (BNF's `|s c / n|` with
-/// `c <= 1`, NLL's exactly) passes [`grad_bound_fits`] for `T`, so no row gradient can
+/// `c <= 1`, NLL's exactly) fits `T` with a rounding margin (`grad_bound_fits`), so no row gradient can
 /// overflow `T` whatever the logits (`Overflow` naming the first row that does not). For
 /// callers that write gradients without a pass that could check the exact values first (the
 /// GPU driver); core's own batch passes use the bound only to skip the exact check. A weight
