@@ -17,6 +17,7 @@ pub mod data;
 pub mod eval;
 pub mod fingerprint;
 pub mod generate;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod objective;

@@ -41,7 +41,7 @@ impl TrainConfig {
         lr: 1e-3,
         grad_clip: 1.0,
         seed: 0,
-        save_every: 0,
+        save_every: 100,
         pairing_ratio: 1.0,
     };
 }

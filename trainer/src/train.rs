@@ -21,6 +21,7 @@ use crate::reference::RefLogps;
 use crate::rng::Rng;
 use crate::seq::TokenBatch;
 pub use crate::state::{TrainConfig, TrainState};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set (at step 0) or check the run's [`TrainState::ref_fingerprint`] against `refs`, the
 /// reference log-probs this call trains with (`None`: the objective reads none).
@@ -201,6 +202,13 @@ pub struct RunControl<'a> {
     pub fused_head: bool,
     /// What the caller calls the values the messages name (the fields' names by default).
     pub names: Names,
+    /// Set by the caller (say, on Ctrl-C) to stop after the step that is running: the
+    /// checkpoint is then saved, and [`train`] returns the steps so far. The library installs
+    /// no signal handler; the caller owns the flag.
+    pub stop: Option<&'a AtomicBool>,
+    /// A file of one JSON object per optimizer step ([`crate::metrics`]), appended to as training
+    /// goes; on resume, lines past the resumed step are dropped first.
+    pub metrics: Option<&'a str>,
 }
 
 /// One micro-batch's forward, loss (its gradient scaled by `scale`) and backward, adding into
@@ -315,6 +323,10 @@ pub fn train(
         epoch: None,
     };
     let mut logs = Vec::new();
+    let mut curve = match control.metrics {
+        Some(path) => Some(crate::metrics::Metrics::open(path, state.step)?),
+        None => None,
+    };
     let mut bar = Progress::new(label, state.step, cfg.steps);
     let end = control.until.unwrap_or(cfg.steps).min(cfg.steps);
     while state.step < end {
@@ -366,11 +378,18 @@ pub fn train(
             tokens,
         });
         bar.step(loss, tokens);
+        if let Some(m) = curve.as_mut() {
+            m.append(logs.last().expect("pushed above"), bar.seconds())?;
+        }
+        let stop = control.stop.is_some_and(|f| f.load(Ordering::SeqCst));
         if let Some(path) = control.checkpoint {
             let due = cfg.save_every > 0 && state.step % cfg.save_every == 0;
-            if due || state.step == end {
+            if due || state.step == end || stop {
                 checkpoint::save(path, model, Some(opt), Some(state))?;
             }
+        }
+        if stop {
+            break;
         }
     }
     bar.finish();

@@ -348,7 +348,7 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
     /// Save a checkpoint every this many steps (0: at the end only).
     #[arg(long, help = with_default(
-        "Save a checkpoint every this many steps (0: at the end only)",
+        "Save a checkpoint every this many steps, and at the end and on Ctrl-C (0: at the end and on Ctrl-C only)",
         TrainConfig::DEFAULT.save_every
     ))]
     pub save_every: Option<usize>,

@@ -17,6 +17,7 @@ use bnf_trainer::run::training_responses;
 use bnf_trainer::seq::{check_lengths, sequence_len};
 use bnf_trainer::train::{train, RunControl, StepLog, TrainState};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Load a data file's responses.
 pub fn load_responses(path: &str) -> Result<Vec<Response>, String> {
@@ -116,6 +117,10 @@ fn check_applies(args: &TrainArgs, objective: &Objective, sft: bool) -> Result<(
     }
     Ok(())
 }
+
+/// Set by the command line's Ctrl-C handler (`main.rs`): training stops after the step that
+/// is running, saves its checkpoint and says how to resume.
+pub static STOP: AtomicBool = AtomicBool::new(false);
 
 /// What [`run_sft`] and [`run_training`] share; `sft` says which command runs.
 fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<StepLog>, String> {
@@ -257,12 +262,15 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
     } else {
         None
     };
+    let metrics_path = format!("{}.metrics.jsonl", args.out);
     let control = RunControl {
         checkpoint: Some(&args.out),
         until: args.until,
         device: args.device,
         fused_head: args.fused_head,
         names: FLAGS,
+        stop: Some(&STOP),
+        metrics: Some(&metrics_path),
     };
     let logs = train(
         &mut model,
@@ -273,6 +281,21 @@ fn training(args: &TrainArgs, objective: Objective, sft: bool) -> Result<Vec<Ste
         control,
         objective.name(),
     )?;
+    if STOP.load(Ordering::SeqCst) && state.step < state.config.steps {
+        let command = if sft { "sft" } else { "align" };
+        let reference = match &args.reference {
+            Some(r) => format!(" --ref {r}"),
+            None => String::new(),
+        };
+        return Err(format!(
+            "interrupted at step {} of {}; saved {out} (loss curve in {metrics_path}); resume \
+             with: bnf {command} --resume {out} --data {}{reference} --out {out}",
+            state.step,
+            state.config.steps,
+            args.data,
+            out = args.out,
+        ));
+    }
     if let Some(last) = logs.last() {
         eprintln!(
             "{}: step {} loss {:.4}; saved {}",

@@ -595,7 +595,10 @@ fn resume_refuses_flags_that_differ_from_the_run() {
             |a| a.weight_decay = Some(0.1),
             "--weight-decay 0.1 (the run's: 0)",
         ),
-        (|a| a.save_every = Some(1), "--save-every 1 (the run's: 0)"),
+        (
+            |a| a.save_every = Some(1),
+            "--save-every 1 (the run's: 100)",
+        ),
         (
             |a| a.shape.channels = Some(16),
             "--channels 16 (the model's: 8)",

@@ -107,6 +107,8 @@ fn train_until(
         device: Device::Cpu,
         fused_head: false,
         names: FLAGS,
+        stop: None,
+        metrics: None,
     };
     let logs = train(model, opt, responses, refs, state, control, "")?;
     Ok(logs.iter().map(|l| l.loss).collect())
