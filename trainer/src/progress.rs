@@ -1,6 +1,7 @@
 //! Progress: a bar (indicatif) with loss and tokens/s when stderr is a terminal; otherwise
 //! (a log file, nohup, a batch scheduler) one plain line per [`Progress::every`] steps and at
-//! the last one: `label: step k/n loss L tok/s T`.
+//! the last one: `label: step k/n loss L tok/s T`. A bar with an empty label (the experiment's
+//! hundreds of in-process runs) prints no plain lines, so a log is not flooded.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -35,7 +36,7 @@ impl Progress {
             bar,
             start: Instant::now(),
             tokens: 0,
-            plain: !std::io::stderr().is_terminal(),
+            plain: !label.is_empty() && !std::io::stderr().is_terminal(),
             label: label.to_string(),
             done,
             total,
